@@ -1,0 +1,45 @@
+# The single entry point: make dev | demo | test | bench | lint
+# Everything installs into the project's own virtual environment (.venv), once.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+
+.PHONY: dev demo test test-rust test-python bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.24" "polars>=1.0" "click>=8.1" \
+		"pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.10"
+	touch $@
+
+# Editable install of a release build (a stale extension in python/ would shadow it).
+dev: $(VENV)/.installed
+	rm -f python/prime_rs/_engine*.so python/prime_rs/_engine*.pyd
+	$(VENV)/bin/maturin develop --release --quiet
+
+demo: dev
+	$(VENV)/bin/prime demo
+
+test-rust:
+	cargo test -p prime-core --release
+
+test-python: dev
+	$(PY) -m pytest -q --doctest-modules python/prime_rs tests
+
+test: test-rust test-python
+
+bench: dev
+	$(PY) benches/run.py
+
+lint: $(VENV)/.installed
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf target $(VENV) python/prime_rs/_engine*.so

@@ -1,0 +1,50 @@
+"""Type stubs of the compiled engine (``prime_rs._engine``); private: use ``prime_rs``."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+build_profile: str
+
+class TagIndex:
+    @staticmethod
+    def from_csr(
+        indptr: npt.NDArray[np.uint64],
+        indices: npt.NDArray[np.uint32],
+        class_ids: npt.NDArray[np.uint32],
+        correct: npt.NDArray[np.bool_],
+        n_classes: int,
+        n_tags: int,
+        min_tag_count: int = 1,
+    ) -> TagIndex: ...
+    @property
+    def n_classes(self) -> int: ...
+    @property
+    def n_tags(self) -> int: ...
+    def class_counts(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
+    def stats(self, class_id: int, tags: list[int]) -> tuple[int, int]: ...
+    def with_correct(
+        self, class_ids: npt.NDArray[np.uint32], correct: npt.NDArray[np.bool_]
+    ) -> TagIndex: ...
+    def search(
+        self,
+        *,
+        max_tags: int,
+        min_support: int,
+        min_drop: float,
+        necessity: list[float],
+        min_tag_count: int | None = None,
+        classes: list[int] | None = None,
+        threads: int | None = None,
+    ) -> dict[str, npt.NDArray[Any]]: ...
+    def frequent_sets(
+        self,
+        *,
+        max_tags: int,
+        min_support: int,
+        min_tag_count: int | None = None,
+        classes: list[int] | None = None,
+        threads: int | None = None,
+    ) -> dict[str, npt.NDArray[Any]]: ...

@@ -1,0 +1,334 @@
+"""Reading and validating samples tables: the only module that knows file formats.
+
+A *samples table* has one row per image:
+
+========== ====================== ===================================================
+column     type                   meaning
+========== ====================== ===================================================
+id         str or int, unique     the sample
+label      str or int             true class
+prediction same type as label     the classifier's output (optional if ``correct``)
+correct    bool                   derived as ``label == prediction`` when absent
+tags       list[str]              concepts present in the image (may be empty)
+split      str, optional          e.g. ``detect`` / ``holdout``
+path       str, optional          image file
+========== ====================== ===================================================
+
+Files may be Parquet (``.parquet``, ``.pq``), CSV (``.csv``; tags as one string separated by
+``|``, RAM's own separator) or JSON lines (``.jsonl``, ``.ndjson``; ``.json`` holding either
+JSON lines or one array of records).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from prime_rs.errors import InputError
+
+__all__ = ["TAG_SEPARATOR", "SamplesLike", "load_samples", "read_table", "write_table"]
+
+#: Separator of tags inside one CSV cell.
+TAG_SEPARATOR = "|"
+
+#: What the API accepts as a samples table.
+SamplesLike = pl.DataFrame | str | Path
+
+_PARQUET = {".parquet", ".pq"}
+_CSV = {".csv"}
+_JSON = {".jsonl", ".ndjson", ".json"}
+_SHOW = 5  # rows named in an error message
+
+
+def _rows(mask: pl.Series) -> str:
+    """Human-readable list of the first rows where ``mask`` is true (rows count from 0)."""
+    idx = mask.arg_true()
+    shown = ", ".join(str(i) for i in idx.head(_SHOW).to_list())
+    more = f" and {len(idx) - _SHOW} more" if len(idx) > _SHOW else ""
+    return f"row{'s' if len(idx) > 1 else ''} {shown}{more} (counting from 0)"
+
+
+def read_table(path: str | Path) -> pl.DataFrame:
+    """Read a Parquet, CSV or JSON-lines file into a DataFrame, as-is.
+
+    Raises :class:`InputError` naming the file when it is missing, unreadable, or of a
+    format the extension does not announce.
+
+    Examples
+    --------
+    >>> import polars as pl, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> pl.DataFrame({"id": [1], "tags": ["a|b"]}).write_csv(p)
+    >>> read_table(p).columns
+    ['id', 'tags']
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: file not found")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, not a table file (.parquet, .csv or .jsonl)")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in _PARQUET:
+            return pl.read_parquet(p)
+        if suffix in _CSV:
+            return pl.read_csv(p, infer_schema_length=10_000)
+        if suffix in _JSON:
+            return _read_json(p)
+    except InputError:
+        raise
+    except PermissionError as e:
+        raise InputError(f"{p}: cannot be read ({e.strerror})") from None
+    except Exception as e:  # polars raises many kinds for a broken file
+        kind = {".parquet": "Parquet", ".pq": "Parquet", ".csv": "CSV"}.get(suffix, "JSON")
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{p}: not a readable {kind} file ({reason})") from None
+    raise InputError(
+        f"{p}: unknown file type {suffix or '(no extension)'!r}; "
+        "use .parquet, .csv, .jsonl (JSON lines) or .json"
+    )
+
+
+def _read_json(p: Path) -> pl.DataFrame:
+    with p.open("rb") as f:
+        head = f.read(64).lstrip()
+    if head.startswith(b"["):
+        return pl.read_json(p)
+    if not head:
+        raise InputError(f"{p}: the file is empty")
+    return pl.read_ndjson(p)
+
+
+def write_table(df: pl.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` as Parquet, CSV or JSON lines, chosen by the extension of ``path``.
+
+    CSV cannot hold lists: list columns of strings are joined with ``|``, other lists are
+    written as JSON text.
+
+    Examples
+    --------
+    >>> import polars as pl, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "modes.csv"
+    >>> _ = write_table(pl.DataFrame({"tags": [["a", "b"]]}), p)
+    >>> p.read_text().splitlines()
+    ['tags', 'a|b']
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in _PARQUET | _CSV | _JSON:
+        raise InputError(
+            f"{p}: unknown output type {suffix or '(no extension)'!r}; "
+            "use .parquet, .csv, .jsonl or .json"
+        )
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in _PARQUET:
+        df.write_parquet(p)
+    elif suffix in _CSV:
+        flat = df.with_columns(
+            [
+                pl.col(name).list.join(TAG_SEPARATOR)
+                if dtype == pl.List(pl.String)
+                else pl.col(name).map_elements(
+                    lambda v: json.dumps(list(v)), return_dtype=pl.String
+                )
+                for name, dtype in df.schema.items()
+                if isinstance(dtype, pl.List)
+            ]
+        )
+        flat.write_csv(p)
+    elif suffix == ".json":
+        df.write_json(p)
+    else:
+        df.write_ndjson(p)
+    return p
+
+
+def load_samples(samples: SamplesLike, *, source: str | None = None) -> pl.DataFrame:
+    """Read and validate a samples table.
+
+    Parameters
+    ----------
+    samples
+        A Polars DataFrame, or the path of a Parquet, CSV or JSON-lines file.
+    source
+        Name used for the table in error messages (defaults to the file path, or
+        ``"samples"``).
+
+    Returns
+    -------
+    polars.DataFrame
+        The table with ``correct`` (Boolean, derived from ``label == prediction`` when
+        absent) and ``tags`` (``List(String)``, an empty list for a missing cell); every
+        other column is kept unchanged.
+
+    Raises
+    ------
+    InputError
+        Missing columns, null labels, duplicate ids, tags that are not strings, neither
+        ``prediction`` nor ``correct``, and so on; the message names the table, the column
+        and the rows.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"id": [0, 1], "label": ["cat", "cat"],
+    ...                    "prediction": ["cat", "dog"], "tags": [["indoor"], []]})
+    >>> load_samples(df)["correct"].to_list()
+    [True, False]
+    """
+    if isinstance(samples, (str, Path)):
+        name = source or str(samples)
+        df = read_table(samples)
+    elif isinstance(samples, pl.DataFrame):
+        name = source or "samples"
+        df = samples
+    else:
+        kind = type(samples).__name__
+        hint = " (convert it with polars.from_pandas)" if kind == "DataFrame" else ""
+        raise InputError(
+            f"samples must be a polars DataFrame or a file path, not {kind}{hint}"
+        )
+    return _validate(df, name)
+
+
+def _require(df: pl.DataFrame, name: str, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{name}: missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(c) for c in missing)}; it has {', '.join(map(repr, df.columns))}. "
+            "A samples table needs 'id', 'label', 'tags', and 'correct' or 'prediction'."
+        )
+
+
+def _validate(df: pl.DataFrame, name: str) -> pl.DataFrame:
+    _require(df, name, ["id", "label", "tags"])
+    if "correct" not in df.columns and "prediction" not in df.columns:
+        raise InputError(
+            f"{name}: needs a 'correct' column (bool) or a 'prediction' column to compare with "
+            f"'label'; it has {', '.join(map(repr, df.columns))}"
+        )
+    _check_scalar(df, name, "id")
+    _check_scalar(df, name, "label")
+    for col in ("id", "label"):
+        nulls = df[col].is_null()
+        if nulls.any():
+            raise InputError(f"{name}: column {col!r} is empty (null) in {_rows(nulls)}")
+    dup = df["id"].is_duplicated()
+    if dup.any():
+        first = df["id"].filter(dup).head(1).item()
+        raise InputError(
+            f"{name}: column 'id' must be unique, but {first!r} appears in {_rows(df['id'] == first)}"
+            f" ({int(dup.sum())} rows share an id with another)"
+        )
+    out = df.with_columns(tags=_tags(df, name))
+    out = out.with_columns(correct=_correct(out, name))
+    return out
+
+
+def _check_scalar(df: pl.DataFrame, name: str, col: str) -> None:
+    dtype = df.schema[col]
+    if not (dtype.is_integer() or dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)):
+        raise InputError(
+            f"{name}: column {col!r} must hold strings or integers, not {dtype}"
+        )
+
+
+def _tags(df: pl.DataFrame, name: str) -> pl.Series:
+    tags = df["tags"]
+    dtype = tags.dtype
+    if dtype == pl.String:
+        # One string per cell, tags separated by "|"; blanks around a tag are dropped.
+        split = tags.str.split(TAG_SEPARATOR).list.eval(
+            pl.element().str.strip_chars().filter(pl.element() != "")
+        )
+        return split.fill_null([]).alias("tags")
+    if dtype == pl.Null:
+        return pl.Series("tags", [[] for _ in range(len(df))], dtype=pl.List(pl.String))
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner
+        if inner in (pl.Categorical,) or isinstance(inner, pl.Enum):
+            tags = tags.cast(pl.List(pl.String))
+        elif inner == pl.Null:
+            tags = tags.cast(pl.List(pl.String))
+        elif inner != pl.String:
+            bad = tags.list.len() > 0
+            raise InputError(
+                f"{name}: column 'tags' must hold lists of strings, but its elements are "
+                f"{inner} (first in {_rows(bad)}); convert them to text, e.g. "
+                "pl.col('tags').cast(pl.List(pl.String))"
+            )
+        null_inside = tags.list.eval(pl.element().is_null().any()).list.first().fill_null(False)
+        if null_inside.any():
+            raise InputError(
+                f"{name}: column 'tags' has a null tag inside the list in {_rows(null_inside)}; "
+                "remove it (a sample without tags is an empty list)"
+            )
+        return tags.fill_null([]).alias("tags")
+    raise InputError(
+        f"{name}: column 'tags' must be a list of strings, or one string of tags separated by "
+        f"'{TAG_SEPARATOR}', not {dtype}"
+    )
+
+
+def _correct(df: pl.DataFrame, name: str) -> pl.Series:
+    if "correct" in df.columns:
+        c = df["correct"]
+        if c.dtype != pl.Boolean:
+            if c.dtype.is_integer() and c.drop_nulls().is_in([0, 1]).all():
+                c = c.cast(pl.Boolean)
+            elif c.dtype == pl.String and c.drop_nulls().str.to_lowercase().is_in(
+                ["true", "false"]
+            ).all():
+                c = c.str.to_lowercase() == "true"
+            else:
+                raise InputError(
+                    f"{name}: column 'correct' must be boolean (true/false or 1/0), not {c.dtype}"
+                )
+        nulls = c.is_null()
+        if nulls.any():
+            raise InputError(f"{name}: column 'correct' is empty (null) in {_rows(nulls)}")
+        return c.alias("correct")
+    pred, label = df["prediction"], df["label"]
+    nulls = pred.is_null()
+    if nulls.any():
+        raise InputError(
+            f"{name}: column 'prediction' is empty (null) in {_rows(nulls)}; "
+            "every sample needs the classifier's output (or give a 'correct' column)"
+        )
+    _check_scalar(df, name, "prediction")
+    lt, pt = label.dtype, pred.dtype
+    if lt.is_integer() != pt.is_integer():
+        raise InputError(
+            f"{name}: 'label' is {lt} but 'prediction' is {pt}; they must be the same kind of "
+            "value (both class names or both class numbers) to be compared"
+        )
+    if not lt.is_integer():
+        label, pred = label.cast(pl.String), pred.cast(pl.String)
+    return (label == pred).alias("correct")
+
+
+def describe(df: pl.DataFrame) -> dict[str, Any]:
+    """Small summary of a validated samples table (rows, classes, tags, accuracy).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = load_samples(pl.DataFrame({"id": [0, 1], "label": [1, 1],
+    ...                                 "correct": [True, False], "tags": [["a"], ["a", "b"]]}))
+    >>> describe(df)["distinct_tags"]
+    2
+    """
+    tags = df["tags"]
+    return {
+        "samples": df.height,
+        "classes": df["label"].n_unique(),
+        "distinct_tags": tags.explode().drop_nulls().n_unique(),
+        "tags_per_sample": float(tags.list.len().mean() or 0.0),
+        "accuracy": float(df["correct"].mean() or 0.0),
+    }

@@ -1,0 +1,252 @@
+//! `prime_rs._engine`: the thin PyO3 layer over `prime-core`.
+//!
+//! Borrows numpy arrays, builds Rust-owned data, and runs every computation with the GIL
+//! released. A search runs on its own thread while the calling thread checks for Ctrl-C,
+//! raising the engine's cancel flag when it comes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use prime_core as core;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Maps an engine error onto the matching exception of `prime_rs.errors`.
+fn to_py(err: core::PrimeError) -> PyErr {
+    let class = match &err {
+        core::PrimeError::InvalidParameter { .. } => "ParameterError",
+        core::PrimeError::InvalidInput(_) | core::PrimeError::UnknownId { .. } => "InputError",
+        core::PrimeError::Cancelled => "SearchCancelled",
+        core::PrimeError::ThreadPool(_) => "PrimeError",
+    };
+    let message = err.to_string();
+    Python::attach(|py| {
+        match py
+            .import("prime_rs.errors")
+            .and_then(|m| m.getattr(class))
+        {
+            Ok(ty) => PyErr::from_type(ty.cast_into().expect("an exception class"), message),
+            Err(_) => match err {
+                core::PrimeError::InvalidParameter { .. }
+                | core::PrimeError::InvalidInput(_)
+                | core::PrimeError::UnknownId { .. } => PyValueError::new_err(message),
+                _ => PyRuntimeError::new_err(message),
+            },
+        }
+    })
+}
+
+/// Runs `f` on a pool of `threads` workers without the GIL, checking for Ctrl-C every 50 ms.
+fn run_cancellable<R: Send>(
+    py: Python<'_>,
+    threads: Option<usize>,
+    f: impl FnOnce(&AtomicBool) -> core::Result<R> + Send,
+) -> PyResult<R> {
+    let cancel = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        // The receiver is not Sync; a mutex lets the GIL-free closure borrow it.
+        let done_rx = std::sync::Mutex::new(done_rx);
+        let cancel = &cancel;
+        let worker = scope.spawn(move || {
+            let out = core::with_threads(threads, || f(cancel)).and_then(|r| r);
+            let _ = done_tx.send(());
+            out
+        });
+        loop {
+            let finished = py.detach(|| match done_rx.lock().expect("not poisoned").recv_timeout(Duration::from_millis(50)) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
+                Err(mpsc::RecvTimeoutError::Timeout) => false,
+            });
+            if finished {
+                break;
+            }
+            if let Err(interrupt) = py.check_signals() {
+                cancel.store(true, Ordering::Relaxed);
+                let _ = py.detach(|| worker.join());
+                return Err(interrupt);
+            }
+        }
+        match py.detach(|| worker.join()) {
+            Ok(result) => result.map_err(to_py),
+            Err(_) => Err(PyRuntimeError::new_err("the search thread panicked")),
+        }
+    })
+}
+
+/// The per-class tag index (see `prime_core::TagIndex`).
+#[pyclass(name = "TagIndex", module = "prime_rs._engine", frozen)]
+struct PyTagIndex {
+    inner: Arc<core::TagIndex>,
+}
+
+#[pymethods]
+impl PyTagIndex {
+    /// Builds the index from CSR arrays (see the stub for the contract).
+    #[staticmethod]
+    #[pyo3(signature = (indptr, indices, class_ids, correct, n_classes, n_tags, min_tag_count=1))]
+    #[allow(clippy::too_many_arguments)]
+    fn from_csr(
+        py: Python<'_>,
+        indptr: PyReadonlyArray1<'_, u64>,
+        indices: PyReadonlyArray1<'_, u32>,
+        class_ids: PyReadonlyArray1<'_, u32>,
+        correct: PyReadonlyArray1<'_, bool>,
+        n_classes: u32,
+        n_tags: u32,
+        min_tag_count: u32,
+    ) -> PyResult<Self> {
+        let (indptr, indices) = (indptr.as_slice()?, indices.as_slice()?);
+        let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
+        let index = py
+            .detach(|| {
+                core::TagIndex::from_csr(
+                    indptr,
+                    indices,
+                    class_ids,
+                    correct,
+                    n_classes,
+                    n_tags,
+                    min_tag_count,
+                )
+            })
+            .map_err(to_py)?;
+        Ok(PyTagIndex {
+            inner: Arc::new(index),
+        })
+    }
+
+    /// Number of classes.
+    #[getter]
+    fn n_classes(&self) -> usize {
+        self.inner.n_classes()
+    }
+
+    /// Size of the tag vocabulary.
+    #[getter]
+    fn n_tags(&self) -> u32 {
+        self.inner.n_tags()
+    }
+
+    /// `(n_samples, n_correct)` per class, as two uint32 arrays.
+    fn class_counts<'py>(&self, py: Python<'py>) -> (Bound<'py, PyAny>, Bound<'py, PyAny>) {
+        let classes = (0..self.inner.n_classes() as u32).map(|c| self.inner.class(c).expect("in range"));
+        let (n, k): (Vec<u32>, Vec<u32>) = classes.map(|ci| (ci.n_samples(), ci.n_correct())).unzip();
+        (n.into_pyarray(py).into_any(), k.into_pyarray(py).into_any())
+    }
+
+    /// `(support, n_correct)` of the samples of `class_id` carrying every tag in `tags`.
+    fn stats(&self, py: Python<'_>, class_id: u32, tags: Vec<u32>) -> PyResult<(u32, u32)> {
+        let s = py
+            .detach(|| self.inner.stats(class_id, &tags))
+            .map_err(to_py)?;
+        Ok((s.support, s.n_correct))
+    }
+
+    /// A copy with other correctness flags (same sample order as at build time).
+    fn with_correct(
+        &self,
+        py: Python<'_>,
+        class_ids: PyReadonlyArray1<'_, u32>,
+        correct: PyReadonlyArray1<'_, bool>,
+    ) -> PyResult<Self> {
+        let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
+        let index = py
+            .detach(|| self.inner.with_correct(class_ids, correct))
+            .map_err(to_py)?;
+        Ok(PyTagIndex {
+            inner: Arc::new(index),
+        })
+    }
+
+    /// Runs the failure-mode search; returns a dict of column arrays.
+    #[pyo3(signature = (*, max_tags, min_support, min_drop, necessity, min_tag_count=None, classes=None, threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        max_tags: usize,
+        min_support: u32,
+        min_drop: f64,
+        necessity: Vec<f64>,
+        min_tag_count: Option<u32>,
+        classes: Option<Vec<u32>>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let params = core::SearchParams {
+            max_tags,
+            min_support,
+            min_drop,
+            necessity,
+            min_tag_count,
+            classes,
+        };
+        let index = &self.inner;
+        let out = run_cancellable(py, threads, |cancel| core::search(index, &params, cancel))?;
+        let modes = out.modes;
+        let mut offsets = Vec::with_capacity(modes.len() + 1);
+        offsets.push(0u64);
+        let mut tags = Vec::new();
+        for m in &modes {
+            tags.extend_from_slice(&m.tags);
+            offsets.push(tags.len() as u64);
+        }
+        let d = PyDict::new(py);
+        let col = |f: fn(&core::FailureMode) -> f64| modes.iter().map(f).collect::<Vec<f64>>();
+        d.set_item("class_id", modes.iter().map(|m| m.class).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("offsets", offsets.into_pyarray(py))?;
+        d.set_item("tags", tags.into_pyarray(py))?;
+        d.set_item("support", modes.iter().map(|m| m.support).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("n_correct", modes.iter().map(|m| m.n_correct).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("accuracy", col(|m| m.accuracy).into_pyarray(py))?;
+        d.set_item("class_accuracy", col(|m| m.class_accuracy).into_pyarray(py))?;
+        d.set_item("drop", col(|m| m.drop).into_pyarray(py))?;
+        d.set_item("necessity", col(|m| m.necessity).into_pyarray(py))?;
+        d.set_item("sets_tested", out.sets_tested.into_pyarray(py))?;
+        Ok(d)
+    }
+
+    /// Lists every frequent tag set; returns a dict of column arrays.
+    #[pyo3(signature = (*, max_tags, min_support, min_tag_count=None, classes=None, threads=None))]
+    fn frequent_sets<'py>(
+        &self,
+        py: Python<'py>,
+        max_tags: usize,
+        min_support: u32,
+        min_tag_count: Option<u32>,
+        classes: Option<Vec<u32>>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let params = core::LatticeParams {
+            max_tags,
+            min_support,
+            min_tag_count,
+            classes,
+        };
+        let index = &self.inner;
+        let out = run_cancellable(py, threads, |cancel| core::frequent_sets(index, &params, cancel))?;
+        let d = PyDict::new(py);
+        let offsets: Vec<u64> = out.offsets.iter().map(|&o| o as u64).collect();
+        d.set_item("class_id", out.class.into_pyarray(py))?;
+        d.set_item("offsets", offsets.into_pyarray(py))?;
+        d.set_item("tags", out.tags.into_pyarray(py))?;
+        d.set_item("support", out.support.into_pyarray(py))?;
+        d.set_item("n_correct", out.n_correct.into_pyarray(py))?;
+        Ok(d)
+    }
+}
+
+#[pymodule]
+fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTagIndex>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add(
+        "build_profile",
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+    )?;
+    Ok(())
+}
