@@ -7,6 +7,8 @@ import polars as pl
 
 __all__ = ["list_column"]
 
+_MAX_RUNS = 2000
+
 
 def list_column(values: pl.Series, offsets: np.ndarray, sizes: np.ndarray) -> pl.Series:
     """Row ``i`` is ``values[offsets[i] : offsets[i] + sizes[i]]``, as a ``List`` column.
@@ -25,19 +27,31 @@ def list_column(values: pl.Series, offsets: np.ndarray, sizes: np.ndarray) -> pl
         return pl.Series("tags", [], dtype=dtype)
     offsets = np.asarray(offsets, dtype=np.int64)[:n]
     sizes = np.asarray(sizes, dtype=np.int64)
+    # Runs of consecutive rows of one size (a lattice sorted by class and size has few).
+    starts = np.flatnonzero(np.concatenate([[True], sizes[1:] != sizes[:-1]]))
+    if len(starts) <= _MAX_RUNS:
+        ends = np.append(starts[1:], n)
+        parts = [
+            _same_size(values, offsets[a:b], int(sizes[a]), dtype)
+            for a, b in zip(starts, ends, strict=True)
+        ]
+        return pl.concat(parts).alias("tags")
+    # Many runs: gather each size once, then put the rows back in order.
     order_parts = []
     col_parts = []
     for k in np.unique(sizes):
         rows = np.flatnonzero(sizes == k)
-        if k == 0:
-            part = pl.Series("tags", [[]] * len(rows), dtype=dtype)
-        else:
-            pos = (offsets[rows][:, None] + np.arange(k)[None, :]).ravel()
-            part = values.gather(pos).reshape((len(rows), int(k))).cast(dtype)
         order_parts.append(rows)
-        col_parts.append(part.alias("tags"))
+        col_parts.append(_same_size(values, offsets[rows], int(k), dtype))
     order = np.concatenate(order_parts)
     combined = pl.concat(col_parts)
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
     return combined.gather(inverse).alias("tags")
+
+
+def _same_size(values: pl.Series, offsets: np.ndarray, k: int, dtype: pl.DataType) -> pl.Series:
+    if k == 0:
+        return pl.Series("tags", [[]] * len(offsets), dtype=dtype)
+    pos = (offsets[:, None] + np.arange(k)[None, :]).ravel()
+    return values.gather(pos).reshape((len(offsets), k)).cast(dtype).alias("tags")

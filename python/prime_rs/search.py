@@ -41,7 +41,6 @@ MODE_COLUMNS = (
     "necessity",
 )
 _DEFAULT_NECESSITY = (0.10, 0.05, 0.025)
-_KEY_SEP = "\x00"  # joins a row's sorted tags into a key that sorts like the list
 
 
 def _check_params(
@@ -69,7 +68,9 @@ def _check_params(
     if min_drop is not None and (
         not isinstance(min_drop, (int, float)) or math.isnan(min_drop) or not 0 <= min_drop <= 1
     ):
-        raise bad("min_drop", f"must be a fraction in [0, 1] (0.3 means 30 points), got {min_drop!r}")
+        raise bad(
+            "min_drop", f"must be a fraction in [0, 1] (0.3 means 30 points), got {min_drop!r}"
+        )
     if necessity is not None:
         values = list(necessity)
         if not values:
@@ -327,8 +328,10 @@ class TagIndex:
         tested = out.pop("sets_tested")
         wanted = range(len(self._labels)) if class_ids is None else sorted(set(class_ids))
         self.last_sets_tested = {self._labels[i]: int(tested[i]) for i in wanted}
+        # The engine sorts by class, drop (largest first), then tag ids; class ids and tag ids
+        # follow the sorted labels and tag names, so this is the documented order.
         modes = self._frame(out, extra=("accuracy", "class_accuracy", "drop", "necessity"))
-        modes = _sort_rows(modes, by_drop=True).select(MODE_COLUMNS)
+        modes = modes.select(MODE_COLUMNS)
         if modes.height == 0:
             logger.warning(
                 self.explain_empty(
@@ -354,8 +357,9 @@ class TagIndex:
         >>> import polars as pl
         >>> df = pl.DataFrame({"id": [1, 2], "label": ["a", "a"],
         ...                    "correct": [True, False], "tags": [["x"], []]})
-        >>> TagIndex.from_samples(df).explain_empty(min_support=5)
-        'No failure modes: no class has a tag carried by at least 5 of its samples (min_support=5); lower min_support.'
+        >>> print(TagIndex.from_samples(df).explain_empty(min_support=5))
+        No failure modes: no class has a tag carried by at least 5 of its samples \
+(min_support=5); lower min_support.
         """
         class_ids = self._class_ids_of(labels)
         classes = self.classes()
@@ -419,9 +423,7 @@ class TagIndex:
         )
         sets = self._frame(out, extra=())
         sets = sets.with_columns(accuracy=pl.col("n_correct") / pl.col("support"))
-        return _sort_rows(sets, by_drop=False).select(
-            "label", "tags", "n_tags", "support", "accuracy"
-        )
+        return sets.select("label", "tags", "n_tags", "support", "accuracy")
 
     def _frame(self, out: dict[str, np.ndarray], extra: Sequence[str]) -> pl.DataFrame:
         """Columns from the engine -> a frame with labels and tag names."""
@@ -444,15 +446,6 @@ class TagIndex:
         for col in extra:
             data[col] = pl.Series(out[col], dtype=pl.Float64)
         return pl.DataFrame(data)
-
-
-def _sort_rows(df: pl.DataFrame, *, by_drop: bool) -> pl.DataFrame:
-    key = pl.col("tags").list.join(_KEY_SEP).alias("_key")
-    if by_drop:
-        return df.sort(
-            ["label", pl.col("drop"), key], descending=[False, True, False], maintain_order=True
-        )
-    return df.sort(["label", "n_tags", key], maintain_order=True)
 
 
 def find_failure_modes(

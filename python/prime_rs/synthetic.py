@@ -104,11 +104,11 @@ SMALL = Config(
     vocabulary_size=80, topics_per_class=5, planted_support=40, pair_support=80,
     single_support=120,
 )  # fmt: skip
-SPARSE = Config(tags_per_sample=8.0, topic_strength=0.45)
-DENSE = Config(tags_per_sample=14.0, topic_strength=0.75)
+SPARSE = Config(tags_per_sample=8.0, topics_per_class=20, topic_strength=0.3)
+DENSE = Config(tags_per_sample=14.0, topic_strength=0.58)
 LARGE = Config(
     samples_per_class=60_000, tags_per_class=300, tags_per_sample=12.0, vocabulary_size=1000,
-    topics_per_class=30, topic_strength=0.8, planted_support=300, pair_support=500,
+    topics_per_class=30, topic_strength=0.62, planted_support=300, pair_support=500,
     single_support=800,
 )  # fmt: skip
 RAM_SIZED = Config(
@@ -196,23 +196,19 @@ def generate(config: Config = SPARSE, **overrides: object) -> Synthetic:
         a, b, cc, d, e = planted_tags
         sizes = [cfg.planted_support] + [cfg.pair_support] * 3 + [cfg.single_support] * 3
         groups = np.split(perm[: sum(sizes)], np.cumsum(sizes)[:-1])
-        extra_rows: list[np.ndarray] = []
-        extra_cols: list[np.ndarray] = []
-
-        def give(members: np.ndarray, tags: tuple[int, ...]) -> None:
-            for t in tags:
-                extra_rows.append(members)
-                extra_cols.append(np.full(len(members), t))
-
-        give(groups[0], (a, b, cc))
-        give(groups[1], (a, b))
-        give(groups[2], (a, cc))
-        give(groups[3], (b, cc))
-        # The 2-tag mode {d, e}: its group is half of the triple's size again.
+        # The 2-tag mode {d, e}: its group is half of a single tag's.
         de = groups[4][: cfg.single_support // 2]
-        give(de, (d, e))
-        give(groups[5], (d,))
-        give(groups[6], (e,))
+        gifts = [
+            (groups[0], (a, b, cc)),
+            (groups[1], (a, b)),
+            (groups[2], (a, cc)),
+            (groups[3], (b, cc)),
+            (de, (d, e)),
+            (groups[5], (d,)),
+            (groups[6], (e,)),
+        ]
+        extra_rows = [members for members, tags in gifts for _ in tags]
+        extra_cols = [np.full(len(members), t) for members, tags in gifts for t in tags]
         p_correct[groups[0]] = cfg.planted_accuracy
         p_correct[de] = cfg.planted_accuracy
         planted_rows.append((labels[c], sorted(names[[a, b, cc]].tolist())))

@@ -48,7 +48,8 @@ pub struct SearchOutput {
 }
 
 /// Every frequent tag set, in columns: set `i` is class `class[i]` with tags
-/// `tags[offsets[i]..offsets[i + 1]]` (global ids, ascending).
+/// `tags[offsets[i]..offsets[i + 1]]` (global ids, ascending). [`frequent_sets`] returns them
+/// sorted by class, then size, then tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrequentSets {
     /// Class id of each set.
@@ -94,6 +95,54 @@ impl FrequentSets {
         self.class.push(class);
         self.support.push(s.support);
         self.n_correct.push(s.support - s.errors);
+    }
+
+    fn set(&self, i: usize) -> &[u32] {
+        &self.tags[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// The same sets ordered by class, then size, then tags (lexicographically by id).
+    fn sorted(self) -> FrequentSets {
+        let n = self.len();
+        // Bucket by (class, size), then sort each bucket by tags in parallel.
+        let mut keys: Vec<(u32, usize, u32)> = (0..n)
+            .map(|i| (self.class[i], self.offsets[i + 1] - self.offsets[i], i as u32))
+            .collect();
+        keys.par_sort_unstable();
+        let mut start = 0;
+        let mut buckets = Vec::new();
+        while start < n {
+            let (class, size, _) = keys[start];
+            let end = start + keys[start..].partition_point(|&(c, s, _)| (c, s) == (class, size));
+            buckets.push(start..end);
+            start = end;
+        }
+        let mut order: Vec<u32> = keys.into_iter().map(|(_, _, i)| i).collect();
+        let mut rest: &mut [u32] = &mut order;
+        let mut slices = Vec::with_capacity(buckets.len());
+        for b in &buckets {
+            let (head, tail) = rest.split_at_mut(b.len());
+            slices.push(head);
+            rest = tail;
+        }
+        slices
+            .into_par_iter()
+            .for_each(|s| s.sort_unstable_by(|&a, &b| self.set(a as usize).cmp(self.set(b as usize))));
+        let mut out = FrequentSets::default();
+        out.class.reserve(n);
+        out.support.reserve(n);
+        out.n_correct.reserve(n);
+        out.offsets.reserve(n);
+        out.tags.reserve(self.tags.len());
+        for &i in &order {
+            let i = i as usize;
+            out.class.push(self.class[i]);
+            out.tags.extend_from_slice(self.set(i));
+            out.offsets.push(out.tags.len());
+            out.support.push(self.support[i]);
+            out.n_correct.push(self.n_correct[i]);
+        }
+        out
     }
 
     fn append(&mut self, other: FrequentSets) {
@@ -165,7 +214,7 @@ pub fn frequent_sets(index: &TagIndex, params: &LatticeParams, cancel: &AtomicBo
     for part in run {
         out.append(part.lattice);
     }
-    Ok(out)
+    Ok(out.sorted())
 }
 
 enum Goal<'a> {
@@ -220,6 +269,8 @@ struct ClassPlan<'a> {
     active_errors: Vec<u32>,
     /// Wrong samples of the class, one bit each.
     wrong: Vec<u64>,
+    /// Mean number of searched tags per sample (the cost of walking one row).
+    row_len: f64,
 }
 
 impl ClassPlan<'_> {
@@ -333,7 +384,10 @@ fn plan_class<'a>(
             active_errors.push(errors);
         }
     }
+    let active_occurrences: u64 = active.iter().map(|&l| u64::from(ci.counts[l as usize])).sum();
+    let row_len = active_occurrences as f64 / f64::from(ci.n_samples);
     Some(ClassPlan {
+        row_len,
         class,
         ci,
         class_accuracy,
@@ -346,19 +400,52 @@ fn plan_class<'a>(
     })
 }
 
+/// One level of the depth-first search: the extensions of the current prefix.
+#[derive(Default)]
+struct Level {
+    /// Local tag and counts of each extension `prefix + tag`, ascending by tag.
+    entries: Vec<(u32, Counts)>,
+    /// Their bitsets, `words` each, in the coordinates of level `frame`.
+    bits: Vec<u64>,
+    words: usize,
+    /// The level whose `members` and `wrong` give the meaning of each bit position.
+    frame: usize,
+    /// When this level is its own frame: the class sample of each bit position, and which
+    /// of them are wrong.
+    members: Vec<u32>,
+    wrong: Vec<u64>,
+    /// Local tag -> index in `entries` (`u32::MAX` otherwise), set while the level expands.
+    index_of: Vec<u32>,
+}
+
 /// Reusable buffers of one worker thread.
 #[derive(Default)]
 struct Scratch {
-    members: Vec<u32>,
     count: Vec<u32>,
     errors: Vec<u32>,
     touched: Vec<u32>,
     slot: Vec<u32>,
-    wrong_local: Vec<u64>,
     path: Vec<u32>,
-    /// Per depth: the extensions' bitsets, `words` each, and their tags and counts.
-    bits: Vec<Vec<u64>>,
-    entries: Vec<Vec<(u32, Counts)>>,
+    members: Vec<u32>,
+    levels: Vec<Level>,
+}
+
+impl Scratch {
+    fn prepare(&mut self, candidates: usize, local_tags: usize, max_tags: usize) {
+        if self.count.len() < candidates {
+            self.count.resize(candidates, 0);
+            self.errors.resize(candidates, 0);
+            self.slot.resize(candidates, u32::MAX);
+        }
+        if self.levels.len() < max_tags {
+            self.levels.resize_with(max_tags, Level::default);
+        }
+        for level in &mut self.levels {
+            if level.index_of.len() < local_tags {
+                level.index_of.resize(local_tags, u32::MAX);
+            }
+        }
+    }
 }
 
 struct Ctx<'a> {
@@ -384,7 +471,12 @@ impl Ctx<'_> {
         part
     }
 
-    /// All sets of `plan`'s class whose smallest-ranked tag is `plan.active[r0]`, from size 2 up.
+    fn keeps(&self, plan: &ClassPlan, c: Counts) -> bool {
+        c.support >= self.min_support && c.errors >= plan.min_errors
+    }
+
+    /// All sets of `plan`'s class whose first tag (in local order) is `plan.active[r0]`,
+    /// from size 2 up.
     fn item(&self, plan: &ClassPlan, r0: usize, scratch: &mut Scratch) -> Part {
         let mut part = Part {
             class: plan.class,
@@ -395,158 +487,227 @@ impl Ctx<'_> {
         }
         let ci = plan.ci;
         let t = plan.active[r0];
-        let n_active = plan.active.len();
-        if scratch.count.len() < n_active {
-            scratch.count.resize(n_active, 0);
-            scratch.errors.resize(n_active, 0);
-            scratch.slot.resize(n_active, u32::MAX);
-        }
-        scratch.members.clear();
-        scratch.members.extend(ci.bitmaps[t as usize].iter());
-        let n_t = scratch.members.len();
-        let words = n_t.div_ceil(64);
+        scratch.prepare(plan.active.len(), ci.tags.len(), self.max_tags);
+        let mut members = std::mem::take(&mut scratch.members);
+        members.clear();
+        members.extend(ci.bitmaps[t as usize].iter());
 
-        // Pass 1: supports and errors of {t, u} for every u after t.
-        scratch.touched.clear();
-        for &m in &scratch.members {
-            let wrong = plan.is_wrong(m);
-            for &u in ci.row(m) {
-                if u <= t {
-                    continue;
-                }
-                let r = plan.rank[u as usize];
-                if r == u32::MAX {
-                    continue;
-                }
-                let r = r as usize;
-                if scratch.count[r] == 0 {
-                    scratch.touched.push(r as u32);
-                }
-                scratch.count[r] += 1;
-                scratch.errors[r] += u32::from(wrong);
-            }
-        }
-        scratch.touched.sort_unstable();
+        // Supports and errors of {t, u} for every active u after t, from the members' rows.
+        let candidate = |u: u32| plan.rank[u as usize];
+        count_rows(plan, members.iter().copied(), t, candidate, scratch);
 
         let deeper = self.max_tags >= 3;
-        if scratch.entries.len() < self.max_tags {
-            scratch.entries.resize_with(self.max_tags, Vec::new);
-            scratch.bits.resize_with(self.max_tags, Vec::new);
-        }
-        let mut level = std::mem::take(&mut scratch.entries[1]);
-        level.clear();
         let first = plan.singleton(r0);
-        for &r in &scratch.touched {
-            let r = r as usize;
-            let c = Counts {
-                support: scratch.count[r],
-                errors: scratch.errors[r],
-            };
-            scratch.count[r] = 0;
-            scratch.errors[r] = 0;
-            if c.support < self.min_support || c.errors < plan.min_errors {
+        let mut entries = std::mem::take(&mut scratch.levels[1].entries);
+        entries.clear();
+        for k in 0..scratch.touched.len() {
+            let r = scratch.touched[k] as usize;
+            let c = take_counts(scratch, r);
+            if !self.keeps(plan, c) {
                 continue;
             }
             let u = plan.active[r];
             self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r));
             if deeper {
-                scratch.slot[r] = level.len() as u32;
-                level.push((u, c));
+                scratch.slot[r] = entries.len() as u32;
+                entries.push((u, c));
             }
         }
-
-        if deeper && level.len() >= 2 {
-            // Pass 2: the bitsets of {t, u}, in t-local coordinates.
-            let bits = &mut scratch.bits[1];
-            bits.clear();
-            bits.resize(level.len() * words, 0);
-            scratch.wrong_local.clear();
-            scratch.wrong_local.resize(words, 0);
-            for (p, &m) in scratch.members.iter().enumerate() {
-                let (w, bit) = (p / 64, 1u64 << (p % 64));
-                if plan.is_wrong(m) {
-                    scratch.wrong_local[w] |= bit;
-                }
-                for &u in ci.row(m) {
-                    if u <= t {
-                        continue;
-                    }
-                    let r = plan.rank[u as usize];
-                    if r == u32::MAX {
-                        continue;
-                    }
-                    let s = scratch.slot[r as usize];
-                    if s != u32::MAX {
-                        bits[s as usize * words + w] |= bit;
-                    }
-                }
-            }
-            scratch.path.clear();
-            scratch.path.push(t);
-            scratch.entries[1] = level;
-            self.expand(plan, &mut part, scratch, 1, words);
-            level = std::mem::take(&mut scratch.entries[1]);
+        if deeper && entries.len() >= 2 {
+            let words = members.len().div_ceil(64);
+            let level = &mut scratch.levels[1];
+            fill_rows(
+                plan,
+                &members,
+                t,
+                candidate,
+                &scratch.slot,
+                entries.len(),
+                words,
+                &mut level.bits,
+                &mut level.wrong,
+            );
+            level.words = words;
+            level.frame = 1;
+            std::mem::swap(&mut level.members, &mut members);
         }
-        for &(u, _) in &level {
+        for &(u, _) in &entries {
             scratch.slot[plan.rank[u as usize] as usize] = u32::MAX;
         }
-        scratch.entries[1] = level;
+        let expand = deeper && entries.len() >= 2;
+        scratch.levels[1].entries = entries;
+        if expand {
+            scratch.path.clear();
+            scratch.path.push(t);
+            self.expand(plan, &mut part, scratch, 1);
+        }
+        scratch.members = members;
         part
     }
 
-    /// Extends the sets `path + e` for the entries `e` at `depth` (sets of `depth + 1` tags).
-    fn expand(&self, plan: &ClassPlan, part: &mut Part, scratch: &mut Scratch, depth: usize, words: usize) {
-        let size = depth + 2; // size of the sets made here
+    /// Extends `path + e` for every entry `e` of level `depth` (sets of `depth + 1` tags).
+    fn expand(&self, plan: &ClassPlan, part: &mut Part, scratch: &mut Scratch, depth: usize) {
+        let size = depth + 2; // of the sets made here
         if size > self.max_tags {
             return;
         }
         let leaf = size == self.max_tags;
-        let n = scratch.entries[depth].len();
-        for i in 0..n {
+        let n = scratch.levels[depth].entries.len();
+        for j in 0..n {
+            let u = scratch.levels[depth].entries[j].0;
+            scratch.levels[depth].index_of[u as usize] = j as u32;
+        }
+        for i in 0..n.saturating_sub(1) {
             if self.cancel.load(Ordering::Relaxed) {
-                return;
-            }
-            let (ti, ci_counts) = scratch.entries[depth][i];
-            if i + 1 == n {
                 break;
             }
-            let mut next_entries = std::mem::take(&mut scratch.entries[depth + 1]);
-            next_entries.clear();
-            let (lower, upper) = scratch.bits.split_at_mut(depth + 1);
-            let cur = &lower[depth];
-            let next_bits = &mut upper[0];
-            next_bits.clear();
-            let a = &cur[i * words..(i + 1) * words];
-            scratch.path.push(ti);
-            for j in i + 1..n {
-                let (tj, cj) = scratch.entries[depth][j];
-                let b = &cur[j * words..(j + 1) * words];
-                let c = if leaf {
-                    and_count(a, b, &scratch.wrong_local)
-                } else {
-                    let start = next_bits.len();
-                    next_bits.resize(start + words, 0);
-                    let c = and_store_count(a, b, &scratch.wrong_local, &mut next_bits[start..]);
-                    if c.support < self.min_support || c.errors < plan.min_errors {
-                        next_bits.truncate(start);
-                    }
-                    c
-                };
-                if c.support < self.min_support || c.errors < plan.min_errors {
-                    continue;
+            let (xi, ci) = scratch.levels[depth].entries[i];
+            scratch.path.push(xi);
+            let frame = scratch.levels[depth].frame;
+            let words = scratch.levels[depth].words;
+            // Either AND the bitset of `path + xi` with each later sibling's (cost: words per
+            // sibling), or walk the tag rows of its samples once (cost: its support times the
+            // row length); the second also re-projects the children onto `support` bits.
+            let by_rows = (f64::from(ci.support) * (plan.row_len + 2.0) + words as f64)
+                < ((n - i - 1) * words) as f64;
+            let next = if by_rows {
+                self.children_by_rows(plan, part, scratch, depth, i, leaf)
+            } else {
+                self.children_by_bits(plan, part, scratch, depth, i, leaf)
+            };
+            if !leaf && next >= 2 {
+                if !by_rows {
+                    let level = &mut scratch.levels[depth + 1];
+                    level.frame = frame;
+                    level.words = words;
                 }
-                self.evaluate(plan, part, &scratch.path, tj, c, ci_counts, cj);
-                if !leaf {
-                    next_entries.push((tj, c));
-                }
-            }
-            let go_deeper = !leaf && next_entries.len() >= 2;
-            scratch.entries[depth + 1] = next_entries;
-            if go_deeper {
-                self.expand(plan, part, scratch, depth + 1, words);
+                self.expand(plan, part, scratch, depth + 1);
             }
             scratch.path.pop();
         }
+        for j in 0..n {
+            let u = scratch.levels[depth].entries[j].0;
+            scratch.levels[depth].index_of[u as usize] = u32::MAX;
+        }
+    }
+
+    /// Children of `path` (ending in entry `i` of `depth`) by ANDing sibling bitsets; stores
+    /// them in level `depth + 1` unless `leaf`. Returns how many were stored.
+    fn children_by_bits(
+        &self,
+        plan: &ClassPlan,
+        part: &mut Part,
+        scratch: &mut Scratch,
+        depth: usize,
+        i: usize,
+        leaf: bool,
+    ) -> usize {
+        let (lower, upper) = scratch.levels.split_at_mut(depth + 1);
+        let cur = &lower[depth];
+        let wrong = &lower[cur.frame].wrong;
+        let next = &mut upper[0];
+        let words = cur.words;
+        let ci = cur.entries[i].1;
+        let a = &cur.bits[i * words..(i + 1) * words];
+        next.entries.clear();
+        next.bits.clear();
+        for j in i + 1..cur.entries.len() {
+            let (xj, cj) = cur.entries[j];
+            let b = &cur.bits[j * words..(j + 1) * words];
+            let c = if leaf {
+                and_count(a, b, wrong)
+            } else {
+                let start = next.bits.len();
+                next.bits.resize(start + words, 0);
+                let c = and_store_count(a, b, wrong, &mut next.bits[start..]);
+                if !self.keeps(plan, c) {
+                    next.bits.truncate(start);
+                }
+                c
+            };
+            if !self.keeps(plan, c) {
+                continue;
+            }
+            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj);
+            if !leaf {
+                next.entries.push((xj, c));
+            }
+        }
+        next.entries.len()
+    }
+
+    /// Children of `path` (ending in entry `i` of `depth`) from the tag rows of its samples;
+    /// unless `leaf`, stores them in level `depth + 1`, re-projected onto those samples.
+    fn children_by_rows(
+        &self,
+        plan: &ClassPlan,
+        part: &mut Part,
+        scratch: &mut Scratch,
+        depth: usize,
+        i: usize,
+        leaf: bool,
+    ) -> usize {
+        let (lower, upper) = scratch.levels.split_at_mut(depth + 1);
+        let cur = &lower[depth];
+        let next = &mut upper[0];
+        let words = cur.words;
+        let (xi, ci) = cur.entries[i];
+        // The samples of `path`, as class sample ids.
+        let frame_members = &lower[cur.frame].members;
+        let members = &mut next.members;
+        members.clear();
+        for (w, &word) in cur.bits[i * words..(i + 1) * words].iter().enumerate() {
+            let mut x = word;
+            while x != 0 {
+                members.push(frame_members[w * 64 + x.trailing_zeros() as usize]);
+                x &= x - 1;
+            }
+        }
+        let index_of = &cur.index_of;
+        let candidate = |u: u32| index_of[u as usize];
+        let counts = RowCounts {
+            count: &mut scratch.count,
+            errors: &mut scratch.errors,
+            touched: &mut scratch.touched,
+        };
+        count_rows_into(plan, members.iter().copied(), xi, candidate, counts);
+        next.entries.clear();
+        for k in 0..scratch.touched.len() {
+            let j = scratch.touched[k] as usize;
+            let c = Counts {
+                support: std::mem::take(&mut scratch.count[j]),
+                errors: std::mem::take(&mut scratch.errors[j]),
+            };
+            if !self.keeps(plan, c) {
+                continue;
+            }
+            let (xj, cj) = cur.entries[j];
+            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj);
+            if !leaf {
+                scratch.slot[j] = next.entries.len() as u32;
+                next.entries.push((xj, c));
+            }
+        }
+        if !leaf && next.entries.len() >= 2 {
+            let new_words = members.len().div_ceil(64);
+            fill_rows(
+                plan,
+                members,
+                xi,
+                candidate,
+                &scratch.slot,
+                next.entries.len(),
+                new_words,
+                &mut next.bits,
+                &mut next.wrong,
+            );
+            next.words = new_words;
+            next.frame = depth + 1;
+        }
+        for &(u, _) in &next.entries {
+            scratch.slot[index_of[u as usize] as usize] = u32::MAX;
+        }
+        next.entries.len()
     }
 
     /// Records the set `prefix + [last]` (local ids) with counts `c`. Removing `last` gives
@@ -644,4 +805,103 @@ fn and_store_count(a: &[u64], b: &[u64], wrong: &[u64], out: &mut [u64]) -> Coun
         errors += (z & w).count_ones();
     }
     Counts { support, errors }
+}
+
+struct RowCounts<'a> {
+    count: &'a mut [u32],
+    errors: &'a mut [u32],
+    touched: &'a mut Vec<u32>,
+}
+
+/// Counts, for every candidate child `{.., u}` of a node, its support and errors, walking
+/// the tag rows of the node's samples (`members`, class sample ids) after tag `after`.
+/// `candidate(u)` gives the counter of tag `u`, or `u32::MAX`. The counters touched are left
+/// in `touched`, ascending.
+fn count_rows_into(
+    plan: &ClassPlan,
+    members: impl Iterator<Item = u32>,
+    after: u32,
+    candidate: impl Fn(u32) -> u32,
+    out: RowCounts,
+) {
+    out.touched.clear();
+    for m in members {
+        let wrong = u32::from(plan.is_wrong(m));
+        let row = plan.ci.row(m);
+        let start = row.partition_point(|&u| u <= after);
+        for &u in &row[start..] {
+            let k = candidate(u);
+            if k == u32::MAX {
+                continue;
+            }
+            let k = k as usize;
+            if out.count[k] == 0 {
+                out.touched.push(k as u32);
+            }
+            out.count[k] += 1;
+            out.errors[k] += wrong;
+        }
+    }
+    out.touched.sort_unstable();
+}
+
+fn count_rows(
+    plan: &ClassPlan,
+    members: impl Iterator<Item = u32>,
+    after: u32,
+    candidate: impl Fn(u32) -> u32,
+    scratch: &mut Scratch,
+) {
+    let out = RowCounts {
+        count: &mut scratch.count,
+        errors: &mut scratch.errors,
+        touched: &mut scratch.touched,
+    };
+    count_rows_into(plan, members, after, candidate, out);
+}
+
+fn take_counts(scratch: &mut Scratch, k: usize) -> Counts {
+    Counts {
+        support: std::mem::take(&mut scratch.count[k]),
+        errors: std::mem::take(&mut scratch.errors[k]),
+    }
+}
+
+/// Builds, in the coordinates of `members` (bit `p` = sample `members[p]`), the bitset of
+/// every kept child: child `slot[candidate(u)]` gets bit `p` when sample `p` carries `u`.
+/// Also writes which members are wrong.
+#[allow(clippy::too_many_arguments)]
+fn fill_rows(
+    plan: &ClassPlan,
+    members: &[u32],
+    after: u32,
+    candidate: impl Fn(u32) -> u32,
+    slot: &[u32],
+    n_children: usize,
+    words: usize,
+    bits: &mut Vec<u64>,
+    wrong: &mut Vec<u64>,
+) {
+    bits.clear();
+    bits.resize(n_children * words, 0);
+    wrong.clear();
+    wrong.resize(words, 0);
+    for (p, &m) in members.iter().enumerate() {
+        let (w, bit) = (p / 64, 1u64 << (p % 64));
+        if plan.is_wrong(m) {
+            wrong[w] |= bit;
+        }
+        let row = plan.ci.row(m);
+        let start = row.partition_point(|&u| u <= after);
+        for &u in &row[start..] {
+            let k = candidate(u);
+            if k == u32::MAX {
+                continue;
+            }
+            let s = slot[k as usize];
+            if s != u32::MAX {
+                bits[s as usize * words + w] |= bit;
+            }
+        }
+    }
 }

@@ -1,0 +1,570 @@
+"""The ``prime`` command line: a thin layer over the library.
+
+Every command parses its options, calls library functions (:class:`prime_rs.TagIndex`,
+:func:`prime_rs.write_table`, :mod:`prime_rs.synthetic`) and prints what they return; the
+method itself lives in the library, where the tests call it directly.
+
+Bad input (a :class:`prime_rs.PrimeError`, or a usage error click detects) ends the command
+with a one-paragraph message on stderr and exit status 2; Ctrl-C prints ``Interrupted`` and
+exits with 130.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import polars as pl
+
+from prime_rs import synthetic
+from prime_rs._engine import __version__, build_profile
+from prime_rs.data import output_format, write_table
+from prime_rs.errors import PrimeError, SearchCancelled
+from prime_rs.search import _DEFAULT_NECESSITY, TagIndex, _check_params, default_threads
+
+__all__ = ["cli", "main"]
+
+_TOP = 10  # strongest modes shown
+_TAGS_WIDTH = 60  # widest tag list shown before it is cut
+
+
+class CliError(click.ClickException):
+    """Bad input or parameters: a one-paragraph message on stderr and exit status 2."""
+
+    exit_code = 2
+
+
+class _PrimeGroup(click.Group):
+    """Turns library errors and Ctrl-C into clean exits for every subcommand."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, SearchCancelled):
+            click.echo("Interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+        except PrimeError as e:
+            raise CliError(str(e)) from None
+
+
+def _fraction_option(ctx: click.Context, param: click.Parameter, value: str | float) -> float:
+    """``--min-drop``: a fraction written as ``0.3`` or ``30%``; the range is the library's."""
+    if isinstance(value, float):
+        return value
+    try:
+        return _parse_fraction(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a fraction; write it as 0.3 or 30%", ctx, param
+        ) from None
+
+
+def _fractions_option(
+    ctx: click.Context, param: click.Parameter, value: str | tuple[float, ...]
+) -> tuple[float, ...]:
+    """``--necessity``: fractions separated by commas, e.g. ``0.10,0.05,0.025`` or ``10%,5%``."""
+    if isinstance(value, tuple):
+        return value
+    text = value.strip()
+    if not text:
+        return ()  # the library says why an empty list cannot work
+    out = []
+    for i, part in enumerate(text.split(","), start=1):
+        try:
+            out.append(_parse_fraction(part))
+        except ValueError:
+            what = "is empty" if not part.strip() else f"{part.strip()!r} is not a fraction"
+            raise click.BadParameter(
+                f"value {i} of {text!r} {what}; write fractions separated by commas, "
+                "e.g. 0.10,0.05,0.025 or 10%,5%,2.5%",
+                ctx,
+                param,
+            ) from None
+    return tuple(out)
+
+
+def _parse_fraction(text: str) -> float:
+    """``"0.3"`` -> 0.3, ``"30%"`` -> 0.3; raises ValueError for anything else."""
+    t = text.strip()
+    if t.endswith("%"):
+        return float(t[:-1].strip()) / 100.0
+    return float(t)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def _pct_short(x: float) -> str:
+    return f"{x * 100:g}%"
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+def _plural(n: int, word: str) -> str:
+    many = word + ("es" if word.endswith("s") else "s")
+    return f"{_count(n)} {word if n == 1 else many}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
+    """Aligned text columns: the first ``left`` columns to the left, the others right."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for r in [header, *rows]:
+        cells = [
+            str(c).ljust(w) if i < left else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
+
+
+@contextmanager
+def _captured_log() -> Iterator[list[logging.LogRecord]]:
+    """Collect what the library logs on ``prime_rs`` instead of letting it print."""
+    records: list[logging.LogRecord] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("prime_rs")
+    handler = _Keep()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _data_lines(index: TagIndex) -> list[str]:
+    classes = index.classes()
+    n = int(classes["n_samples"].sum())
+    correct = int(classes["n_correct"].sum())
+    accuracy = f", accuracy {_pct(correct / n)}" if n else ""
+    return [
+        f"data        {_plural(n, 'sample')}, {_plural(classes.height, 'class')}, "
+        f"{_plural(len(index.vocabulary), 'distinct tag')}{accuracy}"
+    ]
+
+
+def _params_line(
+    max_tags: int,
+    min_support: int,
+    min_drop: float,
+    necessity: Sequence[float],
+    min_tag_count: int | None,
+    threads: int | None,
+) -> str:
+    parts = [
+        f"max_tags {max_tags}",
+        f"min_support {min_support}",
+        f"min_drop {_pct_short(min_drop)}",
+        f"necessity {' / '.join(_pct_short(b) for b in necessity)}",
+    ]
+    if min_tag_count is not None:
+        parts.append(f"min_tag_count {min_tag_count}")
+    used = f"{threads}" if threads else f"{default_threads()} (one per core)"
+    return f"parameters  {', '.join(parts)}\nthreads     {used}"
+
+
+def _join_tags(tags: Sequence[str]) -> str:
+    text = " + ".join(tags)
+    return text if len(text) <= _TAGS_WIDTH else text[: _TAGS_WIDTH - 3] + "..."
+
+
+def _modes_lines(index: TagIndex, modes: pl.DataFrame, max_tags: int) -> list[str]:
+    """Modes per class and size, the strongest modes, and the tag sets tested."""
+    tested = index.last_sets_tested
+    n_searched = len(tested)
+    lines = []
+    with_modes = modes["label"].n_unique() if modes.height else 0
+    lines.append(
+        f"found {_plural(modes.height, 'failure mode')} in {with_modes} of "
+        f"{_plural(n_searched, 'class')}; "
+        f"{_plural(sum(tested.values()), 'tag set')} tested"
+    )
+    if modes.height == 0:
+        return lines
+    sizes = list(range(1, max_tags + 1))
+    per = modes.group_by("label", "n_tags").len()
+    counts: dict[Any, dict[int, int]] = {}
+    for label, n_tags, n in per.iter_rows():
+        counts.setdefault(label, {})[n_tags] = n
+    rows = []
+    for label in sorted(counts):
+        c = counts[label]
+        rows.append([str(label), *(str(c.get(k, 0)) for k in sizes), str(sum(c.values()))])
+    totals = [sum(c.get(k, 0) for c in counts.values()) for k in sizes]
+    rows.append(["all", *(str(t) for t in totals), str(modes.height)])
+    lines += ["", "modes per class and size (number of tags)"]
+    lines += _table(["class", *(str(k) for k in sizes), "all"], rows)
+    without = [str(label) for label in tested if label not in counts]
+    if without:
+        shown = ", ".join(without[:8]) + (", ..." if len(without) > 8 else "")
+        lines.append(f"  no modes in {_plural(len(without), 'class')}: {shown}")
+
+    top = modes.sort("drop", descending=True, maintain_order=True).head(_TOP)
+    lines += ["", f"strongest modes (top {top.height} of {modes.height}, by drop)"]
+    rows = [
+        [
+            str(r["label"]),
+            _join_tags(r["tags"]),
+            _count(r["support"]),
+            _pct(r["accuracy"]),
+            _pct(r["class_accuracy"]),
+            _pct(r["drop"]),
+        ]
+        for r in top.iter_rows(named=True)
+    ]
+    lines += _table(["class", "tags", "support", "accuracy", "class acc.", "drop"], rows, left=2)
+    return lines
+
+
+def _search(
+    index: TagIndex,
+    *,
+    max_tags: int,
+    min_support: int,
+    min_drop: float,
+    necessity: Sequence[float],
+    min_tag_count: int | None,
+    labels: list[Any] | None,
+    threads: int | None,
+) -> tuple[pl.DataFrame, str | None]:
+    """Run the search; return the modes and, when there are none, the reason (printed once)."""
+    with _captured_log() as records:
+        modes = index.search(
+            max_tags=max_tags,
+            min_support=min_support,
+            min_drop=min_drop,
+            necessity=necessity,
+            min_tag_count=min_tag_count,
+            labels=labels,
+            threads=threads,
+        )
+    reason = None
+    if modes.height == 0:
+        reason = index.explain_empty(
+            max_tags=max_tags,
+            min_support=min_support,
+            min_drop=min_drop,
+            min_tag_count=min_tag_count,
+            labels=labels,
+        )
+    for record in records:
+        message = record.getMessage()
+        if message != reason:
+            click.echo(f"{record.levelname.lower()}: {message}", err=True)
+    return modes, reason
+
+
+def _check_output(output: str | None) -> None:
+    """Fail before a long search, not after it, when the output cannot be written."""
+    if output is None:
+        return
+    if Path(output).is_dir():
+        raise CliError(f"{output}: is a folder; give a file name such as modes.parquet")
+    output_format(output)
+
+
+def _class_labels(index: TagIndex, labels: str | None, source: str) -> list[Any] | None:
+    """``--labels a,b`` as the label column's values (integers when the labels are)."""
+    if labels is None:
+        return None
+    names = [x.strip() for x in labels.split(",")]
+    if not any(names) or not all(names):
+        raise click.BadParameter(
+            f"{labels!r} has an empty class name; separate names with commas, e.g. cat,dog",
+            param_hint="'--labels'",
+        )
+    if not index.classes()["label"].dtype.is_integer():
+        return names
+    out = []
+    for name in names:
+        try:
+            out.append(int(name))
+        except ValueError:
+            first = ", ".join(str(x) for x in index.labels[:3])
+            raise CliError(
+                f"--labels: {name!r} is not a class number, but the classes in {source} are "
+                f"numbered ({first}, ...); give numbers, e.g. --labels {index.labels[0]}"
+            ) from None
+    return out
+
+
+def _echo(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=_PrimeGroup, context_settings=_CONTEXT)
+@click.version_option(
+    __version__,
+    "-V",
+    "--version",
+    prog_name="prime",
+    message=f"%(prog)s %(version)s (prime_rs engine, {build_profile} build)",
+)
+def cli() -> None:
+    """Find the failure modes of an image classifier, the PRIME way.
+
+    A failure mode is a small set of tags (concepts seen in the images, such as "snow" +
+    "night") whose samples the classifier gets much more often wrong than the rest of
+    their class. The input is a samples table (Parquet, CSV or JSON lines) with the
+    columns id, label, tags, and prediction or correct.
+
+    \b
+    Examples:
+      prime demo                                   # synthetic data, in seconds
+      prime search samples.parquet -o modes.parquet
+      prime search samples.csv --min-drop 25% --max-tags 3 -o modes.csv
+    """
+
+
+@cli.command()
+@click.argument("samples", metavar="SAMPLES")
+@click.option(
+    "-o",
+    "--output",
+    metavar="OUT",
+    help="Write the failure modes here; the format follows the extension: "
+    ".parquet, .csv, .json or .jsonl.",
+)
+@click.option(
+    "--max-tags",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Largest tag set searched (l in the paper).",
+)
+@click.option(
+    "--min-support",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Fewest samples a mode must have (s).",
+)
+@click.option(
+    "--min-drop",
+    callback=_fraction_option,
+    metavar="FRACTION",
+    default="0.30",
+    show_default=True,
+    help="Accuracy drop below the class accuracy a mode needs (a): 0.3 or 30%.",
+)
+@click.option(
+    "--necessity",
+    callback=_fractions_option,
+    metavar="B2,B3,...",
+    default=",".join(f"{b:g}" for b in _DEFAULT_NECESSITY),
+    show_default=True,
+    help="How much more accurate every subset with one tag fewer must be, for sets of "
+    "2, 3, ... tags (b_2, b_3, ...; longer sets reuse the last value).",
+)
+@click.option(
+    "--min-tag-count",
+    type=int,
+    default=None,
+    help="Search only tags carried by at least this many samples of a class "
+    "[default: min-support, which loses nothing].",
+)
+@click.option(
+    "--labels",
+    metavar="A,B,...",
+    help="Search only these classes (comma-separated; class numbers when the labels are).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Worker threads [default: one per core]; the result does not depend on it.",
+)
+def search(
+    samples: str,
+    output: str | None,
+    max_tags: int,
+    min_support: int,
+    min_drop: float,
+    necessity: tuple[float, ...],
+    min_tag_count: int | None,
+    labels: str | None,
+    threads: int | None,
+) -> None:
+    """Search a samples table for failure modes and print a summary.
+
+    SAMPLES is a Parquet, CSV or JSON-lines file with one row per image: id, label,
+    tags (a list of strings; in CSV one string of tags separated by "|"), and
+    prediction or correct. An empty result is not an error: the summary says why.
+
+    \b
+    Examples:
+      prime search samples.parquet -o modes.parquet
+      prime search samples.csv --min-support 50 --min-drop 25% -o modes.csv
+      prime search samples.jsonl --labels fox,wolf --necessity 0.1,0.05 -o modes.jsonl
+    """
+    _check_params(
+        max_tags=max_tags,
+        min_support=min_support,
+        min_drop=min_drop,
+        necessity=necessity,
+        min_tag_count=min_tag_count,
+        threads=threads,
+    )
+    _check_output(output)
+    t0 = time.perf_counter()
+    index = TagIndex.from_samples(samples)
+    t1 = time.perf_counter()
+    wanted = _class_labels(index, labels, samples)
+    modes, reason = _search(
+        index,
+        max_tags=max_tags,
+        min_support=min_support,
+        min_drop=min_drop,
+        necessity=necessity,
+        min_tag_count=min_tag_count,
+        labels=wanted,
+        threads=threads,
+    )
+    t2 = time.perf_counter()
+    _echo(
+        [
+            f"samples     {samples}",
+            *_data_lines(index),
+            _params_line(max_tags, min_support, min_drop, necessity, min_tag_count, threads),
+            f"time        load + index build {t1 - t0:.2f} s, search {t2 - t1:.2f} s",
+            "",
+            *_modes_lines(index, modes, max_tags),
+        ]
+    )
+    if reason:
+        click.echo(reason)
+    if output is not None:
+        write_table(modes, output)
+        click.echo("")
+        click.echo(f"wrote {_plural(modes.height, 'failure mode')} to {output}")
+
+
+@cli.command(short_help="Search synthetic Living17-shaped data with planted modes.")
+@click.option("--dense", is_flag=True, help="Denser tags (synthetic.DENSE): more frequent sets.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generator.")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Worker threads [default: one per core].",
+)
+@click.option(
+    "-o",
+    "--output",
+    metavar="OUT",
+    help="Also write the failure modes (.parquet, .csv, .json or .jsonl).",
+)
+def demo(dense: bool, seed: int, threads: int | None, output: str | None) -> None:
+    """Run the search on synthetic data shaped like Living17, with planted modes.
+
+    Generates 17 classes of 5,200 samples (about 100 tags per class, with failure modes
+    planted in every class), searches it with the paper's defaults (max_tags 4,
+    min_support 30, min_drop 30%), and prints what it found, how many planted modes it
+    recovered, and how long each step took.
+
+    \b
+    Examples:
+      prime demo
+      prime demo --dense --threads 4
+      prime demo --seed 7 -o modes.parquet
+    """
+    params: dict[str, Any] = {
+        "max_tags": 4,
+        "min_support": 30,
+        "min_drop": 0.30,
+        "necessity": _DEFAULT_NECESSITY,
+        "min_tag_count": None,
+    }
+    _check_params(**params, threads=threads)
+    _check_output(output)
+    preset = "DENSE" if dense else "SPARSE"
+    click.echo(f"prime demo: synthetic Living17-shaped data ({preset} preset, seed {seed})")
+    click.echo("")
+    t0 = time.perf_counter()
+    data = synthetic.generate(synthetic.DENSE if dense else synthetic.SPARSE, seed=seed)
+    t1 = time.perf_counter()
+    samples = data.samples
+    click.echo(
+        f"generate      {t1 - t0:6.2f} s   {_plural(samples.height, 'sample')}, "
+        f"{_plural(data.planted.height, 'planted mode')}"
+    )
+    index = TagIndex.from_samples(samples)
+    t2 = time.perf_counter()
+    click.echo(f"index build   {t2 - t1:6.2f} s")
+    modes, reason = _search(index, **params, labels=None, threads=threads)
+    t3 = time.perf_counter()
+    click.echo(f"search        {t3 - t2:6.2f} s")
+    click.echo(f"total         {t3 - t0:6.2f} s")
+    click.echo("")
+    _echo(
+        [
+            *_data_lines(index),
+            _params_line(**params, threads=threads),
+            "",
+            *_modes_lines(index, modes, params["max_tags"]),
+        ]
+    )
+    if reason:
+        click.echo(reason)
+    found = data.planted.join(modes.select("label", "tags"), on=["label", "tags"], how="semi")
+    click.echo("")
+    click.echo(f"planted modes recovered: {found.height} / {data.planted.height}")
+    missed = data.planted.join(modes.select("label", "tags"), on=["label", "tags"], how="anti")
+    for label, tags in missed.head(_TOP).iter_rows():
+        click.echo(f"  missed: {label}: {_join_tags(tags)}")
+    others = modes.height - found.height
+    if others:
+        click.echo(f"other modes found: {others} (not planted; they pass the thresholds too)")
+    if output is not None:
+        write_table(modes, output)
+        click.echo(f"wrote {_plural(modes.height, 'failure mode')} to {output}")
+
+
+def main(argv: Sequence[str] | None = None, prog_name: str = "prime") -> int:
+    """Run the ``prime`` command line and return its exit status.
+
+    Parameters
+    ----------
+    argv
+        The arguments after the program name (default: ``sys.argv[1:]``).
+    prog_name
+        The name shown in usage and help texts.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad input or parameters, 130 after Ctrl-C.
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    prime ... build)
+    0
+    """
+    try:
+        cli.main(args=None if argv is None else list(argv), prog_name=prog_name)
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        click.echo(str(e.code), err=True)
+        return 1
+    return 0

@@ -1,0 +1,857 @@
+//! The engine against a brute-force enumerator.
+//!
+//! The oracle here is written from the definitions in ARCHITECTURE.md ("The method,
+//! exactly"), not from the engine's code: for each class it lists every tag set of at most
+//! `max_tags` tags of `T_c`, counts its group by scanning every sample, and applies the
+//! support, drop and minimality conditions literally, in f64 from integer counts. Search,
+//! the lattice and the statistics of single sets must agree with it exactly (bitwise for
+//! the f64 fields), with any thread count.
+
+use std::sync::atomic::AtomicBool;
+
+use prime_core::{
+    frequent_sets, search, with_threads, FailureMode, FrequentSets, LatticeParams, PrimeError,
+    SearchOutput, SearchParams, SetStats, TagIndex,
+};
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+// ---------------------------------------------------------------------------------------
+// Samples tables
+
+/// A samples table in the engine's CSR form.
+#[derive(Debug, Clone)]
+struct Table {
+    n_classes: u32,
+    n_tags: u32,
+    indptr: Vec<u64>,
+    indices: Vec<u32>,
+    class_ids: Vec<u32>,
+    correct: Vec<bool>,
+    /// Rows of each class, so that the oracle's scans stay cheap on large boundary tables.
+    members: Vec<Vec<usize>>,
+}
+
+impl Table {
+    fn new(n_classes: u32, n_tags: u32) -> Self {
+        Table {
+            n_classes,
+            n_tags,
+            indptr: vec![0],
+            indices: Vec::new(),
+            class_ids: Vec::new(),
+            correct: Vec::new(),
+            members: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, class: u32, tags: &[u32], correct: bool) {
+        self.indices.extend_from_slice(tags);
+        self.indptr.push(self.indices.len() as u64);
+        if self.members.len() <= class as usize {
+            self.members.resize(class as usize + 1, Vec::new());
+        }
+        self.members[class as usize].push(self.class_ids.len());
+        self.class_ids.push(class);
+        self.correct.push(correct);
+    }
+
+    fn row(&self, i: usize) -> &[u32] {
+        &self.indices[self.indptr[i] as usize..self.indptr[i + 1] as usize]
+    }
+
+    fn index(&self, min_tag_count: u32) -> TagIndex {
+        TagIndex::from_csr(
+            &self.indptr,
+            &self.indices,
+            &self.class_ids,
+            &self.correct,
+            self.n_classes,
+            self.n_tags,
+            min_tag_count,
+        )
+        .expect("a valid table builds")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The brute-force oracle
+
+/// `(|I_S|, correct predictions in I_S)` for the samples of `class` carrying every tag of
+/// `set`, by scanning every sample of the class.
+fn count(table: &Table, class: u32, set: &[u32]) -> (u32, u32) {
+    let (mut support, mut n_correct) = (0u32, 0u32);
+    for &i in table.members.get(class as usize).map_or(&[][..], |m| &m[..]) {
+        if set.iter().all(|t| table.row(i).contains(t)) {
+            support += 1;
+            n_correct += u32::from(table.correct[i]);
+        }
+    }
+    (support, n_correct)
+}
+
+fn accuracy(support: u32, n_correct: u32) -> f64 {
+    n_correct as f64 / support as f64
+}
+
+/// `T_c` at a count threshold: the tags in at least `threshold` samples of the class, ascending.
+fn class_tags(table: &Table, class: u32, threshold: u32) -> Vec<u32> {
+    (0..table.n_tags)
+        .filter(|&t| count(table, class, &[t]).0 >= threshold)
+        .collect()
+}
+
+/// Every subset of `tags` (ascending) with `1..=max_size` elements, each ascending.
+fn subsets(tags: &[u32], max_size: usize) -> Vec<Vec<u32>> {
+    fn rec(tags: &[u32], max_size: usize, start: usize, cur: &mut Vec<u32>, out: &mut Vec<Vec<u32>>) {
+        for i in start..tags.len() {
+            cur.push(tags[i]);
+            out.push(cur.clone());
+            if cur.len() < max_size {
+                rec(tags, max_size, i + 1, cur, out);
+            }
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    rec(tags, max_size, 0, &mut Vec::new(), &mut out);
+    out
+}
+
+/// The classes a query covers: its selection (deduplicated, ascending) or all.
+fn selected(classes: &Option<Vec<u32>>, n_classes: u32) -> Vec<u32> {
+    match classes {
+        Some(cs) => {
+            let mut cs = cs.clone();
+            cs.sort_unstable();
+            cs.dedup();
+            cs
+        }
+        None => (0..n_classes).collect(),
+    }
+}
+
+/// The tag-count threshold of `T_c`: `min_tag_count` (default `min_support`), never below
+/// `min_support`.
+fn tag_threshold(min_tag_count: Option<u32>, min_support: u32) -> u32 {
+    min_tag_count.unwrap_or(min_support).max(min_support)
+}
+
+/// One frequent set: class, tags, support, correct count.
+type SetRow = (u32, Vec<u32>, u32, u32);
+
+/// Every set with `1 <= |S| <= max_tags`, tags in `T_c` and support `>= min_support`,
+/// sorted.
+fn brute_lattice(table: &Table, p: &LatticeParams) -> Vec<SetRow> {
+    let threshold = tag_threshold(p.min_tag_count, p.min_support);
+    let mut out = Vec::new();
+    for c in selected(&p.classes, table.n_classes) {
+        for set in subsets(&class_tags(table, c, threshold), p.max_tags) {
+            let (support, n_correct) = count(table, c, &set);
+            if support >= p.min_support {
+                out.push((c, set, support, n_correct));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What the oracle expects of a search.
+struct Expected {
+    /// The modes, in the documented order.
+    modes: Vec<FailureMode>,
+    /// Per class: frequent sets (support `>= min_support`), an upper bound on `sets_tested`.
+    frequent: Vec<u64>,
+    /// Per class: frequent sets that pass the drop condition; all of them must be tested.
+    passing_drop: Vec<u64>,
+}
+
+/// `b_k` for a set of `size` tags: 0 for one tag, then `necessity[0], necessity[1], ...`,
+/// reusing the last value.
+fn margin(necessity: &[f64], size: usize) -> f64 {
+    if size == 1 {
+        0.0
+    } else {
+        necessity[(size - 2).min(necessity.len() - 1)]
+    }
+}
+
+fn brute_search(table: &Table, p: &SearchParams) -> Expected {
+    let threshold = tag_threshold(p.min_tag_count, p.min_support);
+    let mut expected = Expected {
+        modes: Vec::new(),
+        frequent: vec![0; table.n_classes as usize],
+        passing_drop: vec![0; table.n_classes as usize],
+    };
+    for c in selected(&p.classes, table.n_classes) {
+        let (n_c, k_c) = count(table, c, &[]);
+        if n_c == 0 {
+            continue; // no accuracy, no modes
+        }
+        let a_c = accuracy(n_c, k_c);
+        let max_accuracy = a_c - p.min_drop;
+        for set in subsets(&class_tags(table, c, threshold), p.max_tags) {
+            let (support, n_correct) = count(table, c, &set);
+            if support < p.min_support {
+                continue;
+            }
+            expected.frequent[c as usize] += 1;
+            let a_s = accuracy(support, n_correct);
+            if !(a_s <= max_accuracy) {
+                continue;
+            }
+            expected.passing_drop[c as usize] += 1;
+            let b = margin(&p.necessity, set.len());
+            let mut minimal = true;
+            let mut necessity = f64::INFINITY;
+            for skip in 0..set.len() {
+                let rest: Vec<u32> = set
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != skip)
+                    .map(|(_, &t)| t)
+                    .collect();
+                let a_rest = if rest.is_empty() {
+                    a_c
+                } else {
+                    let (n, k) = count(table, c, &rest);
+                    accuracy(n, k)
+                };
+                if !(a_rest >= a_s + b) {
+                    minimal = false;
+                    break;
+                }
+                necessity = necessity.min(a_rest - a_s);
+            }
+            if minimal {
+                expected.modes.push(FailureMode {
+                    class: c,
+                    tags: set,
+                    support,
+                    n_correct,
+                    accuracy: a_s,
+                    class_accuracy: a_c,
+                    drop: a_c - a_s,
+                    necessity,
+                });
+            }
+        }
+    }
+    expected.modes.sort_by(|a, b| {
+        a.class
+            .cmp(&b.class)
+            .then(b.drop.total_cmp(&a.drop))
+            .then_with(|| a.tags.cmp(&b.tags))
+    });
+    expected
+}
+
+// ---------------------------------------------------------------------------------------
+// Comparisons
+
+/// A mode with its f64 fields as bits, so that equality is bitwise.
+type ModeBits = (u32, Vec<u32>, u32, u32, u64, u64, u64, u64);
+
+fn bits(modes: &[FailureMode]) -> Vec<ModeBits> {
+    modes
+        .iter()
+        .map(|m| {
+            (
+                m.class,
+                m.tags.clone(),
+                m.support,
+                m.n_correct,
+                m.accuracy.to_bits(),
+                m.class_accuracy.to_bits(),
+                m.drop.to_bits(),
+                m.necessity.to_bits(),
+            )
+        })
+        .collect()
+}
+
+/// The rows of a lattice, checking its column layout on the way.
+fn rows(sets: &FrequentSets) -> Vec<SetRow> {
+    let n = sets.len();
+    assert_eq!(sets.offsets.len(), n + 1, "one offset per set plus the end");
+    assert_eq!((sets.offsets[0], sets.offsets[n]), (0, sets.tags.len()));
+    assert_eq!((sets.support.len(), sets.n_correct.len()), (n, n));
+    assert_eq!(sets.is_empty(), n == 0);
+    (0..n)
+        .map(|i| {
+            let tags = sets.tags[sets.offsets[i]..sets.offsets[i + 1]].to_vec();
+            assert!(tags.windows(2).all(|w| w[0] < w[1]), "tags of set {i} not ascending: {tags:?}");
+            (sets.class[i], tags, sets.support[i], sets.n_correct[i])
+        })
+        .collect()
+}
+
+fn run_search(index: &TagIndex, p: &SearchParams, threads: usize) -> SearchOutput {
+    with_threads(Some(threads), || search(index, p, &AtomicBool::new(false)))
+        .expect("thread pool")
+        .expect("search succeeds")
+}
+
+fn run_lattice(index: &TagIndex, p: &LatticeParams, threads: usize) -> FrequentSets {
+    with_threads(Some(threads), || frequent_sets(index, p, &AtomicBool::new(false)))
+        .expect("thread pool")
+        .expect("frequent_sets succeeds")
+}
+
+fn lattice_of(p: &SearchParams) -> LatticeParams {
+    LatticeParams {
+        max_tags: p.max_tags,
+        min_support: p.min_support,
+        min_tag_count: p.min_tag_count,
+        classes: p.classes.clone(),
+    }
+}
+
+/// Checks a search against the oracle, with 1 and 4 threads; returns the 1-thread output.
+fn check_search(table: &Table, index: &TagIndex, p: &SearchParams) -> SearchOutput {
+    let expected = brute_search(table, p);
+    let one = run_search(index, p, 1);
+    assert_eq!(bits(&one.modes), bits(&expected.modes), "modes differ from the brute force for {p:?}");
+    assert_eq!(one.sets_tested.len(), table.n_classes as usize, "sets_tested has one entry per class");
+    for c in 0..table.n_classes as usize {
+        let tested = one.sets_tested[c];
+        assert!(
+            expected.passing_drop[c] <= tested && tested <= expected.frequent[c],
+            "class {c}: sets_tested {tested} outside [{}, {}] for {p:?}",
+            expected.passing_drop[c],
+            expected.frequent[c]
+        );
+    }
+    let four = run_search(index, p, 4);
+    assert_eq!(bits(&four.modes), bits(&one.modes), "4 threads differ from 1 thread");
+    assert_eq!(four.sets_tested, one.sets_tested, "sets_tested depends on the thread count");
+    one
+}
+
+/// Checks the lattice against the oracle, with 1 and 4 threads; returns its rows.
+fn check_lattice(table: &Table, index: &TagIndex, p: &LatticeParams) -> Vec<SetRow> {
+    let one = run_lattice(index, p, 1);
+    let four = run_lattice(index, p, 4);
+    assert_eq!(four, one, "frequent_sets differs between 1 and 4 threads");
+    let mut got = rows(&one);
+    got.sort();
+    assert!(got.windows(2).all(|w| w[0] != w[1]), "frequent_sets lists a set twice");
+    assert_eq!(got, brute_lattice(table, p), "frequent_sets differs from the brute force for {p:?}");
+    got
+}
+
+// ---------------------------------------------------------------------------------------
+// Random inputs
+
+/// Per class: the tags whose conjunction makes errors likely, the base error rate and the
+/// error rate on that conjunction, in percent.
+type Skew = (Vec<u32>, u32, u32);
+
+/// Random tables of 1-3 classes, up to 120 samples and up to 9 tags. Low tag ids are more
+/// frequent; rows may repeat a tag; errors concentrate on a random tag conjunction per
+/// class so that modes of several sizes exist.
+fn tables() -> impl Strategy<Value = Table> {
+    (1u32..=3, 1u32..=9)
+        .prop_flat_map(|(n_classes, n_tags)| {
+            let tag = (0..n_tags, 0..n_tags).prop_map(|(a, b)| a.min(b));
+            let sample = (0..n_classes, prop::collection::vec(tag, 0..=7), 0u32..100);
+            let skew = (prop::collection::vec(0..n_tags, 1..=3), 0u32..=40, 30u32..=100);
+            (
+                Just(n_classes),
+                Just(n_tags),
+                prop::collection::vec(sample, 0..=120),
+                prop::collection::vec(skew, n_classes as usize),
+            )
+        })
+        .prop_map(|(n_classes, n_tags, samples, skews): (u32, u32, Vec<(u32, Vec<u32>, u32)>, Vec<Skew>)| {
+            let mut table = Table::new(n_classes, n_tags);
+            for (class, tags, roll) in samples {
+                let (bad, base_err, bad_err) = &skews[class as usize];
+                let err = if bad.iter().all(|t| tags.contains(t)) { *bad_err } else { *base_err };
+                table.push(class, &tags, roll >= err);
+            }
+            table
+        })
+}
+
+fn min_drops() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0),
+        Just(0.1),
+        Just(0.2),
+        Just(0.25),
+        Just(0.3),
+        Just(0.5),
+        Just(1.0),
+        0.0..=1.0f64,
+    ]
+}
+
+fn necessities() -> impl Strategy<Value = Vec<f64>> {
+    let b = prop_oneof![Just(0.0), Just(0.025), Just(0.05), Just(0.1), Just(0.2), 0.0..=0.5f64];
+    prop::collection::vec(b, 1..=3)
+}
+
+/// Search parameters for a table of `n_classes` classes.
+fn params(n_classes: u32) -> impl Strategy<Value = SearchParams> {
+    (
+        1usize..=5,
+        1u32..=10,
+        min_drops(),
+        necessities(),
+        prop::option::weighted(0.3, 0u32..=15),
+        prop::option::weighted(0.3, prop::collection::vec(0..n_classes, 0..=3)),
+    )
+        .prop_map(|(max_tags, min_support, min_drop, necessity, min_tag_count, classes)| {
+            SearchParams {
+                max_tags,
+                min_support,
+                min_drop,
+                necessity,
+                min_tag_count,
+                classes,
+            }
+        })
+}
+
+/// A table, search parameters, and the count threshold the index is built with (a
+/// percentage of the way from 1 to the search's own threshold, so no tag of `T_c` is lost).
+fn cases() -> impl Strategy<Value = (Table, SearchParams, u32)> {
+    tables().prop_flat_map(|table| {
+        let n_classes = table.n_classes;
+        (Just(table), params(n_classes), 0u32..=100)
+    })
+}
+
+fn build_threshold(p: &SearchParams, percent: u32) -> u32 {
+    let threshold = tag_threshold(p.min_tag_count, p.min_support);
+    1 + (threshold - 1) * percent / 100
+}
+
+fn config(cases: u32) -> Config {
+    // Failures are kept as deterministic tests below rather than regression files.
+    Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1500))]
+
+    #[test]
+    fn search_matches_brute_force((table, p, percent) in cases()) {
+        let index = table.index(build_threshold(&p, percent));
+        check_search(&table, &index, &p);
+    }
+
+    #[test]
+    fn frequent_sets_match_brute_force((table, p, percent) in cases()) {
+        let index = table.index(build_threshold(&p, percent));
+        check_lattice(&table, &index, &lattice_of(&p));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+
+    #[test]
+    fn stats_match_brute_force(
+        table in tables(),
+        queries in prop::collection::vec((0u32..3, prop::collection::vec(0u32..9, 0..=4)), 1..=20),
+    ) {
+        let index = table.index(1);
+        prop_assert_eq!(index.n_classes(), table.n_classes as usize);
+        prop_assert_eq!(index.n_tags(), table.n_tags);
+        for c in 0..table.n_classes {
+            let ci = index.class(c).unwrap();
+            let (n, k) = count(&table, c, &[]);
+            prop_assert_eq!((ci.n_samples(), ci.n_correct()), (n, k));
+            prop_assert_eq!(ci.n_tags(), class_tags(&table, c, 1).len());
+            prop_assert_eq!(index.stats(c, &[]).unwrap(), SetStats { support: n, n_correct: k });
+        }
+        for (c, tags) in queries {
+            let got = index.stats(c, &tags);
+            if c >= table.n_classes && tags.iter().any(|&t| t >= table.n_tags) {
+                let unknown = matches!(got, Err(PrimeError::UnknownId { .. }));
+                prop_assert!(unknown, "{:?}", got);
+            } else if c >= table.n_classes {
+                let unknown_class = matches!(got, Err(PrimeError::UnknownId { what: "class", .. }));
+                prop_assert!(unknown_class, "{:?}", got);
+            } else if tags.iter().any(|&t| t >= table.n_tags) {
+                let unknown_tag = matches!(got, Err(PrimeError::UnknownId { what: "tag", .. }));
+                prop_assert!(unknown_tag, "{:?}", got);
+            } else {
+                let (support, n_correct) = count(&table, c, &tags);
+                let s = got.unwrap();
+                prop_assert_eq!(s, SetStats { support, n_correct });
+                prop_assert_eq!(s.accuracy(), (support > 0).then(|| accuracy(support, n_correct)));
+            }
+        }
+    }
+
+    #[test]
+    fn class_selection_restricts((table, mut p, percent) in cases(), pick in prop::collection::vec(0u32..3, 0..=4)) {
+        let index = table.index(build_threshold(&p, percent));
+        p.classes = None;
+        let all = run_search(&index, &p, 2);
+        let all_sets = run_lattice(&index, &lattice_of(&p), 2);
+        let pick: Vec<u32> = pick.into_iter().filter(|&c| c < table.n_classes).collect();
+        p.classes = Some(pick.clone());
+        let some = check_search(&table, &index, &p);
+        let wanted: Vec<FailureMode> = all.modes.iter().filter(|m| pick.contains(&m.class)).cloned().collect();
+        prop_assert_eq!(bits(&some.modes), bits(&wanted));
+        for c in 0..table.n_classes {
+            let expected = if pick.contains(&c) { all.sets_tested[c as usize] } else { 0 };
+            prop_assert_eq!(some.sets_tested[c as usize], expected, "sets_tested of class {}", c);
+        }
+        let some_sets = check_lattice(&table, &index, &lattice_of(&p));
+        let mut wanted_sets: Vec<SetRow> = rows(&all_sets).into_iter().filter(|r| pick.contains(&r.0)).collect();
+        wanted_sets.sort();
+        prop_assert_eq!(some_sets, wanted_sets);
+    }
+
+    #[test]
+    fn with_correct_changes_only_correctness(
+        (table, p, percent) in cases(),
+        flips in prop::collection::vec(any::<bool>(), 120),
+    ) {
+        let build = build_threshold(&p, percent);
+        let index = table.index(build);
+        let mut other = table.clone();
+        for (ok, &flip) in other.correct.iter_mut().zip(&flips) {
+            *ok ^= flip;
+        }
+        let swapped = index.with_correct(&other.class_ids, &other.correct).unwrap();
+        let rebuilt = other.index(build);
+        for c in 0..table.n_classes {
+            let (a, b) = (swapped.class(c).unwrap(), rebuilt.class(c).unwrap());
+            prop_assert_eq!((a.n_samples(), a.n_correct(), a.n_tags()), (b.n_samples(), b.n_correct(), b.n_tags()));
+            prop_assert_eq!(a.n_tags(), index.class(c).unwrap().n_tags());
+        }
+        let got = check_search(&other, &swapped, &p);
+        prop_assert_eq!(got, run_search(&rebuilt, &p, 1));
+        let lattice = lattice_of(&p);
+        check_lattice(&other, &swapped, &lattice);
+        // The original index is untouched.
+        check_search(&table, &index, &p);
+        // Supports are the tags' business, not correctness's.
+        let before = rows(&run_lattice(&index, &lattice, 1));
+        let after = rows(&run_lattice(&swapped, &lattice, 1));
+        let strip = |r: Vec<SetRow>| -> Vec<(u32, Vec<u32>, u32)> { r.into_iter().map(|(c, t, s, _)| (c, t, s)).collect() };
+        prop_assert_eq!(strip(before), strip(after));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Boundaries of the drop condition and of the error-count bound
+
+/// Pushes `n` samples of `class` with `tags`, of which exactly `n_correct` are right, spread
+/// evenly through the run.
+fn push_run(table: &mut Table, class: u32, tags: &[u32], n: u32, n_correct: u32) {
+    for j in 0..n {
+        // Bresenham: sample j is right when the running share of right ones steps up.
+        let ok = u64::from(j + 1) * u64::from(n_correct) / u64::from(n)
+            > u64::from(j) * u64::from(n_correct) / u64::from(n);
+        table.push(class, tags, ok);
+    }
+}
+
+#[test]
+fn mode_exactly_on_the_error_bound_is_found() {
+    // A_c = 120 / 150 = 0.8, a = 0.2, s = 30: a mode needs A_S <= 0.8 - 0.2 (in f64), so a
+    // group of exactly 30 samples with 18 right (A_S = 0.6, 12 errors) is one, and it has
+    // exactly the fewest errors any mode of this class can have.
+    let mut table = Table::new(1, 4);
+    push_run(&mut table, 0, &[0], 30, 18); // the mode, as a single tag
+    push_run(&mut table, 0, &[1, 2], 30, 18); // the same group as a pair
+    push_run(&mut table, 0, &[1, 3], 30, 30); // tag 1 alone is easier
+    push_run(&mut table, 0, &[2, 3], 30, 30); // tag 2 alone is easier
+    push_run(&mut table, 0, &[3], 30, 24);
+    assert_eq!(count(&table, 0, &[]), (150, 120));
+    let p = SearchParams {
+        max_tags: 4,
+        min_support: 30,
+        min_drop: 0.2,
+        necessity: vec![0.1],
+        ..SearchParams::default()
+    };
+    for build in [1, 30] {
+        let index = table.index(build);
+        let out = check_search(&table, &index, &p);
+        let found: Vec<(Vec<u32>, u32, u32)> = out
+            .modes
+            .iter()
+            .map(|m| (m.tags.clone(), m.support, m.n_correct))
+            .collect();
+        assert_eq!(found, vec![(vec![0], 30, 18), (vec![1, 2], 30, 18)]);
+        assert_eq!(out.modes[0].accuracy, 0.6);
+        assert_eq!(out.modes[0].class_accuracy, 0.8);
+        assert_eq!(out.modes[1].necessity, 48.0 / 60.0 - 18.0 / 30.0);
+    }
+    // One more right prediction in the group and it is no longer a mode.
+    let mut table = Table::new(1, 1);
+    push_run(&mut table, 0, &[0], 30, 19);
+    push_run(&mut table, 0, &[], 120, 101);
+    let index = table.index(1);
+    assert!(check_search(&table, &index, &p).modes.is_empty());
+}
+
+#[test]
+fn drop_condition_is_evaluated_in_f64() {
+    // 0.7 - 0.3 = 0.39999999999999997 in f64, so a group at exactly 12 / 30 = 0.4 is not
+    // below it; the engine and the oracle must both apply the f64 comparison.
+    let mut table = Table::new(1, 1);
+    push_run(&mut table, 0, &[0], 30, 12);
+    push_run(&mut table, 0, &[], 70, 58);
+    assert_eq!(count(&table, 0, &[]), (100, 70));
+    let index = table.index(1);
+    let p = SearchParams {
+        max_tags: 1,
+        min_support: 30,
+        min_drop: 0.3,
+        ..SearchParams::default()
+    };
+    assert!(0.7 - 0.3 < 12.0 / 30.0);
+    assert!(check_search(&table, &index, &p).modes.is_empty());
+    let p = SearchParams { min_drop: 0.29, ..p };
+    assert_eq!(check_search(&table, &index, &p).modes.len(), 1);
+}
+
+#[test]
+fn modes_on_the_boundary_agree_with_brute_force() {
+    // For each (s, a), one class per (group errors e, class correct count near the drop
+    // boundary): a group of exactly s samples carries tag 2 alone and the pair {0, 1};
+    // the rest of the class is 4s samples, s of them with tag 0 and s with tag 1.
+    for s in [1u32, 2, 3, 7, 10, 29, 30, 31, 50] {
+        for a in [0.0, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0] {
+            let mut table = Table::new(0, 3);
+            let mut class = 0;
+            for e in 0..=s {
+                let group_correct = s - e;
+                let target = f64::from(group_correct) / f64::from(s) + a;
+                let ideal = (target * f64::from(5 * s)).round() as i64;
+                for delta in -1..=1i64 {
+                    let total = ideal + delta;
+                    let rest = total - i64::from(group_correct);
+                    if !(0..=i64::from(4 * s)).contains(&rest) {
+                        continue;
+                    }
+                    let rest = rest as u32;
+                    push_run(&mut table, class, &[0, 1, 2], s, group_correct);
+                    // Spread the rest's right predictions over its four quarters.
+                    let quarter = [rest / 4, rest / 4, rest / 4, rest - 3 * (rest / 4)];
+                    push_run(&mut table, class, &[0], s, quarter[0]);
+                    push_run(&mut table, class, &[1], s, quarter[1]);
+                    push_run(&mut table, class, &[], s, quarter[2]);
+                    push_run(&mut table, class, &[0, 0], s, quarter[3]);
+                    class += 1;
+                }
+            }
+            table.n_classes = class;
+            let index = table.index(1);
+            for necessity in [vec![0.0], vec![0.1, 0.05]] {
+                let p = SearchParams {
+                    max_tags: 3,
+                    min_support: s,
+                    min_drop: a,
+                    necessity,
+                    ..SearchParams::default()
+                };
+                check_search(&table, &index, &p);
+                check_lattice(&table, &index, &lattice_of(&p));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors, cancellation, edge cases
+
+fn small_table() -> Table {
+    let mut table = Table::new(2, 3);
+    push_run(&mut table, 0, &[0, 1], 10, 2);
+    push_run(&mut table, 0, &[1, 2], 10, 9);
+    push_run(&mut table, 1, &[0], 10, 5);
+    push_run(&mut table, 1, &[2, 2], 10, 10);
+    table
+}
+
+fn small_params() -> SearchParams {
+    SearchParams {
+        min_support: 3,
+        ..SearchParams::default()
+    }
+}
+
+#[test]
+fn cancelled_search_returns_cancelled() {
+    let table = small_table();
+    let index = table.index(1);
+    let cancel = AtomicBool::new(true);
+    for max_tags in [1, 2, 4] {
+        let p = SearchParams {
+            max_tags,
+            ..small_params()
+        };
+        assert!(!run_search(&index, &p, 1).modes.is_empty());
+        for threads in [1, 4] {
+            let got = with_threads(Some(threads), || search(&index, &p, &cancel)).unwrap();
+            assert_eq!(got, Err(PrimeError::Cancelled), "search, max_tags {max_tags}");
+            let got = with_threads(Some(threads), || frequent_sets(&index, &lattice_of(&p), &cancel)).unwrap();
+            assert_eq!(got, Err(PrimeError::Cancelled), "frequent_sets, max_tags {max_tags}");
+        }
+    }
+}
+
+#[test]
+fn invalid_parameters_are_rejected() {
+    let index = small_table().index(1);
+    let no = AtomicBool::new(false);
+    let base = small_params();
+    let bad: Vec<(&str, SearchParams)> = vec![
+        ("max_tags", SearchParams { max_tags: 0, ..base.clone() }),
+        ("max_tags", SearchParams { max_tags: 65, ..base.clone() }),
+        ("min_support", SearchParams { min_support: 0, ..base.clone() }),
+        ("min_drop", SearchParams { min_drop: -0.01, ..base.clone() }),
+        ("min_drop", SearchParams { min_drop: 1.01, ..base.clone() }),
+        ("min_drop", SearchParams { min_drop: f64::NAN, ..base.clone() }),
+        ("min_drop", SearchParams { min_drop: f64::INFINITY, ..base.clone() }),
+        ("necessity", SearchParams { necessity: vec![], ..base.clone() }),
+        ("necessity", SearchParams { necessity: vec![-0.1], ..base.clone() }),
+        ("necessity", SearchParams { necessity: vec![0.1, 1.5], ..base.clone() }),
+        ("necessity", SearchParams { necessity: vec![0.1, f64::NAN], ..base.clone() }),
+    ];
+    for (name, p) in bad {
+        match search(&index, &p, &no) {
+            Err(PrimeError::InvalidParameter { name: got, .. }) => assert_eq!(got, name, "{p:?}"),
+            other => panic!("{p:?} gave {other:?}, expected InvalidParameter({name})"),
+        }
+        // Validation comes before cancellation.
+        let got = search(&index, &p, &AtomicBool::new(true));
+        assert!(matches!(got, Err(PrimeError::InvalidParameter { .. })), "{got:?}");
+    }
+    let lattice = lattice_of(&base);
+    let bad: Vec<(&str, LatticeParams)> = vec![
+        ("max_tags", LatticeParams { max_tags: 0, ..lattice.clone() }),
+        ("max_tags", LatticeParams { max_tags: 65, ..lattice.clone() }),
+        ("min_support", LatticeParams { min_support: 0, ..lattice.clone() }),
+    ];
+    for (name, p) in bad {
+        match frequent_sets(&index, &p, &no) {
+            Err(PrimeError::InvalidParameter { name: got, .. }) => assert_eq!(got, name, "{p:?}"),
+            other => panic!("{p:?} gave {other:?}, expected InvalidParameter({name})"),
+        }
+    }
+    // The extremes of each range are fine.
+    for p in [
+        SearchParams { max_tags: 64, min_drop: 0.0, necessity: vec![0.0], ..base.clone() },
+        SearchParams { min_support: 1, min_drop: 1.0, necessity: vec![1.0, 0.0], ..base.clone() },
+    ] {
+        let table = small_table();
+        check_search(&table, &index, &p);
+    }
+    // A class selection must name known classes.
+    let p = SearchParams { classes: Some(vec![0, 2]), ..base.clone() };
+    let got = search(&index, &p, &no);
+    assert!(matches!(got, Err(PrimeError::UnknownId { what: "class", id: 2, len: 2 })), "{got:?}");
+    let got = frequent_sets(&index, &lattice_of(&p), &no);
+    assert!(matches!(got, Err(PrimeError::UnknownId { what: "class", id: 2, len: 2 })), "{got:?}");
+}
+
+#[test]
+fn invalid_csr_is_rejected() {
+    let t = small_table();
+    let build = |indptr: &[u64], indices: &[u32], class_ids: &[u32], correct: &[bool], n_classes, n_tags| {
+        TagIndex::from_csr(indptr, indices, class_ids, correct, n_classes, n_tags, 1)
+    };
+    let input = |r: prime_core::Result<TagIndex>| matches!(r, Err(PrimeError::InvalidInput(_)));
+    // correct of the wrong length
+    assert!(input(build(&t.indptr, &t.indices, &t.class_ids, &t.correct[1..], 2, 3)));
+    // indptr of the wrong length, empty, not starting at 0, not ending at len(indices)
+    assert!(input(build(&t.indptr[1..], &t.indices, &t.class_ids, &t.correct, 2, 3)));
+    assert!(input(build(&[], &[], &[], &[], 1, 1)));
+    let mut shifted = t.indptr.clone();
+    shifted[0] = 1;
+    assert!(input(build(&shifted, &t.indices, &t.class_ids, &t.correct, 2, 3)));
+    assert!(input(build(&t.indptr, &t.indices[1..], &t.class_ids, &t.correct, 2, 3)));
+    let mut longer = t.indices.clone();
+    longer.push(0);
+    assert!(input(build(&t.indptr, &longer, &t.class_ids, &t.correct, 2, 3)));
+    // indptr decreasing in the middle
+    assert!(input(build(&[0, 3, 1, 3], &[0, 1, 2], &[0, 0, 0], &[true; 3], 1, 3)));
+    assert!(input(build(&[0, 9, 3], &[0, 1, 2], &[0, 0], &[true; 2], 1, 3)));
+    // unknown tag and class ids
+    let got = build(&t.indptr, &t.indices, &t.class_ids, &t.correct, 2, 2);
+    assert!(matches!(got, Err(PrimeError::UnknownId { what: "tag", id: 2, len: 2 })), "{got:?}");
+    let got = build(&t.indptr, &t.indices, &t.class_ids, &t.correct, 1, 3);
+    assert!(matches!(got, Err(PrimeError::UnknownId { what: "class", id: 1, len: 1 })), "{got:?}");
+    // Empty tables and empty classes are fine and have no modes.
+    let empty = build(&[0], &[], &[], &[], 3, 5).unwrap();
+    assert_eq!((empty.n_classes(), empty.n_tags()), (3, 5));
+    let out = search(&empty, &small_params(), &AtomicBool::new(false)).unwrap();
+    assert_eq!(out, SearchOutput { modes: vec![], sets_tested: vec![0; 3] });
+    assert!(frequent_sets(&empty, &lattice_of(&small_params()), &AtomicBool::new(false))
+        .unwrap()
+        .is_empty());
+    let mut gap = t.clone();
+    gap.n_classes = 4; // classes 2 and 3 have no samples
+    let index = gap.index(1);
+    assert_eq!(index.class(3).unwrap().n_samples(), 0);
+    check_search(&gap, &index, &small_params());
+    check_lattice(&gap, &index, &lattice_of(&small_params()));
+    // Unknown ids in queries.
+    assert!(matches!(index.stats(4, &[0]), Err(PrimeError::UnknownId { what: "class", .. })));
+    assert!(matches!(index.stats(0, &[3]), Err(PrimeError::UnknownId { what: "tag", .. })));
+    assert!(matches!(index.class(4), Err(PrimeError::UnknownId { what: "class", .. })));
+}
+
+#[test]
+fn with_correct_rejects_mismatched_arrays() {
+    let t = small_table();
+    let index = t.index(1);
+    let input = |r: prime_core::Result<TagIndex>| matches!(r, Err(PrimeError::InvalidInput(_)));
+    assert!(input(index.with_correct(&t.class_ids, &t.correct[1..])));
+    assert!(input(index.with_correct(&t.class_ids[1..], &t.correct[1..])));
+    let mut moved = t.class_ids.clone();
+    moved[0] = 1; // same length, but one sample changed class
+    assert!(input(index.with_correct(&moved, &t.correct)));
+    moved[0] = 2;
+    let got = index.with_correct(&moved, &t.correct);
+    assert!(matches!(got, Err(PrimeError::UnknownId { what: "class", id: 2, .. })), "{got:?}");
+    // The same flags give the same index.
+    let same = index.with_correct(&t.class_ids, &t.correct).unwrap();
+    let p = small_params();
+    assert_eq!(run_search(&same, &p, 1), run_search(&index, &p, 1));
+}
+
+#[test]
+fn duplicate_tags_in_a_row_count_once() {
+    let mut table = Table::new(1, 2);
+    push_run(&mut table, 0, &[0, 0, 1, 0, 1], 5, 1);
+    push_run(&mut table, 0, &[1, 1], 5, 5);
+    let index = table.index(1);
+    assert_eq!(index.stats(0, &[0]).unwrap(), SetStats { support: 5, n_correct: 1 });
+    assert_eq!(index.stats(0, &[1, 0, 1]).unwrap(), SetStats { support: 5, n_correct: 1 });
+    assert_eq!(index.stats(0, &[1]).unwrap(), SetStats { support: 10, n_correct: 6 });
+    let p = SearchParams { min_support: 5, ..SearchParams::default() };
+    let out = check_search(&table, &index, &p);
+    assert_eq!(out.modes.len(), 1);
+    assert_eq!(out.modes[0].tags, vec![0]);
+    check_lattice(&table, &index, &lattice_of(&p));
+}
+
+#[test]
+fn stats_rejects_an_unknown_tag_after_an_absent_one() {
+    // Tag 0 exists in the vocabulary but no sample of class 0 carries it; tag 1 is past the
+    // vocabulary. The unknown id is an error whatever its position in the query.
+    let mut table = Table::new(1, 1);
+    push_run(&mut table, 0, &[], 3, 2);
+    let index = table.index(1);
+    let got = index.stats(0, &[1, 0]);
+    assert!(matches!(got, Err(PrimeError::UnknownId { what: "tag", id: 1, len: 1 })), "{got:?}");
+    let got = index.stats(0, &[0, 1]);
+    assert!(matches!(got, Err(PrimeError::UnknownId { what: "tag", id: 1, len: 1 })), "{got:?}");
+}
