@@ -31,8 +31,23 @@ test-python: dev
 
 test: test-rust test-python
 
-bench: dev
-	$(PY) benches/run.py
+# The peers of `make bench`, each set installed once into an environment of its own
+# (pysubgroup pins numpy < 2). `make bench BENCH_ARGS=--quick` runs the short smoke test.
+BENCH_ARGS ?=
+.venv-bench/.installed: benches/requirements-peers.txt
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --upgrade pip
+	.venv-bench/bin/python -m pip install --quiet -r benches/requirements-peers.txt
+	touch $@
+
+.venv-pysubgroup/.installed: benches/requirements-pysubgroup.txt
+	$(PYTHON) -m venv .venv-pysubgroup
+	.venv-pysubgroup/bin/python -m pip install --quiet --upgrade pip
+	.venv-pysubgroup/bin/python -m pip install --quiet -r benches/requirements-pysubgroup.txt
+	touch $@
+
+bench: dev .venv-bench/.installed .venv-pysubgroup/.installed
+	$(PY) benches/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	cargo fmt --all --check

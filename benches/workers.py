@@ -17,6 +17,7 @@ timed step, for reference.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -107,8 +108,8 @@ def _load_table_polars(path: str) -> Table:
 
     df = pl.read_parquet(path)
     label = df["label"].cast(pl.String)
-    correct = df["correct"] if "correct" in df.columns else label == df["prediction"].cast(
-        pl.String
+    correct = (
+        df["correct"] if "correct" in df.columns else label == df["prediction"].cast(pl.String)
     )
     labels = label.unique().sort()
     class_of_row = labels.search_sorted(label, side="left").to_numpy().astype(np.int64)
@@ -147,9 +148,10 @@ def one_hot(table: Table, rows: np.ndarray, min_count: int = 1) -> tuple[np.ndar
 
 def transactions(table: Table, rows: np.ndarray) -> list[list[int]]:
     """The tag ids of each sample of one class, as Python lists (pyfim's input)."""
-    codes = table.codes.tolist()
-    bounds = table.indptr.tolist()
-    return [codes[bounds[r] : bounds[r + 1]] for r in rows.tolist()]
+    local, codes = class_codes(table, rows)
+    bounds = np.searchsorted(local, np.arange(len(rows) + 1)).tolist()
+    flat = codes.tolist()
+    return [flat[bounds[i] : bounds[i + 1]] for i in range(len(rows))]
 
 
 # -- the per-class loop that every peer shares ---------------------------------------------
@@ -167,12 +169,19 @@ class Progress:
             self._file.flush()
 
 
+SetRow = tuple[list[str], int, int | None]  # tags, support, n_correct (None: not computed)
+
+
 @dataclass
 class ClassResult:
-    """What a peer found in one class: how many sets, and some of them to check."""
+    """What a peer found in one class: how many sets, and a way to read some of them.
+
+    ``pick`` turns the tool's own result rows (by position) into ``SetRow``s; it runs after
+    the timer stops, so converting results for the checks costs the tool nothing.
+    """
 
     count: int
-    sets: list[tuple[list[str], int, int | None]]  # (tags, support, n_correct or None)
+    pick: Callable[[list[int]], list[SetRow]] = lambda positions: []
 
 
 def per_class(
@@ -204,7 +213,8 @@ def per_class(
         run_s += t2 - t1
         label = table.labels[c]
         counts[label] = found.count
-        for tags, support, n_correct in rng.sample(found.sets, min(per_sample, len(found.sets))):
+        positions = sorted(rng.sample(range(found.count), min(per_sample, found.count)))
+        for tags, support, n_correct in found.pick(positions):
             sample.append(
                 {"label": label, "tags": sorted(tags), "support": support, "n_correct": n_correct}
             )
@@ -230,12 +240,14 @@ def run_pyfim(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     table = load_table(job["data"])
     load_s = time.perf_counter() - t0
-    s, l = job["min_support"], job["max_tags"]
+    min_support, max_tags = job["min_support"], job["max_tags"]
     names = table.vocabulary
 
     def mine(tracts: list[list[int]], rows: np.ndarray) -> ClassResult:
-        spectrum = fim.fpgrowth(tracts, target="s", supp=-s, zmin=1, zmax=l, report="#")
-        return ClassResult(int(round(sum(spectrum.values()))), [])
+        spectrum = fim.fpgrowth(
+            tracts, target="s", supp=-min_support, zmin=1, zmax=max_tags, report="#"
+        )
+        return ClassResult(round(sum(spectrum.values())))
 
     out = per_class(job, table, lambda rows: transactions(table, rows), mine)
     out["prep_s"] += load_s
@@ -245,7 +257,12 @@ def run_pyfim(job: dict[str, Any]) -> dict[str, Any]:
     if small is not None and out["per_class"][small] <= job.get("full_check_max", 200_000):
         rows = rows_by_class[table.labels.index(small)]
         sets = fim.fpgrowth(
-            transactions(table, rows), target="s", supp=-s, zmin=1, zmax=l, report="a"
+            transactions(table, rows),
+            target="s",
+            supp=-min_support,
+            zmin=1,
+            zmax=max_tags,
+            report="a",
         )
         out["full_class"] = {
             "label": small,
@@ -263,7 +280,7 @@ def run_mlxtend(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     table = load_table(job["data"])
     load_s = time.perf_counter() - t0
-    s, l = job["min_support"], job["max_tags"]
+    min_support, max_tags = job["min_support"], job["max_tags"]
     names = np.asarray(table.vocabulary, dtype=object)
 
     def prepare(rows: np.ndarray) -> Any:
@@ -272,12 +289,19 @@ def run_mlxtend(job: dict[str, Any]) -> dict[str, Any]:
 
     def mine(frame: Any, rows: np.ndarray) -> ClassResult:
         # A fraction just under s / n, so that its ceiling times n is exactly s.
-        found = fpgrowth(frame, min_support=(s - 0.5) / len(frame), use_colnames=True, max_len=l)
-        support = np.rint(found["support"].to_numpy() * len(frame)).astype(int).tolist()
-        return ClassResult(
-            len(found),
-            [(list(t), k, None) for t, k in zip(found["itemsets"], support, strict=True)],
-        )
+        found = fpgrowth(
+            frame, min_support=(min_support - 0.5) / len(frame), use_colnames=True,
+            max_len=max_tags,
+        )  # fmt: skip
+
+        def pick(positions: list[int]) -> list[SetRow]:
+            rows = found.iloc[positions]
+            return [
+                (list(t), round(f * len(frame)), None)
+                for t, f in zip(rows["itemsets"], rows["support"], strict=True)
+            ]
+
+        return ClassResult(len(found), pick)
 
     out = per_class(job, table, prepare, mine)
     out["prep_s"] += load_s
@@ -299,7 +323,7 @@ def run_divexplorer(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     table = load_table(job["data"])
     load_s = time.perf_counter() - t0
-    s, l = job["min_support"], job["max_tags"]
+    min_support, max_tags = job["min_support"], job["max_tags"]
     names = np.asarray(table.vocabulary, dtype=object)
 
     def prepare(rows: np.ndarray) -> Any:
@@ -311,19 +335,19 @@ def run_divexplorer(job: dict[str, Any]) -> dict[str, Any]:
     def mine(data: Any, rows: np.ndarray) -> ClassResult:
         frame, outcomes = data
         found = fpgrowth_cm(
-            frame, outcomes, min_support=(s - 0.5) / len(frame), max_len=l,
+            frame, outcomes, min_support=(min_support - 0.5) / len(frame), max_len=max_tags,
             columns_accumulate=["positive", "negative"],
         )  # fmt: skip
-        positive = found["positive"].to_numpy()
-        support = positive + found["negative"].to_numpy()
-        found["accuracy"] = positive / support
-        return ClassResult(
-            len(found),
-            [
-                (list(t), int(n), int(k))
-                for t, n, k in zip(found["itemset"], support, positive, strict=True)
-            ],
-        )
+        found["accuracy"] = found["positive"] / (found["positive"] + found["negative"])
+
+        def pick(positions: list[int]) -> list[SetRow]:
+            rows = found.iloc[positions]
+            return [
+                (list(t), int(k + w), int(k))
+                for t, k, w in zip(rows["itemset"], rows["positive"], rows["negative"], strict=True)
+            ]
+
+        return ClassResult(len(found), pick)
 
     out = per_class(job, table, prepare, mine)
     out["prep_s"] += load_s
@@ -345,28 +369,36 @@ def run_pysubgroup(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     table = load_table(job["data"])
     load_s = time.perf_counter() - t0
-    s, l = job["min_support"], job["max_tags"]
+    min_support, max_tags = job["min_support"], job["max_tags"]
     names = np.asarray(table.vocabulary, dtype=object)
 
     def prepare(rows: np.ndarray) -> Any:
-        matrix, present = one_hot(table, rows, min_count=s)
+        matrix, present = one_hot(table, rows, min_count=min_support)
         columns = names[present].tolist()
         frame = pd.DataFrame(matrix, columns=columns)
         frame["__correct__"] = table.correct[rows]
         return ps.SubgroupDiscoveryTask(
             frame, ps.BinaryTarget("__correct__", True),
             [ps.EqualitySelector(c, True) for c in columns], qf=ps.StandardQF(0),
-            result_set_size=10**12, depth=l, constraints=[ps.MinSupportConstraint(s)],
+            result_set_size=10**12, depth=max_tags,
+            constraints=[ps.MinSupportConstraint(min_support)],
         )  # fmt: skip
 
     def mine(task: Any, rows: np.ndarray) -> ClassResult:
-        result = ps.DFS().execute(task)
-        sets = [
-            ([sel.attribute_name for sel in sg.selectors], int(st.size_sg), int(st.positives_count))
-            for _, sg, st in result.results
-            if sg.selectors  # the empty subgroup (the whole class) is in the result too
-        ]
-        return ClassResult(len(sets), sets)
+        # The result also holds the empty subgroup (the whole class): not a tag set.
+        found = [r for r in ps.DFS().execute(task).results if r[1].selectors]
+
+        def pick(positions: list[int]) -> list[SetRow]:
+            return [
+                (
+                    [sel.attribute_name for sel in found[i][1].selectors],
+                    int(found[i][2].size_sg),
+                    int(found[i][2].positives_count),
+                )
+                for i in positions
+            ]
+
+        return ClassResult(len(found), pick)
 
     out = per_class(job, table, prepare, mine)
     out["prep_s"] += load_s
@@ -375,7 +407,7 @@ def run_pysubgroup(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
-    """prime_rs: samples table -> index, the search with each thread count, optionally the lattice."""
+    """prime_rs: samples table -> index, the search per thread count, optionally the lattice."""
     import polars as pl
 
     import prime_rs
@@ -510,6 +542,10 @@ TOOLS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 def main(argv: list[str]) -> int:
     tool, job_path = argv
     job = json.loads(Path(job_path).read_text())
+    with contextlib.suppress(ImportError):  # so that import time is nobody's prep time
+        import pyarrow.parquet  # noqa: F401
+    distribution = {"reference": "prime_rs"}.get(tool, tool)
+    Progress(job.get("progress")).class_done(start=tool, version=_version(distribution))
     result = TOOLS[tool](job)
     result["tool"] = tool
     result["numpy"] = np.__version__

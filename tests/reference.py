@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 from typing import Any
 
@@ -40,14 +41,25 @@ class ClassData:
         """``A_c``, computed in floating point from the integer counts."""
         return self.n_correct / self.n
 
-    def group(self, tag_set: Iterable[str]) -> list[int]:
-        """``I_S``: positions of the samples carrying every tag of ``tag_set``."""
-        wanted = frozenset(tag_set)
-        return [i for i, tags in enumerate(self.tags) if wanted <= tags]
+    @cached_property
+    def carriers(self) -> dict[str, frozenset[int]]:
+        """For each tag, the positions of the samples carrying it."""
+        out: dict[str, set[int]] = {}
+        for i, tags in enumerate(self.tags):
+            for t in tags:
+                out.setdefault(t, set()).add(i)
+        return {t: frozenset(members) for t, members in out.items()}
+
+    def group(self, tag_set: Iterable[str]) -> frozenset[int]:
+        """``I_S``: positions of the samples carrying every tag of ``tag_set`` (all for ∅)."""
+        tags = list(tag_set)
+        if not tags:
+            return frozenset(range(self.n))
+        return frozenset.intersection(*(self.carriers.get(t, frozenset()) for t in tags))
 
     def count(self, tag: str) -> int:
         """Samples of the class carrying ``tag``."""
-        return sum(tag in tags for tags in self.tags)
+        return len(self.carriers.get(tag, ()))
 
 
 @dataclass(frozen=True)
@@ -98,8 +110,7 @@ def by_class(samples: Iterable[Sample]) -> dict[Hashable, ClassData]:
         correct.setdefault(label, []).append(bool(ok))
         tags.setdefault(label, []).append(frozenset(sample_tags))
     return {
-        label: ClassData(tuple(correct[label]), tuple(tags[label]))
-        for label in sorted(correct)  # type: ignore[type-var]
+        label: ClassData(tuple(correct[label]), tuple(tags[label])) for label in sorted(correct)
     }
 
 
@@ -113,8 +124,7 @@ def margin(necessity: Sequence[float], size: int) -> float:
 def candidate_tags(data: ClassData, min_support: int, min_tag_count: int | None) -> list[str]:
     """``T_c``: tags carried by at least ``max(min_tag_count or s, s)`` samples, sorted."""
     threshold = max(min_tag_count or min_support, min_support)
-    every_tag = sorted(set().union(*data.tags)) if data.tags else []
-    return [t for t in every_tag if data.count(t) >= threshold]
+    return sorted(t for t in data.carriers if data.count(t) >= threshold)
 
 
 def accuracy_of(data: ClassData, tag_set: Sequence[str]) -> tuple[int, int, float]:

@@ -10,15 +10,16 @@ import math
 import random
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import polars as pl
 import pytest
-import reference
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import prime_rs
+import reference
 from prime_rs import MODE_COLUMNS, TagIndex
 
 EXAMPLES = settings(
@@ -92,26 +93,35 @@ def groups(label: Hashable, spec: Iterable[tuple[Sequence[str], int, int]]) -> l
 
 
 @st.composite
-def tables(draw: st.DrawFn) -> Table:
+def tables(draw: st.DrawFn, large: bool = False) -> Table:
     """Small random tables: a few classes, <= 10 tags per class, <= 200 samples.
 
     Hypothesis draws the shape; a seeded generator fills in the samples. Correctness is
     skewed: samples carrying a class's "hard" tags are mostly wrong, so modes exist.
+    ``large`` tables have 300 to 3000 samples and 8 to 14 tags per class, sparse or dense,
+    for the engine's other representations.
     """
     n_classes = draw(st.integers(1, 3))
     pool = STR_LABELS if draw(st.booleans()) else INT_LABELS
-    labels = draw(st.lists(st.sampled_from(pool), min_size=n_classes, max_size=n_classes,
-                           unique=True))  # fmt: skip
+    labels = draw(
+        st.lists(st.sampled_from(pool), min_size=n_classes, max_size=n_classes, unique=True)
+    )
     rng = random.Random(draw(st.integers(0, 2**32 - 1)))
     samples: list[tuple[Hashable, bool, list[str]]] = []
     for label in labels:
-        n = draw(
-            st.sampled_from([1, 5, 10, 20, 25, 40])
-            | st.integers(1, 200 // n_classes)
-            | st.integers(30, 200 // n_classes)
-        )
-        vocab = rng.sample(TAG_POOL, draw(st.integers(0, 10) | st.integers(3, 10)))
-        tag_prob = {t: rng.choice([0.1, 0.3, 0.5, 0.5, 0.7, 0.7, 1.0]) for t in vocab}
+        if large:
+            n = draw(st.integers(300, 3000))
+            vocab = rng.sample(TAG_POOL, draw(st.integers(8, len(TAG_POOL))))
+            probs = [0.02, 0.05, 0.1, 0.3] if draw(st.booleans()) else [0.1, 0.3, 0.5, 0.9]
+        else:
+            n = draw(
+                st.sampled_from([1, 5, 10, 20, 25, 40])
+                | st.integers(1, 200 // n_classes)
+                | st.integers(30, 200 // n_classes)
+            )
+            vocab = rng.sample(TAG_POOL, draw(st.integers(0, 10) | st.integers(3, 10)))
+            probs = [0.1, 0.3, 0.5, 0.5, 0.7, 0.7, 1.0]
+        tag_prob = {t: rng.choice(probs) for t in vocab}
         hard = set(rng.sample(vocab, min(len(vocab), rng.randint(1, 3))))
         tag_prob.update({t: rng.choice([0.5, 0.7]) for t in hard})
         base = draw(st.sampled_from([0.0, 0.5, 0.75, 0.8, 0.9, 1.0]) | st.floats(0.4, 1))
@@ -124,23 +134,20 @@ def tables(draw: st.DrawFn) -> Table:
             p = hard_accuracy if hard and hard <= set(tags) else base
             samples.append((label, rng.random() < p, tags))
     rng.shuffle(samples)
-    return make_table(
-        samples, with_prediction=draw(st.booleans()), str_ids=draw(st.booleans())
-    )
+    return make_table(samples, with_prediction=draw(st.booleans()), str_ids=draw(st.booleans()))
 
 
 # Round values that land on bounds, small ones that leave modes to find, and anything.
 FRACTIONS = (
     st.sampled_from([0.0, 0.1, 0.2, 0.25, 0.3, 0.5, 1.0]) | st.floats(0, 0.5) | st.floats(0, 1)
 )
-MARGINS = (
-    st.sampled_from([0.0, 0.025, 0.05, 0.1, 0.2, 0.25]) | st.floats(0, 0.3) | st.floats(0, 1)
-)
+MARGINS = st.sampled_from([0.0, 0.025, 0.05, 0.1, 0.2, 0.25]) | st.floats(0, 0.3) | st.floats(0, 1)
 
 
 @st.composite
-def lattice_params(draw: st.DrawFn, table: Table) -> dict[str, Any]:
+def lattice_params(draw: st.DrawFn, table: Table, large: bool = False) -> dict[str, Any]:
     """``max_tags``, ``min_support``, ``min_tag_count`` and ``labels`` for ``table``."""
+    counts = st.integers(1, 15) | st.integers(15, 200) if large else st.integers(1, 15)
     labels: Any = None
     choice = draw(st.sampled_from(["all", "subset", "scalar"]))
     if choice == "subset":
@@ -149,17 +156,17 @@ def lattice_params(draw: st.DrawFn, table: Table) -> dict[str, Any]:
         labels = draw(st.sampled_from(table.labels))
     return {
         "max_tags": draw(st.integers(1, 4)),
-        "min_support": draw(st.integers(1, 15)),
-        "min_tag_count": draw(st.none() | st.integers(1, 20)),
+        "min_support": draw(counts),
+        "min_tag_count": draw(st.none() | (counts if large else st.integers(1, 20))),
         "labels": labels,
     }
 
 
 @st.composite
-def search_cases(draw: st.DrawFn) -> tuple[Table, dict[str, Any]]:
+def search_cases(draw: st.DrawFn, large: bool = False) -> tuple[Table, dict[str, Any]]:
     """A table and search parameters for it."""
-    table = draw(tables())
-    params = draw(lattice_params(table))
+    table = draw(tables(large))
+    params = draw(lattice_params(table, large))
     params["min_drop"] = draw(FRACTIONS)
     params["necessity"] = draw(st.lists(MARGINS, min_size=1, max_size=3))
     return table, params
@@ -257,6 +264,26 @@ def test_search_matches_reference(case: tuple[Table, dict[str, Any]]) -> None:
     assert prime_rs.find_failure_modes(table.frame, **params).equals(one)
 
 
+@settings(EXAMPLES, max_examples=100)
+@given(search_cases(large=True))
+def test_larger_tables_match_reference(case: tuple[Table, dict[str, Any]]) -> None:
+    table, params = case
+    expected = expected_modes(table, params)
+    event(f"modes: {min(len(expected), 5)}{'+' if len(expected) >= 5 else ''}")
+    index = TagIndex.from_samples(table.frame)
+    modes = index.search(**params, threads=2)
+    assert_modes_equal(modes, expected, table)
+    assert modes.equals(index.search(**params, threads=1))
+    lattice = {k: v for k, v in params.items() if k not in ("min_drop", "necessity")}
+    assert_sets_equal(
+        index.frequent_sets(**lattice),
+        reference.frequent_sets(
+            table.samples, **{**lattice, "labels": _ref_labels(lattice["labels"])}
+        ),
+        table,
+    )
+
+
 @EXAMPLES
 @given(lattice_cases())
 def test_frequent_sets_match_reference(case: tuple[Table, dict[str, Any]]) -> None:
@@ -279,18 +306,14 @@ def test_stats_and_classes_match_reference(table: Table, data: st.DataObject) ->
     assert index.classes().rows() == reference.classes(table.samples)
     for label in table.labels:
         assert index.stats(label, []) == reference.stats(table.samples, label, [])
-        for _ in range(5):
-            tags = data.draw(st.lists(st.sampled_from(table.vocabulary), max_size=4)) if (
-                table.vocabulary
-            ) else []
+        for _ in range(5 if table.vocabulary else 0):
+            tags = data.draw(st.lists(st.sampled_from(table.vocabulary), max_size=4))
             assert index.stats(label, tags) == reference.stats(table.samples, label, tags), tags
 
 
 @EXAMPLES
 @given(search_cases(), st.integers(1, 20))
-def test_index_built_with_min_tag_count(
-    case: tuple[Table, dict[str, Any]], build_min: int
-) -> None:
+def test_index_built_with_min_tag_count(case: tuple[Table, dict[str, Any]], build_min: int) -> None:
     """An index built without rare tags searches as if ``min_tag_count`` were raised to it."""
     table, params = case
     index = TagIndex.from_samples(table.frame, min_tag_count=build_min)
@@ -359,6 +382,43 @@ def test_boundary_with_other_classes_and_tags_around() -> None:
     modes = check(table, max_tags=4, min_support=30, min_drop=0.2, necessity=[0.1, 0.05])
     assert ("fox", ("x", "y")) in mode_keys(modes)
     assert ("fox", ("w", "x", "y")) not in mode_keys(modes)
+
+
+def test_groups_exactly_on_the_drop_bound_are_found() -> None:
+    """Sweep A_c, a and s; plant {x, y} with the largest accuracy j/s that still passes.
+
+    ``I_x`` and ``I_y`` keep exactly the s - j errors of ``I_{x,y}``, so an error-count bound
+    that rounds the wrong way (or a strict comparison) loses the mode.
+    """
+    lost = []
+    for class_accuracy in ("0.5", "0.6", "0.7", "0.75", "0.8", "0.9"):
+        a_c = Fraction(class_accuracy)
+        for min_drop in (0.1, 0.2, 0.25, 0.3):
+            for min_support in (10, 20, 30, 50):
+                s = min_support
+                j = max(j for j in range(s + 1) if j / s <= float(a_c) - min_drop)
+                scale = 1
+                while not (
+                    a_c.numerator * scale >= 2 * s + j
+                    and (a_c.denominator - a_c.numerator) * scale >= s - j
+                ):
+                    scale += 1
+                n, k = a_c.denominator * scale, a_c.numerator * scale
+                spec = [
+                    (["x", "y"], s, j),
+                    (["x"], s, s),
+                    (["y"], s, s),
+                    ([], n - 3 * s, k - j - 2 * s),
+                ]
+                table = make_table(groups("c", spec))
+                assert reference.by_class(table.samples)["c"].accuracy == float(a_c)
+                params = {"max_tags": 2, "min_drop": min_drop, "necessity": [0.0]}
+                modes = check(table, min_support=s, **params)
+                if ("c", ("x", "y")) not in mode_keys(modes):
+                    lost.append((class_accuracy, min_drop, s, f"{j}/{s}"))
+                # One sample more than the group has: gone.
+                assert ("c", ("x", "y")) not in mode_keys(check(table, min_support=s + 1, **params))
+    assert not lost, f"modes on the bound lost (A_c, a, s, A_S): {lost}"
 
 
 def test_dyadic_bounds_are_inclusive() -> None:

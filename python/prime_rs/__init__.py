@@ -10,10 +10,20 @@
 from prime_rs._engine import __version__, build_profile
 from prime_rs.data import load_samples, read_table, write_table
 from prime_rs.errors import InputError, ParameterError, PrimeError, SearchCancelled
-from prime_rs.search import MODE_COLUMNS, TagIndex, find_failure_modes
+from prime_rs.search import (
+    CONFUSION_COLUMNS,
+    MODE_COLUMNS,
+    TRUST_COLUMNS,
+    TagIndex,
+    find_failure_modes,
+    noise_control,
+    wilson_interval,
+)
 
 __all__ = [
+    "CONFUSION_COLUMNS",
     "MODE_COLUMNS",
+    "TRUST_COLUMNS",
     "InputError",
     "ParameterError",
     "PrimeError",
@@ -23,6 +33,8 @@ __all__ = [
     "build_profile",
     "find_failure_modes",
     "load_samples",
+    "noise_control",
     "read_table",
+    "wilson_interval",
     "write_table",
 ]

@@ -25,7 +25,15 @@ from prime_rs import synthetic
 from prime_rs._engine import __version__, build_profile
 from prime_rs.data import output_format, write_table
 from prime_rs.errors import PrimeError, SearchCancelled
-from prime_rs.search import _DEFAULT_NECESSITY, TagIndex, _check_params, default_threads
+from prime_rs.search import (
+    DEFAULT_NECESSITY,
+    RANKINGS,
+    SEARCH_METHODS,
+    TagIndex,
+    check_params,
+    check_trust_params,
+    default_threads,
+)
 
 __all__ = ["cli", "main"]
 
@@ -62,6 +70,13 @@ def _fraction_option(ctx: click.Context, param: click.Parameter, value: str | fl
         raise click.BadParameter(
             f"{value!r} is not a fraction; write it as 0.3 or 30%", ctx, param
         ) from None
+
+
+def _optional_fraction_option(
+    ctx: click.Context, param: click.Parameter, value: str | float | None
+) -> float | None:
+    """``--max-q``: like ``--min-drop``, but may be left out."""
+    return None if value is None else _fraction_option(ctx, param, value)
 
 
 def _fractions_option(
@@ -216,19 +231,40 @@ def _modes_lines(index: TagIndex, modes: pl.DataFrame, max_tags: int) -> list[st
 
     top = modes.sort("drop", descending=True, maintain_order=True).head(_TOP)
     lines += ["", f"strongest modes (top {top.height} of {modes.height}, by drop)"]
+    confused = "confused_with" in modes.columns
     rows = [
         [
             str(r["label"]),
             _join_tags(r["tags"]),
             _count(r["support"]),
             _pct(r["accuracy"]),
+            f"{r['accuracy_low'] * 100:.0f}-{r['accuracy_high'] * 100:.0f}%",
             _pct(r["class_accuracy"]),
             _pct(r["drop"]),
+            f"{r['q_value']:.1e}",
+            *([str(r["confused_with"]) if r["confused_with"] is not None else "-"] * confused),
         ]
         for r in top.iter_rows(named=True)
     ]
-    lines += _table(["class", "tags", "support", "accuracy", "class acc.", "drop"], rows, left=2)
+    header = ["class", "tags", "support", "accuracy", "interval", "class acc.", "drop", "q"]
+    lines += _table(header + ["mistaken for"] * confused, rows, left=2)
     return lines
+
+
+def _noise_lines(found: int, null: pl.DataFrame) -> list[str]:
+    """The noise control's verdict: modes found against modes expected from noise."""
+    per_run = null.group_by("run").agg(pl.col("n_modes").sum())["n_modes"]
+    mean, sd, top = (
+        float(per_run.mean() or 0.0),
+        float(per_run.std() or 0.0),
+        int(per_run.max() or 0),
+    )
+    runs = per_run.len()
+    return [
+        "",
+        f"found {_plural(found, 'mode')}; expected from noise: {mean:.1f} ± {sd:.1f} "
+        f"(max {top}) over {_plural(runs, 'shuffle')} of correctness within classes",
+    ]
 
 
 def _search(
@@ -241,6 +277,7 @@ def _search(
     min_tag_count: int | None,
     labels: list[Any] | None,
     threads: int | None,
+    **trust: Any,
 ) -> tuple[pl.DataFrame, str | None]:
     """Run the search; return the modes and, when there are none, the reason (printed once)."""
     with _captured_log() as records:
@@ -252,6 +289,7 @@ def _search(
             min_tag_count=min_tag_count,
             labels=labels,
             threads=threads,
+            **trust,
         )
     reason = None
     if modes.height == 0:
@@ -262,6 +300,10 @@ def _search(
             min_tag_count=min_tag_count,
             labels=labels,
         )
+        if trust.get("max_q") is not None:
+            reason += f" (after keeping q_value <= {trust['max_q']})"
+        # The library logs the same sentence: print it once.
+        records[:] = [r for r in records if not r.getMessage().startswith(reason.split(" (")[0])]
     for record in records:
         message = record.getMessage()
         if message != reason:
@@ -370,7 +412,7 @@ def cli() -> None:
     "--necessity",
     callback=_fractions_option,
     metavar="B2,B3,...",
-    default=",".join(f"{b:g}" for b in _DEFAULT_NECESSITY),
+    default=",".join(f"{b:g}" for b in DEFAULT_NECESSITY),
     show_default=True,
     help="How much more accurate every subset with one tag fewer must be, for sets of "
     "2, 3, ... tags (b_2, b_3, ...; longer sets reuse the last value).",
@@ -393,6 +435,52 @@ def cli() -> None:
     default=None,
     help="Worker threads [default: one per core]; the result does not depend on it.",
 )
+@click.option(
+    "--search",
+    "method",
+    type=click.Choice(SEARCH_METHODS),
+    default="exhaustive",
+    show_default=True,
+    help="exhaustive: every tag set; greedy: a beam search (faster, may miss modes).",
+)
+@click.option(
+    "--beam-width",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Sets kept per size and class by --search greedy.",
+)
+@click.option(
+    "--confidence",
+    callback=_fraction_option,
+    default="0.95",
+    metavar="FRACTION",
+    show_default=True,
+    help="Level of the accuracy interval (accuracy_low, accuracy_high): 0.95 or 95%.",
+)
+@click.option(
+    "--max-q",
+    callback=_optional_fraction_option,
+    default=None,
+    metavar="FRACTION",
+    help="Keep only modes whose q-value (false-discovery rate) is at most this, e.g. 0.05.",
+)
+@click.option(
+    "--rank-by",
+    type=click.Choice(RANKINGS),
+    default="drop",
+    show_default=True,
+    help="Order of modes within a class: drop, q_value, or impact (errors accounted for).",
+)
+@click.option(
+    "--null-runs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Also run N searches with correctness shuffled within classes, and print how many "
+    "modes noise alone gives.",
+)
 def search(
     samples: str,
     output: str | None,
@@ -403,6 +491,12 @@ def search(
     min_tag_count: int | None,
     labels: str | None,
     threads: int | None,
+    method: str,
+    beam_width: int,
+    confidence: float,
+    max_q: float | None,
+    rank_by: str,
+    null_runs: int,
 ) -> None:
     """Search a samples table for failure modes and print a summary.
 
@@ -415,8 +509,9 @@ def search(
       prime search samples.parquet -o modes.parquet
       prime search samples.csv --min-support 50 --min-drop 25% -o modes.csv
       prime search samples.jsonl --labels fox,wolf --necessity 0.1,0.05 -o modes.jsonl
+      prime search samples.parquet --max-q 0.05 --null-runs 20 --rank-by impact
     """
-    _check_params(
+    check_params(
         max_tags=max_tags,
         min_support=min_support,
         min_drop=min_drop,
@@ -424,6 +519,14 @@ def search(
         min_tag_count=min_tag_count,
         threads=threads,
     )
+    trust = {
+        "search": method,
+        "beam_width": beam_width,
+        "confidence": confidence,
+        "max_q": max_q,
+        "rank_by": rank_by,
+    }
+    check_trust_params(**trust)
     _check_output(output)
     t0 = time.perf_counter()
     index = TagIndex.from_samples(samples)
@@ -438,8 +541,24 @@ def search(
         min_tag_count=min_tag_count,
         labels=wanted,
         threads=threads,
+        **trust,
     )
     t2 = time.perf_counter()
+    null = None
+    if null_runs:
+        null = index.noise_control(
+            runs=null_runs,
+            max_tags=max_tags,
+            min_support=min_support,
+            min_drop=min_drop,
+            necessity=necessity,
+            min_tag_count=min_tag_count,
+            labels=wanted,
+            threads=threads,
+            search=method,
+            beam_width=beam_width,
+            max_q=max_q,
+        )
     _echo(
         [
             f"samples     {samples}",
@@ -448,6 +567,7 @@ def search(
             f"time        load + index build {t1 - t0:.2f} s, search {t2 - t1:.2f} s",
             "",
             *_modes_lines(index, modes, max_tags),
+            *(_noise_lines(modes.height, null) if null is not None else []),
         ]
     )
     if reason:
@@ -491,10 +611,10 @@ def demo(dense: bool, seed: int, threads: int | None, output: str | None) -> Non
         "max_tags": 4,
         "min_support": 30,
         "min_drop": 0.30,
-        "necessity": _DEFAULT_NECESSITY,
+        "necessity": DEFAULT_NECESSITY,
         "min_tag_count": None,
     }
-    _check_params(**params, threads=threads)
+    check_params(**params, threads=threads)
     _check_output(output)
     preset = "DENSE" if dense else "SPARSE"
     click.echo(f"prime demo: synthetic Living17-shaped data ({preset} preset, seed {seed})")

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,15 @@ from prime_rs._columns import list_column
 from prime_rs.data import SamplesLike, load_samples
 from prime_rs.errors import InputError, ParameterError
 
-__all__ = ["MODE_COLUMNS", "TagIndex", "find_failure_modes"]
+__all__ = [
+    "CONFUSION_COLUMNS",
+    "MODE_COLUMNS",
+    "TRUST_COLUMNS",
+    "TagIndex",
+    "find_failure_modes",
+    "noise_control",
+    "wilson_interval",
+]
 
 logger = logging.getLogger("prime_rs")
 
@@ -40,10 +49,17 @@ MODE_COLUMNS = (
     "drop",
     "necessity",
 )
-_DEFAULT_NECESSITY = (0.10, 0.05, 0.025)
+#: Columns added to every mode table: the Wilson interval of the accuracy, the one-sided
+#: binomial p-value, its Benjamini–Hochberg q-value, and the errors the mode accounts for.
+TRUST_COLUMNS = ("accuracy_low", "accuracy_high", "p_value", "q_value", "impact")
+#: Columns added when predictions are known: what the mode's errors are mistaken for.
+CONFUSION_COLUMNS = ("confused_with", "confused_share", "tag_lift")
+SEARCH_METHODS = ("exhaustive", "greedy")
+RANKINGS = ("drop", "q_value", "impact")
+DEFAULT_NECESSITY = (0.10, 0.05, 0.025)
 
 
-def _check_params(
+def check_params(
     *,
     max_tags: int,
     min_support: int,
@@ -79,7 +95,8 @@ def _check_params(
             if not isinstance(b, (int, float)) or math.isnan(b) or not 0 <= b <= 1:
                 raise bad("necessity", f"values must be fractions in [0, 1], got {b!r}")
     if min_tag_count is not None and (
-        isinstance(min_tag_count, bool) or not isinstance(min_tag_count, (int, np.integer))
+        isinstance(min_tag_count, bool)
+        or not isinstance(min_tag_count, (int, np.integer))
         or not 1 <= min_tag_count < 2**32
     ):
         raise bad("min_tag_count", f"must be a positive integer or None, got {min_tag_count!r}")
@@ -87,6 +104,71 @@ def _check_params(
         isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1
     ):
         raise bad("threads", f"must be a positive integer or None (all cores), got {threads!r}")
+
+
+def check_trust_params(
+    *, search: str, beam_width: int, confidence: float, max_q: float | None, rank_by: str
+) -> None:
+    if search not in SEARCH_METHODS:
+        raise ParameterError(f"search: must be one of {', '.join(SEARCH_METHODS)}, got {search!r}")
+    if (
+        isinstance(beam_width, bool)
+        or not isinstance(beam_width, (int, np.integer))
+        or beam_width < 1
+    ):
+        raise ParameterError(f"beam_width: must be a positive integer, got {beam_width!r}")
+    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ParameterError(f"confidence: must be in (0, 1), e.g. 0.95, got {confidence!r}")
+    if max_q is not None and (
+        not isinstance(max_q, (int, float)) or math.isnan(max_q) or not 0 <= max_q <= 1
+    ):
+        raise ParameterError(f"max_q: must be in [0, 1], e.g. 0.05, got {max_q!r}")
+    if rank_by not in RANKINGS:
+        raise ParameterError(f"rank_by: must be one of {', '.join(RANKINGS)}, got {rank_by!r}")
+
+
+def wilson_interval(
+    n_correct: np.ndarray, n: np.ndarray, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of the accuracy ``n_correct / n`` at ``confidence``.
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(np.array([8]), np.array([10]))
+    >>> round(float(low[0]), 4), round(float(high[0]), 4)
+    (0.4902, 0.9433)
+    """
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    k = np.asarray(n_correct, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        denom = 1 + z * z / n
+        center = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
+
+
+def _with_intervals(modes: pl.DataFrame, confidence: float) -> pl.DataFrame:
+    low, high = wilson_interval(
+        modes["n_correct"].to_numpy(), modes["support"].to_numpy(), confidence
+    )
+    return modes.with_columns(
+        accuracy_low=pl.Series(low, dtype=pl.Float64),
+        accuracy_high=pl.Series(high, dtype=pl.Float64),
+        impact=pl.col("support") * (pl.col("class_accuracy") - pl.col("accuracy")),
+    )
+
+
+def _rank(modes: pl.DataFrame, rank_by: str) -> pl.DataFrame:
+    """Order rows within each label by the ranking, the engine's order breaking ties."""
+    if rank_by == "drop" or modes.height == 0:
+        return modes
+    order = pl.int_range(pl.len()).alias("_order")
+    key = pl.col("q_value") if rank_by == "q_value" else -pl.col("impact")
+    return (
+        modes.with_columns(order).sort(["label", key, "_order"], maintain_order=True).drop("_order")
+    )
 
 
 class TagIndex:
@@ -120,18 +202,20 @@ class TagIndex:
         *,
         class_ids: np.ndarray | None = None,
         build_min_tag_count: int = 1,
+        predictions: pl.Series | None = None,
+        correct: np.ndarray | None = None,
     ) -> None:
         self._engine = engine
         self._class_ids = class_ids
+        self._predictions = predictions
+        self._correct = correct
         self._labels = labels
         self._vocabulary = vocabulary
         self._build_min_tag_count = build_min_tag_count
         self.last_sets_tested: dict[Any, int] = {}
 
     @classmethod
-    def from_samples(
-        cls, samples: SamplesLike, *, min_tag_count: int | None = None
-    ) -> TagIndex:
+    def from_samples(cls, samples: SamplesLike, *, min_tag_count: int | None = None) -> TagIndex:
         """Build the index of a samples table (a DataFrame or a Parquet/CSV/JSON-lines path).
 
         Parameters
@@ -151,7 +235,7 @@ class TagIndex:
         >>> TagIndex.from_samples(df).classes()["n_samples"].to_list()
         [1, 1]
         """
-        _check_params(max_tags=1, min_support=1, min_tag_count=min_tag_count)
+        check_params(max_tags=1, min_support=1, min_tag_count=min_tag_count)
         df = load_samples(samples)
         return cls._from_validated(df, min_tag_count=min_tag_count)
 
@@ -161,13 +245,14 @@ class TagIndex:
         if label.dtype == pl.Categorical or isinstance(label.dtype, pl.Enum):
             label = label.cast(pl.String)
         labels = label.unique().sort()
-        class_ids = labels.search_sorted(label, side="left").cast(pl.UInt32).to_numpy()
+        class_ids = _codes(label, labels)
 
-        tags = df["tags"].list.unique()
+        # Rows may repeat a tag: the engine counts it once.
+        tags = df["tags"]
         lengths = tags.list.len().to_numpy().astype(np.uint64)
         flat = tags.explode().drop_nulls()
         vocabulary = flat.unique().sort()
-        indices = vocabulary.search_sorted(flat, side="left").cast(pl.UInt32).to_numpy()
+        indices = _codes(flat, vocabulary)
         indptr = np.zeros(len(lengths) + 1, dtype=np.uint64)
         np.cumsum(lengths, out=indptr[1:])
         correct = df["correct"].to_numpy().astype(np.bool_)
@@ -181,8 +266,19 @@ class TagIndex:
             len(vocabulary),
             build_min,
         )
+        predictions = None
+        if "prediction" in df.columns:
+            predictions = df["prediction"]
+            if predictions.dtype == pl.Categorical or isinstance(predictions.dtype, pl.Enum):
+                predictions = predictions.cast(pl.String)
         return cls(
-            engine, labels, vocabulary, class_ids=class_ids, build_min_tag_count=build_min
+            engine,
+            labels,
+            vocabulary,
+            class_ids=class_ids,
+            build_min_tag_count=build_min,
+            predictions=predictions,
+            correct=correct,
         )
 
     # -- introspection -------------------------------------------------------------------
@@ -289,10 +385,15 @@ class TagIndex:
         max_tags: int = 4,
         min_support: int = 30,
         min_drop: float = 0.30,
-        necessity: Sequence[float] = _DEFAULT_NECESSITY,
+        necessity: Sequence[float] = DEFAULT_NECESSITY,
         min_tag_count: int | None = None,
         labels: Iterable[Any] | None = None,
         threads: int | None = None,
+        search: str = "exhaustive",
+        beam_width: int = 100,
+        confidence: float = 0.95,
+        max_q: float | None = None,
+        rank_by: str = "drop",
     ) -> pl.DataFrame:
         """Find every failure mode; see :func:`find_failure_modes` for the parameters.
 
@@ -307,7 +408,7 @@ class TagIndex:
         ['label', 'tags', 'n_tags', 'support']
         """
         necessity = tuple(float(b) for b in necessity) if necessity is not None else ()
-        _check_params(
+        check_params(
             max_tags=max_tags,
             min_support=min_support,
             min_drop=min_drop,
@@ -315,31 +416,231 @@ class TagIndex:
             min_tag_count=min_tag_count,
             threads=threads,
         )
+        check_trust_params(
+            search=search,
+            beam_width=beam_width,
+            confidence=confidence,
+            max_q=max_q,
+            rank_by=rank_by,
+        )
         class_ids = self._class_ids_of(labels)
-        out = self._engine.search(
-            max_tags=int(max_tags),
-            min_support=int(min_support),
-            min_drop=float(min_drop),
-            necessity=list(necessity),
-            min_tag_count=None if min_tag_count is None else int(min_tag_count),
-            classes=class_ids,
-            threads=None if threads is None else int(threads),
+        out = self._run(
+            self._engine,
+            max_tags=max_tags,
+            min_support=min_support,
+            min_drop=min_drop,
+            necessity=necessity,
+            min_tag_count=min_tag_count,
+            class_ids=class_ids,
+            threads=threads,
+            beam_width=beam_width if search == "greedy" else None,
         )
         tested = out.pop("sets_tested")
         wanted = range(len(self._labels)) if class_ids is None else sorted(set(class_ids))
         self.last_sets_tested = {self._labels[i]: int(tested[i]) for i in wanted}
         # The engine sorts by class, drop (largest first), then tag ids; class ids and tag ids
         # follow the sorted labels and tag names, so this is the documented order.
-        modes = self._frame(out, extra=("accuracy", "class_accuracy", "drop", "necessity"))
-        modes = modes.select(MODE_COLUMNS)
+        modes = self._frame(
+            out,
+            extra=("accuracy", "class_accuracy", "drop", "necessity", "p_value", "q_value"),
+        )
+        modes = _with_intervals(modes, confidence)
+        if self._predictions is not None:
+            modes = modes.hstack(self._confusion(modes))
+        modes = modes.select(self.mode_columns())
+        if max_q is not None:
+            modes = modes.filter(pl.col("q_value") <= max_q)
+        modes = _rank(modes, rank_by)
         if modes.height == 0:
             logger.warning(
                 self.explain_empty(
-                    max_tags=max_tags, min_support=min_support, min_drop=min_drop,
-                    min_tag_count=min_tag_count, labels=labels,
+                    max_tags=max_tags,
+                    min_support=min_support,
+                    min_drop=min_drop,
+                    min_tag_count=min_tag_count,
+                    labels=labels,
                 )
+                + (f" (after keeping q_value <= {max_q})" if max_q is not None else "")
             )
         return modes
+
+    def mode_columns(self) -> tuple[str, ...]:
+        """Columns of this index's mode tables, in order.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> df = pl.DataFrame({"id": [1], "label": ["a"], "correct": [True], "tags": [["x"]]})
+        >>> TagIndex.from_samples(df).mode_columns()[8:]
+        ('accuracy_low', 'accuracy_high', 'p_value', 'q_value', 'impact')
+        """
+        extra = CONFUSION_COLUMNS if self._predictions is not None else ()
+        return MODE_COLUMNS + TRUST_COLUMNS + extra
+
+    @staticmethod
+    def _run(
+        engine: _engine.TagIndex,
+        *,
+        max_tags: int,
+        min_support: int,
+        min_drop: float,
+        necessity: Sequence[float],
+        min_tag_count: int | None,
+        class_ids: list[int] | None,
+        threads: int | None,
+        beam_width: int | None,
+    ) -> dict[str, np.ndarray]:
+        return engine.search(
+            max_tags=int(max_tags),
+            min_support=int(min_support),
+            min_drop=float(min_drop),
+            necessity=[float(b) for b in necessity],
+            min_tag_count=None if min_tag_count is None else int(min_tag_count),
+            classes=class_ids,
+            threads=None if threads is None else int(threads),
+            beam_width=None if beam_width is None else int(beam_width),
+        )
+
+    def _class_rows(self, class_id: int) -> np.ndarray:
+        """Row numbers (in the samples table) of a class's samples, in class-local order."""
+        if not hasattr(self, "_rows_by_class"):
+            assert self._class_ids is not None
+            order = np.argsort(self._class_ids, kind="stable")
+            bounds = np.searchsorted(self._class_ids[order], np.arange(len(self._labels) + 1))
+            self._rows_by_class = [order[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
+        return self._rows_by_class[class_id]
+
+    def _confusion(self, modes: pl.DataFrame) -> pl.DataFrame:
+        """``confused_with``, ``confused_share``, ``tag_lift`` of each mode."""
+        assert self._predictions is not None and self._correct is not None
+        preds = self._predictions
+        confused: list[Any] = []
+        share: list[float | None] = []
+        lift: list[float | None] = []
+        n_samples, _ = self._engine.class_counts()
+        for label, tags, support in modes.select("label", "tags", "support").iter_rows():
+            class_id = self._class_id(label)
+            tag_ids = self._tag_ids(tags)
+            rows = self._class_rows(class_id)[self._engine.members(class_id, tag_ids)]
+            wrong = rows[~self._correct[rows]]
+            if len(wrong) == 0:
+                confused.append(None)
+                share.append(None)
+                lift.append(None)
+                continue
+            counts = preds.gather(wrong).value_counts(sort=False, name="n")
+            top = counts.sort(["n", counts.columns[0]], descending=[True, False]).row(0)
+            confused.append(top[0])
+            share.append(top[1] / len(wrong))
+            other = self._find_class(top[0])
+            if other is None:
+                lift.append(None)
+                continue
+            other_support, _ = self._engine.stats(other, tag_ids)
+            own_rate = support / int(n_samples[class_id])
+            lift.append((other_support / int(n_samples[other])) / own_rate)
+        return pl.DataFrame(
+            {
+                "confused_with": pl.Series(confused, dtype=preds.dtype),
+                "confused_share": pl.Series(share, dtype=pl.Float64),
+                "tag_lift": pl.Series(lift, dtype=pl.Float64),
+            }
+        )
+
+    def _find_class(self, label: Any) -> int | None:
+        try:
+            return self._class_id(label)
+        except InputError:
+            return None
+
+    def noise_control(
+        self,
+        *,
+        runs: int = 20,
+        seed: int = 0,
+        max_tags: int = 4,
+        min_support: int = 30,
+        min_drop: float = 0.30,
+        necessity: Sequence[float] = DEFAULT_NECESSITY,
+        min_tag_count: int | None = None,
+        labels: Iterable[Any] | None = None,
+        threads: int | None = None,
+        search: str = "exhaustive",
+        beam_width: int = 100,
+        max_q: float | None = None,
+    ) -> pl.DataFrame:
+        """How many modes the same search finds when errors have nothing to do with tags.
+
+        Each run permutes ``correct`` among the samples of each class (the tags, and so the
+        structure of the lattice, stay as they are; only the link between tags and errors is
+        broken) and counts the modes found. Cheap: the index's tag bitmaps are shared, only
+        the correctness bitmaps are replaced.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``run, label, n_modes``: one row per run and searched class (zeros included).
+
+        Examples
+        --------
+        >>> from prime_rs import synthetic
+        >>> index = TagIndex.from_samples(synthetic.generate(synthetic.SMALL).samples)
+        >>> null = index.noise_control(runs=3, max_tags=3)
+        >>> null.columns, null["run"].n_unique()
+        (['run', 'label', 'n_modes'], 3)
+        """
+        if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+            raise ParameterError(f"runs: must be a positive integer, got {runs!r}")
+        necessity = tuple(float(b) for b in necessity)
+        check_params(
+            max_tags=max_tags,
+            min_support=min_support,
+            min_drop=min_drop,
+            necessity=necessity,
+            min_tag_count=min_tag_count,
+            threads=threads,
+        )
+        check_trust_params(
+            search=search, beam_width=beam_width, confidence=0.95, max_q=max_q, rank_by="drop"
+        )
+        assert self._class_ids is not None and self._correct is not None
+        class_ids = self._class_ids_of(labels)
+        wanted = list(range(len(self._labels))) if class_ids is None else sorted(set(class_ids))
+        by_class = np.argsort(self._class_ids, kind="stable")
+        rows: dict[str, list[Any]] = {"run": [], "label": [], "n_modes": []}
+        for run in range(runs):
+            rng = np.random.default_rng([seed, run])
+            # Shuffle within each class: sort by (class, random key).
+            shuffled = np.lexsort((rng.random(len(self._class_ids)), self._class_ids))
+            permuted = np.empty_like(self._correct)
+            permuted[by_class] = self._correct[shuffled]
+            engine = self._engine.with_correct(
+                np.ascontiguousarray(self._class_ids, dtype=np.uint32),
+                np.ascontiguousarray(permuted, dtype=np.bool_),
+            )
+            out = self._run(
+                engine,
+                max_tags=max_tags,
+                min_support=min_support,
+                min_drop=min_drop,
+                necessity=necessity,
+                min_tag_count=min_tag_count,
+                class_ids=class_ids,
+                threads=threads,
+                beam_width=beam_width if search == "greedy" else None,
+            )
+            keep = np.ones(len(out["class_id"]), dtype=bool)
+            if max_q is not None:
+                keep = out["q_value"] <= max_q
+            found = np.bincount(out["class_id"][keep], minlength=len(self._labels))
+            for c in wanted:
+                rows["run"].append(run)
+                rows["label"].append(self._labels[c])
+                rows["n_modes"].append(int(found[c]))
+        return pl.DataFrame(
+            rows,
+            schema={"run": pl.Int64, "label": self._labels.dtype, "n_modes": pl.Int64},
+        )
 
     def explain_empty(
         self,
@@ -377,9 +678,12 @@ class TagIndex:
                 f"No failure modes: no class has a tag carried by at least {threshold} of its "
                 f"samples ({knob}={threshold}); lower {knob}."
             )
-        worst = lattice.join(classes.select("label", "accuracy"), on="label").with_columns(
-            drop=pl.col("accuracy_right") - pl.col("accuracy")
-        ).sort("drop", descending=True).row(0, named=True)
+        worst = (
+            lattice.join(classes.select("label", "accuracy"), on="label")
+            .with_columns(drop=pl.col("accuracy_right") - pl.col("accuracy"))
+            .sort("drop", descending=True)
+            .row(0, named=True)
+        )
         return (
             f"No failure modes: no tag set of at most {max_tags} tags with at least "
             f"{min_support} samples is {min_drop:.0%} less accurate than its class (and minimal). "
@@ -410,8 +714,10 @@ class TagIndex:
         >>> TagIndex.from_samples(df).frequent_sets(min_support=1)["tags"].to_list()
         [['x'], ['y'], ['x', 'y']]
         """
-        _check_params(
-            max_tags=max_tags, min_support=min_support, min_tag_count=min_tag_count,
+        check_params(
+            max_tags=max_tags,
+            min_support=min_support,
+            min_tag_count=min_tag_count,
             threads=threads,
         )
         out = self._engine.frequent_sets(
@@ -430,8 +736,10 @@ class TagIndex:
         offsets = out["offsets"].astype(np.int64)
         sizes = np.diff(offsets)
         n = len(sizes)
-        tag_names = self._vocabulary.gather(out["tags"].astype(np.int64)) if n else pl.Series(
-            [], dtype=pl.String
+        tag_names = (
+            self._vocabulary.gather(out["tags"].astype(np.int64))
+            if n
+            else pl.Series([], dtype=pl.String)
         )
         tags = list_column(tag_names, offsets, sizes)
         data: dict[str, Any] = {
@@ -448,16 +756,31 @@ class TagIndex:
         return pl.DataFrame(data)
 
 
+def _codes(values: pl.Series, sorted_unique: pl.Series) -> np.ndarray:
+    """Position of each value in ``sorted_unique`` (which holds every value), as uint32."""
+    if values.dtype == pl.String:
+        # A hash look-up through an Enum is several times faster than a binary search.
+        codes = values.cast(pl.Enum(sorted_unique.to_list())).to_physical()
+    else:
+        codes = sorted_unique.search_sorted(values, side="left")
+    return np.ascontiguousarray(codes.cast(pl.UInt32).to_numpy(), dtype=np.uint32)
+
+
 def find_failure_modes(
     samples: SamplesLike,
     *,
     max_tags: int = 4,
     min_support: int = 30,
     min_drop: float = 0.30,
-    necessity: Sequence[float] = _DEFAULT_NECESSITY,
+    necessity: Sequence[float] = DEFAULT_NECESSITY,
     min_tag_count: int | None = None,
     labels: Iterable[Any] | None = None,
     threads: int | None = None,
+    search: str = "exhaustive",
+    beam_width: int = 100,
+    confidence: float = 0.95,
+    max_q: float | None = None,
+    rank_by: str = "drop",
 ) -> pl.DataFrame:
     """Find the failure modes of a classifier, the PRIME way.
 
@@ -482,14 +805,45 @@ def find_failure_modes(
         Search only these classes.
     threads
         Worker threads (default: one per core). The result does not depend on it.
+    search
+        ``"exhaustive"`` (every set; the default) or ``"greedy"``: a beam search (paper
+        appendix A.6) keeping, at each size, the ``beam_width`` sets of largest drop that meet
+        the support. Greedy modes are always exhaustive modes with the same statistics, but
+        greedy may miss some.
+    beam_width
+        Sets kept per size and class by the greedy search.
+    confidence
+        Level of the Wilson interval ``accuracy_low`` .. ``accuracy_high``.
+    max_q
+        Keep only modes whose ``q_value`` is at most this (e.g. 0.05).
+    rank_by
+        Order of modes within a class: ``"drop"`` (largest first), ``"q_value"`` (smallest
+        first) or ``"impact"`` (most errors accounted for first).
 
     Returns
     -------
     polars.DataFrame
         One row per mode: ``label, tags, n_tags, support, accuracy, class_accuracy, drop,
-        necessity`` (the smallest ``A_{S-t} - A_S``), sorted by label, drop (largest first)
-        and tags. An empty result is an empty table with these columns; the reason is logged
-        on the ``prime_rs`` logger.
+        necessity`` (the smallest ``A_{S-t} - A_S``), then ``accuracy_low, accuracy_high``
+        (Wilson interval), ``p_value`` (one-sided binomial probability of an accuracy this low
+        in a group this size at the class's accuracy), ``q_value`` (Benjamini–Hochberg over
+        every set tested in the class), ``impact`` (``support * (class_accuracy -
+        accuracy)``: the errors beyond the class's rate), and, when predictions are known,
+        ``confused_with`` (most common wrong prediction in the group), ``confused_share`` (its
+        share of the group's errors) and ``tag_lift`` (how much more frequent the tag set is
+        in the ``confused_with`` class than in its own). Sorted by label, then the ranking,
+        then tags. An empty result is an empty table with these columns; the reason is
+        logged on the ``prime_rs`` logger.
+
+    Notes
+    -----
+    The q-values treat every tag set the search tested in a class (support at least
+    ``min_support`` and enough errors to possibly be a mode; the count is in
+    ``TagIndex.last_sets_tested``) as one hypothesis. Overlapping tag sets share samples, so
+    the tests are not independent; Benjamini–Hochberg still controls the false-discovery
+    rate under positive dependence, which overlapping groups of one class plausibly have,
+    but this is not guaranteed. Use :func:`noise_control` to see how many modes the same
+    search finds when errors are unrelated to tags.
 
     Examples
     --------
@@ -500,9 +854,20 @@ def find_failure_modes(
     >>> bool((modes["drop"] >= 0.3).all())
     True
     """
-    _check_params(
-        max_tags=max_tags, min_support=min_support, min_drop=min_drop,
-        necessity=necessity, min_tag_count=min_tag_count, threads=threads,
+    check_params(
+        max_tags=max_tags,
+        min_support=min_support,
+        min_drop=min_drop,
+        necessity=necessity,
+        min_tag_count=min_tag_count,
+        threads=threads,
+    )
+    check_trust_params(
+        search=search,
+        beam_width=beam_width,
+        confidence=confidence,
+        max_q=max_q,
+        rank_by=rank_by,
     )
     index = TagIndex.from_samples(samples)
     return index.search(
@@ -513,7 +878,72 @@ def find_failure_modes(
         min_tag_count=min_tag_count,
         labels=labels,
         threads=threads,
+        search=search,
+        beam_width=beam_width,
+        confidence=confidence,
+        max_q=max_q,
+        rank_by=rank_by,
     )
+
+
+def noise_control(
+    samples: SamplesLike | TagIndex,
+    *,
+    runs: int = 20,
+    seed: int = 0,
+    **search_params: Any,
+) -> pl.DataFrame:
+    """Count the modes a search finds when errors are shuffled within each class.
+
+    A cheap null model: it keeps the tags (so the lattice is the same) and breaks only their
+    link to errors. Compare ``n_modes`` per run with the real search's count: modes the
+    real data has far beyond this are unlikely to be noise. See :meth:`TagIndex.noise_control`.
+
+    Parameters
+    ----------
+    samples
+        A samples table or path, or a :class:`TagIndex` already built.
+    runs
+        Number of shuffles.
+    seed
+        Seed of the shuffles; the same seed gives the same table.
+    **search_params
+        The search's parameters (``max_tags``, ``min_support``, ``min_drop``, ``necessity``,
+        ``min_tag_count``, ``labels``, ``threads``, ``search``, ``beam_width``, ``max_q``).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``run, label, n_modes``.
+
+    Examples
+    --------
+    >>> import prime_rs
+    >>> from prime_rs import synthetic
+    >>> null = prime_rs.noise_control(synthetic.generate(synthetic.SMALL).samples, runs=2)
+    >>> sorted(null["run"].unique().to_list())
+    [0, 1]
+    """
+    index = samples if isinstance(samples, TagIndex) else TagIndex.from_samples(samples)
+    allowed = {
+        "max_tags",
+        "min_support",
+        "min_drop",
+        "necessity",
+        "min_tag_count",
+        "labels",
+        "threads",
+        "search",
+        "beam_width",
+        "max_q",
+    }
+    unknown = sorted(set(search_params) - allowed)
+    if unknown:
+        raise ParameterError(
+            f"noise_control: unknown parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)}; it takes {', '.join(sorted(allowed))}"
+        )
+    return index.noise_control(runs=runs, seed=seed, **search_params)
 
 
 def default_threads() -> int:

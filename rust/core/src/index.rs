@@ -1,6 +1,8 @@
 //! The per-class index: one roaring bitmap per tag, the correct samples, and the
 //! samples' own tag lists (the horizontal layout the search projects from).
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
@@ -22,13 +24,22 @@ impl SetStats {
     }
 }
 
-/// The index of one class.
+/// The index of one class: its tags (shared between copies that differ only in
+/// correctness) and its correct samples.
 ///
 /// Tags get class-local ids ordered by ascending sample count (ties by global id), so
 /// the tags above any count threshold form a suffix of the local ids, and the search
 /// takes rare tags first, which keeps its projected databases small.
 #[derive(Debug, Clone)]
 pub struct ClassIndex {
+    pub(crate) data: Arc<ClassTags>,
+    /// Class-local ids of correctly classified samples.
+    pub(crate) correct: RoaringBitmap,
+}
+
+/// The tag side of a class index, which never changes after the build.
+#[derive(Debug)]
+pub(crate) struct ClassTags {
     pub(crate) n_samples: u32,
     /// Global id of each local tag.
     pub(crate) tags: Vec<u32>,
@@ -38,8 +49,6 @@ pub struct ClassIndex {
     pub(crate) lookup: Vec<(u32, u32)>,
     /// Class-local sample ids carrying each local tag.
     pub(crate) bitmaps: Vec<RoaringBitmap>,
-    /// Class-local ids of correctly classified samples.
-    pub(crate) correct: RoaringBitmap,
     /// Row `i` of the horizontal layout is `row_tags[row_ptr[i]..row_ptr[i + 1]]`: the
     /// local tag ids of sample `i`, ascending.
     pub(crate) row_ptr: Vec<usize>,
@@ -49,7 +58,7 @@ pub struct ClassIndex {
 impl ClassIndex {
     /// Number of samples in the class.
     pub fn n_samples(&self) -> u32 {
-        self.n_samples
+        self.data.n_samples
     }
 
     /// Number of correctly classified samples in the class.
@@ -59,39 +68,40 @@ impl ClassIndex {
 
     /// Number of distinct tags kept for this class.
     pub fn n_tags(&self) -> usize {
-        self.tags.len()
+        self.data.tags.len()
     }
 
     pub(crate) fn local(&self, global: u32) -> Option<u32> {
-        self.lookup
+        self.data
+            .lookup
             .binary_search_by_key(&global, |&(g, _)| g)
             .ok()
-            .map(|i| self.lookup[i].1)
+            .map(|i| self.data.lookup[i].1)
     }
 
     pub(crate) fn row(&self, sample: u32) -> &[u32] {
         let s = sample as usize;
-        &self.row_tags[self.row_ptr[s]..self.row_ptr[s + 1]]
+        &self.data.row_tags[self.data.row_ptr[s]..self.data.row_ptr[s + 1]]
     }
 
     /// Support and correct count of the samples carrying every local tag in `local_tags`.
     pub(crate) fn stats_local(&self, local_tags: &[u32]) -> SetStats {
         match local_tags {
             [] => SetStats {
-                support: self.n_samples,
+                support: self.data.n_samples,
                 n_correct: self.n_correct(),
             },
             [t] => {
-                let b = &self.bitmaps[*t as usize];
+                let b = &self.data.bitmaps[*t as usize];
                 SetStats {
                     support: b.len() as u32,
                     n_correct: b.intersection_len(&self.correct) as u32,
                 }
             }
             [first, rest @ ..] => {
-                let mut acc = self.bitmaps[*first as usize].clone();
+                let mut acc = self.data.bitmaps[*first as usize].clone();
                 for t in rest {
-                    acc &= &self.bitmaps[*t as usize];
+                    acc &= &self.data.bitmaps[*t as usize];
                     if acc.is_empty() {
                         break;
                     }
@@ -254,7 +264,12 @@ impl TagIndex {
             }
             match ci.local(t) {
                 Some(l) => local.push(l),
-                None => return Ok(SetStats { support: 0, n_correct: 0 }),
+                None => {
+                    return Ok(SetStats {
+                        support: 0,
+                        n_correct: 0,
+                    })
+                }
             }
         }
         local.sort_unstable();
@@ -262,9 +277,37 @@ impl TagIndex {
         Ok(ci.stats_local(&local))
     }
 
+    /// Class-local ids (ascending; the `i`-th sample of the class in input order is `i`) of
+    /// the samples of `class` carrying every tag in `tags` (global ids).
+    pub fn members(&self, class: u32, tags: &[u32]) -> Result<Vec<u32>> {
+        let ci = self.class(class)?;
+        let mut acc: Option<RoaringBitmap> = None;
+        for &t in tags {
+            if t >= self.n_tags {
+                return Err(PrimeError::UnknownId {
+                    what: "tag",
+                    id: t.into(),
+                    len: self.n_tags.into(),
+                });
+            }
+            let Some(l) = ci.local(t) else {
+                return Ok(Vec::new());
+            };
+            let b = &ci.data.bitmaps[l as usize];
+            acc = Some(match acc {
+                None => b.clone(),
+                Some(a) => a & b,
+            });
+        }
+        Ok(match acc {
+            Some(a) => a.iter().collect(),
+            None => (0..ci.data.n_samples).collect(),
+        })
+    }
+
     /// A copy of this index with other correctness flags (one per sample, in the order
-    /// given to [`TagIndex::from_csr`]), keeping all tag bitmaps; `class_ids` must be the
-    /// same array the index was built from.
+    /// given to [`TagIndex::from_csr`]); `class_ids` must be the same array the index was
+    /// built from. The tag bitmaps are shared, not copied, so this is cheap.
     pub fn with_correct(&self, class_ids: &[u32], correct: &[bool]) -> Result<Self> {
         if class_ids.len() != correct.len() {
             return Err(PrimeError::InvalidInput(format!(
@@ -282,15 +325,17 @@ impl TagIndex {
                 len: self.classes.len() as u64,
             })?;
             if ok {
-                bitmaps[c as usize].try_push(*slot).expect("sample ids ascend");
+                bitmaps[c as usize]
+                    .try_push(*slot)
+                    .expect("sample ids ascend");
             }
             *slot += 1;
         }
         for (c, (ci, &seen)) in self.classes.iter().zip(&next).enumerate() {
-            if seen != ci.n_samples {
+            if seen != ci.data.n_samples {
                 return Err(PrimeError::InvalidInput(format!(
                     "class {c} has {seen} samples in class_ids but {} in the index",
-                    ci.n_samples
+                    ci.data.n_samples
                 )));
             }
         }
@@ -331,15 +376,17 @@ fn build_class(
         to_local[g as usize] = l as u32;
     }
     let counts: Vec<u32> = kept.iter().map(|&g| counts_global[g as usize]).collect();
-    let mut lookup: Vec<(u32, u32)> = kept.iter().enumerate().map(|(l, &g)| (g, l as u32)).collect();
+    let mut lookup: Vec<(u32, u32)> = kept
+        .iter()
+        .enumerate()
+        .map(|(l, &g)| (g, l as u32))
+        .collect();
     lookup.sort_unstable();
 
     let mut row_ptr = Vec::with_capacity(rows.len() + 1);
     row_ptr.push(0usize);
     let mut row_tags = Vec::new();
-    let mut bitmaps = vec![RoaringBitmap::new(); kept.len()];
-    let mut correct_bm = RoaringBitmap::new();
-    for (local_sample, &r) in rows.iter().enumerate() {
+    for &r in rows {
         let r = r as usize;
         let start = row_tags.len();
         row_tags.extend(
@@ -348,32 +395,53 @@ fn build_class(
                 .map(|&t| to_local[t as usize])
                 .filter(|&l| l != u32::MAX),
         );
-        let row = &mut row_tags[start..];
-        row.sort_unstable();
-        let mut w = 0;
-        for i in 0..row.len() {
-            if i == 0 || row[i] != row[w - 1] {
-                row[w] = row[i];
-                w += 1;
+        row_tags[start..].sort_unstable();
+        let mut kept_len = start;
+        for i in start..row_tags.len() {
+            if i == start || row_tags[i] != row_tags[kept_len - 1] {
+                row_tags[kept_len] = row_tags[i];
+                kept_len += 1;
             }
         }
-        row_tags.truncate(start + w);
-        for &l in &row_tags[start..] {
-            bitmaps[l as usize].try_push(local_sample as u32).expect("sample ids ascend");
-        }
+        row_tags.truncate(kept_len);
         row_ptr.push(row_tags.len());
-        if correct[r] {
-            correct_bm.try_push(local_sample as u32).expect("sample ids ascend");
+    }
+    // Transpose the rows into each tag's ascending sample list, then into a bitmap.
+    let mut col_ptr = vec![0usize; kept.len() + 1];
+    for (l, &c) in counts.iter().enumerate() {
+        col_ptr[l + 1] = col_ptr[l] + c as usize;
+    }
+    let mut fill = col_ptr.clone();
+    let mut col_samples = vec![0u32; row_tags.len()];
+    for sample in 0..rows.len() {
+        for &l in &row_tags[row_ptr[sample]..row_ptr[sample + 1]] {
+            col_samples[fill[l as usize]] = sample as u32;
+            fill[l as usize] += 1;
         }
     }
+    let bitmaps = (0..kept.len())
+        .map(|l| {
+            RoaringBitmap::from_sorted_iter(col_samples[col_ptr[l]..col_ptr[l + 1]].iter().copied())
+                .expect("sample ids ascend")
+        })
+        .collect();
+    let correct_bm = RoaringBitmap::from_sorted_iter(
+        rows.iter()
+            .enumerate()
+            .filter(|&(_, &r)| correct[r as usize])
+            .map(|(i, _)| i as u32),
+    )
+    .expect("sample ids ascend");
     ClassIndex {
-        n_samples: rows.len() as u32,
-        tags: kept,
-        counts,
-        lookup,
-        bitmaps,
+        data: Arc::new(ClassTags {
+            n_samples: rows.len() as u32,
+            tags: kept,
+            counts,
+            lookup,
+            bitmaps,
+            row_ptr,
+            row_tags,
+        }),
         correct: correct_bm,
-        row_ptr,
-        row_tags,
     }
 }

@@ -12,11 +12,15 @@
 #![warn(missing_docs)]
 
 mod error;
+mod greedy;
 mod index;
 mod params;
 mod search;
+mod stats;
 
 pub use error::{PrimeError, Result};
+pub use greedy::greedy_search;
 pub use index::{ClassIndex, SetStats, TagIndex};
 pub use params::{LatticeParams, SearchParams};
 pub use search::{frequent_sets, search, with_threads, FailureMode, FrequentSets, SearchOutput};
+pub use stats::{bh_q_values, binomial_cdf, ln_gamma};

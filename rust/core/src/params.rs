@@ -111,7 +111,10 @@ impl LatticeParams {
 
     /// The tag-count threshold in force: tags below it cannot be in any listed set.
     pub(crate) fn tag_threshold(&self) -> u32 {
-        self.min_tag_count.unwrap_or(self.min_support).max(self.min_support).max(1)
+        self.min_tag_count
+            .unwrap_or(self.min_support)
+            .max(self.min_support)
+            .max(1)
     }
 }
 

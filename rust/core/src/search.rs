@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::error::{PrimeError, Result};
 use crate::index::{ClassIndex, SetStats, TagIndex};
 use crate::params::{LatticeParams, SearchParams};
+use crate::stats::{bh_q_values_of, binomial_cdf};
 
 /// One failure mode found by [`search`].
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,11 @@ pub struct FailureMode {
     pub drop: f64,
     /// Smallest `A_{S-t} - A_S` over the tags `t` of `S` (for one tag, `A_c - A_S`).
     pub necessity: f64,
+    /// One-sided binomial p-value: `P(X <= n_correct)` for `X ~ Binomial(support, A_c)`,
+    /// how likely a group this size would be this inaccurate by chance.
+    pub p_value: f64,
+    /// Benjamini–Hochberg adjusted p-value over every set tested in the class.
+    pub q_value: f64,
 }
 
 /// What [`search`] returns.
@@ -43,8 +49,66 @@ pub struct SearchOutput {
     pub modes: Vec<FailureMode>,
     /// Per class id: how many tag sets had support `>= min_support` and were tested against
     /// the drop condition (sets skipped by error-count pruning cannot be modes and are not
-    /// counted).
+    /// counted). This is the family over which q-values are computed.
     pub sets_tested: Vec<u64>,
+}
+
+/// Counts of tested sets, packed as `support << 32 | n_correct`.
+pub(crate) fn pack(c: Counts) -> u64 {
+    (u64::from(c.support) << 32) | u64::from(c.support - c.errors)
+}
+
+/// Fills in `p_value` and `q_value` of `modes`, the family of each class being the packed
+/// counts of every set tested in it.
+pub(crate) fn attach_significance(modes: &mut [FailureMode], mut tested: Vec<(u32, Vec<u64>)>) {
+    tested.sort_by_key(|(class, _)| *class);
+    let mut by_class: Vec<(u32, Vec<u64>)> = Vec::new();
+    for (class, counts) in tested {
+        match by_class.last_mut() {
+            Some((c, all)) if *c == class => all.extend(counts),
+            _ => by_class.push((class, counts)),
+        }
+    }
+    let per_class: Vec<(u32, Vec<(f64, u64)>)> = by_class
+        .into_par_iter()
+        .map(|(class, mut counts)| {
+            counts.sort_unstable();
+            let accuracy = modes
+                .iter()
+                .find(|m| m.class == class)
+                .map(|m| m.class_accuracy);
+            let mut family = Vec::new();
+            if let Some(a_c) = accuracy {
+                let mut i = 0;
+                while i < counts.len() {
+                    let j = i + counts[i..].partition_point(|&x| x == counts[i]);
+                    let (n, k) = (counts[i] >> 32, counts[i] & 0xFFFF_FFFF);
+                    family.push((binomial_cdf(k, n, a_c), (j - i) as u64));
+                    i = j;
+                }
+            }
+            (class, family)
+        })
+        .collect();
+    for m in modes.iter_mut() {
+        m.p_value = binomial_cdf(
+            u64::from(m.n_correct),
+            u64::from(m.support),
+            m.class_accuracy,
+        );
+    }
+    for (class, mut family) in per_class {
+        let idx: Vec<usize> = (0..modes.len())
+            .filter(|&i| modes[i].class == class)
+            .collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let query: Vec<f64> = idx.iter().map(|&i| modes[i].p_value).collect();
+        for (&i, q) in idx.iter().zip(bh_q_values_of(&mut family, &query)) {
+            modes[i].q_value = q;
+        }
+    }
 }
 
 /// Every frequent tag set, in columns: set `i` is class `class[i]` with tags
@@ -106,7 +170,13 @@ impl FrequentSets {
         let n = self.len();
         // Bucket by (class, size), then sort each bucket by tags in parallel.
         let mut keys: Vec<(u32, usize, u32)> = (0..n)
-            .map(|i| (self.class[i], self.offsets[i + 1] - self.offsets[i], i as u32))
+            .map(|i| {
+                (
+                    self.class[i],
+                    self.offsets[i + 1] - self.offsets[i],
+                    i as u32,
+                )
+            })
             .collect();
         keys.par_sort_unstable();
         let mut start = 0;
@@ -125,9 +195,9 @@ impl FrequentSets {
             slices.push(head);
             rest = tail;
         }
-        slices
-            .into_par_iter()
-            .for_each(|s| s.sort_unstable_by(|&a, &b| self.set(a as usize).cmp(self.set(b as usize))));
+        slices.into_par_iter().for_each(|s| {
+            s.sort_unstable_by(|&a, &b| self.set(a as usize).cmp(self.set(b as usize)))
+        });
         let mut out = FrequentSets::default();
         out.class.reserve(n);
         out.support.reserve(n);
@@ -148,7 +218,8 @@ impl FrequentSets {
     fn append(&mut self, other: FrequentSets) {
         let base = self.tags.len();
         self.class.extend(other.class);
-        self.offsets.extend(other.offsets[1..].iter().map(|o| o + base));
+        self.offsets
+            .extend(other.offsets[1..].iter().map(|o| o + base));
         self.tags.extend(other.tags);
         self.support.extend(other.support);
         self.n_correct.extend(other.n_correct);
@@ -186,28 +257,76 @@ pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Sen
 /// assert_eq!(out.modes.len(), 1);
 /// assert_eq!((out.modes[0].tags.clone(), out.modes[0].support), (vec![0], 4));
 /// ```
-pub fn search(index: &TagIndex, params: &SearchParams, cancel: &AtomicBool) -> Result<SearchOutput> {
+pub fn search(
+    index: &TagIndex,
+    params: &SearchParams,
+    cancel: &AtomicBool,
+) -> Result<SearchOutput> {
     params.validate()?;
     let goal = Goal::Modes(params);
     let run = run(index, &params.lattice(), &goal, cancel)?;
     let mut sets_tested = vec![0u64; index.n_classes()];
     let mut modes = Vec::new();
+    let mut tested = Vec::with_capacity(run.len());
     for part in run {
-        sets_tested[part.class as usize] += part.tested;
+        sets_tested[part.class as usize] += part.tested_counts.len() as u64;
         modes.extend(part.modes);
+        tested.push((part.class, part.tested_counts));
     }
+    attach_significance(&mut modes, tested);
+    sort_modes(&mut modes);
+    Ok(SearchOutput { modes, sets_tested })
+}
+
+/// The documented order of modes: class, drop (largest first), then tag ids.
+pub(crate) fn sort_modes(modes: &mut [FailureMode]) {
     modes.sort_by(|a, b| {
         a.class
             .cmp(&b.class)
             .then(b.drop.total_cmp(&a.drop))
             .then_with(|| a.tags.cmp(&b.tags))
     });
-    Ok(SearchOutput { modes, sets_tested })
+}
+
+/// The plans of the classes a mode search covers.
+pub(crate) fn class_plans<'a>(
+    index: &'a TagIndex,
+    params: &'a SearchParams,
+) -> Result<Vec<ClassPlan<'a>>> {
+    plans(index, &params.lattice(), &Goal::Modes(params))
+}
+
+fn plans<'a>(
+    index: &'a TagIndex,
+    lattice: &LatticeParams,
+    goal: &Goal,
+) -> Result<Vec<ClassPlan<'a>>> {
+    let classes: Vec<u32> = match &lattice.classes {
+        Some(cs) => {
+            let mut cs = cs.clone();
+            cs.sort_unstable();
+            cs.dedup();
+            for &c in &cs {
+                index.class(c)?;
+            }
+            cs
+        }
+        None => (0..index.n_classes() as u32).collect(),
+    };
+    let threshold_count = lattice.tag_threshold();
+    Ok(classes
+        .par_iter()
+        .filter_map(|&c| plan_class(index, c, lattice, threshold_count, goal))
+        .collect())
 }
 
 /// Lists every tag set with `1 <= |S| <= max_tags` and support `>= min_support`, with its
 /// support and correct count (the lattice PRIME searches, for analysis).
-pub fn frequent_sets(index: &TagIndex, params: &LatticeParams, cancel: &AtomicBool) -> Result<FrequentSets> {
+pub fn frequent_sets(
+    index: &TagIndex,
+    params: &LatticeParams,
+    cancel: &AtomicBool,
+) -> Result<FrequentSets> {
     params.validate()?;
     let run = run(index, params, &Goal::Lattice, cancel)?;
     let mut out = FrequentSets::default();
@@ -223,13 +342,13 @@ enum Goal<'a> {
 }
 
 #[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    support: u32,
-    errors: u32,
+pub(crate) struct Counts {
+    pub(crate) support: u32,
+    pub(crate) errors: u32,
 }
 
 impl Counts {
-    fn accuracy(self) -> f64 {
+    pub(crate) fn accuracy(self) -> f64 {
         f64::from(self.support - self.errors) / f64::from(self.support)
     }
 }
@@ -247,22 +366,23 @@ impl From<SetStats> for Counts {
 #[derive(Default)]
 struct Part {
     class: u32,
-    tested: u64,
+    /// Packed counts of every set tested (see [`pack`]).
+    tested_counts: Vec<u64>,
     modes: Vec<FailureMode>,
     lattice: FrequentSets,
 }
 
 /// Everything about one class that every work item of it shares.
-struct ClassPlan<'a> {
-    class: u32,
-    ci: &'a ClassIndex,
-    class_accuracy: f64,
+pub(crate) struct ClassPlan<'a> {
+    pub(crate) class: u32,
+    pub(crate) ci: &'a ClassIndex,
+    pub(crate) class_accuracy: f64,
     /// `A_c - a`: a set is below it or not a mode.
-    threshold: f64,
+    pub(crate) threshold: f64,
     /// Fewest wrong predictions any mode (or superset leading to one) can keep.
     min_errors: u32,
     /// Local ids of the tags searched, ascending.
-    active: Vec<u32>,
+    pub(crate) active: Vec<u32>,
     /// Rank of each local tag in `active`, or `u32::MAX`.
     rank: Vec<u32>,
     /// Errors of each active tag, by rank.
@@ -278,33 +398,21 @@ impl ClassPlan<'_> {
         self.wrong[(sample / 64) as usize] >> (sample % 64) & 1 == 1
     }
 
-    fn singleton(&self, rank: usize) -> Counts {
+    pub(crate) fn singleton(&self, rank: usize) -> Counts {
         Counts {
-            support: self.ci.counts[self.active[rank] as usize],
+            support: self.ci.data.counts[self.active[rank] as usize],
             errors: self.active_errors[rank],
         }
     }
 }
 
-fn run(index: &TagIndex, lattice: &LatticeParams, goal: &Goal, cancel: &AtomicBool) -> Result<Vec<Part>> {
-    let classes: Vec<u32> = match &lattice.classes {
-        Some(cs) => {
-            let mut cs = cs.clone();
-            cs.sort_unstable();
-            cs.dedup();
-            for &c in &cs {
-                index.class(c)?;
-            }
-            cs
-        }
-        None => (0..index.n_classes() as u32).collect(),
-    };
-    let threshold_count = lattice.tag_threshold();
-    let plans: Vec<ClassPlan> = classes
-        .par_iter()
-        .filter_map(|&c| plan_class(index, c, lattice, threshold_count, goal))
-        .collect();
-
+fn run(
+    index: &TagIndex,
+    lattice: &LatticeParams,
+    goal: &Goal,
+    cancel: &AtomicBool,
+) -> Result<Vec<Part>> {
+    let plans = plans(index, lattice, goal)?;
     let ctx = Ctx {
         max_tags: lattice.max_tags,
         min_support: lattice.min_support,
@@ -321,7 +429,9 @@ fn run(index: &TagIndex, lattice: &LatticeParams, goal: &Goal, cancel: &AtomicBo
             .collect();
         let item_parts: Vec<Part> = items
             .par_iter()
-            .map_init(Scratch::default, |scratch, &(p, r)| ctx.item(&plans[p], r, scratch))
+            .map_init(Scratch::default, |scratch, &(p, r)| {
+                ctx.item(&plans[p], r, scratch)
+            })
             .collect();
         parts.extend(item_parts);
         // Stable: a class's singletons first, then its items in order.
@@ -341,10 +451,10 @@ fn plan_class<'a>(
     goal: &Goal,
 ) -> Option<ClassPlan<'a>> {
     let ci = &index.classes[class as usize];
-    if ci.n_samples == 0 {
+    if ci.data.n_samples == 0 {
         return None;
     }
-    let class_accuracy = f64::from(ci.n_correct()) / f64::from(ci.n_samples);
+    let class_accuracy = f64::from(ci.n_correct()) / f64::from(ci.data.n_samples);
     let (threshold, min_errors) = match goal {
         Goal::Modes(p) => {
             let threshold = class_accuracy - p.min_drop;
@@ -361,31 +471,33 @@ fn plan_class<'a>(
         }
         Goal::Lattice => (f64::INFINITY, 0),
     };
-    let first = ci.counts.partition_point(|&n| n < threshold_count);
-    let mut wrong = vec![0u64; (ci.n_samples as usize).div_ceil(64)];
+    let first = ci.data.counts.partition_point(|&n| n < threshold_count);
+    let mut wrong = vec![0u64; (ci.data.n_samples as usize).div_ceil(64)];
     for w in wrong.iter_mut() {
         *w = !0;
     }
-    if ci.n_samples % 64 != 0 {
-        *wrong.last_mut().unwrap() = (1u64 << (ci.n_samples % 64)) - 1;
+    if ci.data.n_samples % 64 != 0 {
+        *wrong.last_mut().unwrap() = (1u64 << (ci.data.n_samples % 64)) - 1;
     }
     for s in ci.correct.iter() {
         wrong[(s / 64) as usize] &= !(1u64 << (s % 64));
     }
     let mut active = Vec::new();
     let mut active_errors = Vec::new();
-    let mut rank = vec![u32::MAX; ci.tags.len()];
-    for local in first..ci.tags.len() {
-        let support = ci.counts[local];
-        let errors = support - ci.bitmaps[local].intersection_len(&ci.correct) as u32;
+    let mut rank = vec![u32::MAX; ci.data.tags.len()];
+    for (local, &support) in ci.data.counts.iter().enumerate().skip(first) {
+        let errors = support - ci.data.bitmaps[local].intersection_len(&ci.correct) as u32;
         if errors >= min_errors {
             rank[local] = active.len() as u32;
             active.push(local as u32);
             active_errors.push(errors);
         }
     }
-    let active_occurrences: u64 = active.iter().map(|&l| u64::from(ci.counts[l as usize])).sum();
-    let row_len = active_occurrences as f64 / f64::from(ci.n_samples);
+    let active_occurrences: u64 = active
+        .iter()
+        .map(|&l| u64::from(ci.data.counts[l as usize]))
+        .sum();
+    let row_len = active_occurrences as f64 / f64::from(ci.data.n_samples);
     Some(ClassPlan {
         row_len,
         class,
@@ -487,10 +599,10 @@ impl Ctx<'_> {
         }
         let ci = plan.ci;
         let t = plan.active[r0];
-        scratch.prepare(plan.active.len(), ci.tags.len(), self.max_tags);
+        scratch.prepare(plan.active.len(), ci.data.tags.len(), self.max_tags);
         let mut members = std::mem::take(&mut scratch.members);
         members.clear();
-        members.extend(ci.bitmaps[t as usize].iter());
+        members.extend(ci.data.bitmaps[t as usize].iter());
 
         // Supports and errors of {t, u} for every active u after t, from the members' rows.
         let candidate = |u: u32| plan.rank[u as usize];
@@ -724,8 +836,7 @@ impl Ctx<'_> {
         minus_last: Counts,
         minus_second_last: Counts,
     ) {
-        let ci = plan.ci;
-        let global = |l: &u32| ci.tags[*l as usize];
+        let global = |l: &u32| plan.ci.data.tags[*l as usize];
         let params = match self.goal {
             Goal::Lattice => {
                 let tags = prefix.iter().chain(std::iter::once(&last)).map(global);
@@ -734,53 +845,79 @@ impl Ctx<'_> {
             }
             Goal::Modes(p) => p,
         };
-        part.tested += 1;
-        let accuracy = c.accuracy();
-        if !(accuracy <= plan.threshold) {
+        part.tested_counts.push(pack(c));
+        if c.accuracy() > plan.threshold {
             return;
         }
-        let margin = params.necessity_for(prefix.len() + 1);
-        // Accuracies of the subsets with one tag removed: A_c for a single tag.
-        let mut subsets = vec![];
-        match prefix.split_last() {
-            None => subsets.push(plan.class_accuracy),
-            Some((_, earlier)) => {
-                subsets.push(minus_last.accuracy());
-                subsets.push(minus_second_last.accuracy());
-                for skip in 0..earlier.len() {
-                    let mut others: Vec<u32> = prefix
-                        .iter()
-                        .enumerate()
-                        .filter(|&(i, _)| i != skip)
-                        .map(|(_, &l)| l)
-                        .collect();
-                    others.push(last);
-                    if subsets.iter().any(|&a| !(a >= accuracy + margin)) {
-                        return;
-                    }
-                    subsets.push(Counts::from(ci.stats_local(&others)).accuracy());
-                }
-            }
-        }
-        if subsets.iter().any(|&a| !(a >= accuracy + margin)) {
-            return;
-        }
-        let necessity = subsets
+        let set: Vec<u32> = prefix
             .iter()
-            .map(|&a| a - accuracy)
-            .fold(f64::INFINITY, f64::min);
-        let mut tags: Vec<u32> = prefix.iter().chain(std::iter::once(&last)).map(global).collect();
+            .copied()
+            .chain(std::iter::once(last))
+            .collect();
+        let subsets: Box<dyn Iterator<Item = f64>> = match prefix.split_last() {
+            // A single tag's subset is the whole class.
+            None => Box::new(std::iter::once(plan.class_accuracy)),
+            Some((_, earlier)) => Box::new(
+                [minus_last.accuracy(), minus_second_last.accuracy()]
+                    .into_iter()
+                    .chain((0..earlier.len()).map(|skip| plan.accuracy_without(&set, skip))),
+            ),
+        };
+        if let Some(mode) = plan.judge(params, &set, c, subsets) {
+            part.modes.push(mode);
+        }
+    }
+}
+
+impl ClassPlan<'_> {
+    /// Accuracy of `set` (local ids) without its tag at position `skip`, recounted.
+    pub(crate) fn accuracy_without(&self, set: &[u32], skip: usize) -> f64 {
+        let others: Vec<u32> = set
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != skip)
+            .map(|(_, &l)| l)
+            .collect();
+        Counts::from(self.ci.stats_local(&others)).accuracy()
+    }
+
+    /// The failure mode `set` (local ids, counts `c`) is, if it is one: `subsets` yields the
+    /// accuracy of the set with each one tag removed (lazily: it stops at the first subset
+    /// that is not easier by the necessity margin).
+    pub(crate) fn judge(
+        &self,
+        params: &SearchParams,
+        set: &[u32],
+        c: Counts,
+        subsets: impl Iterator<Item = f64>,
+    ) -> Option<FailureMode> {
+        let accuracy = c.accuracy();
+        if accuracy > self.threshold {
+            return None;
+        }
+        // Accuracies are never NaN: every set judged has support >= 1.
+        let required = accuracy + params.necessity_for(set.len());
+        let mut necessity = f64::INFINITY;
+        for subset_accuracy in subsets {
+            if subset_accuracy < required {
+                return None;
+            }
+            necessity = necessity.min(subset_accuracy - accuracy);
+        }
+        let mut tags: Vec<u32> = set.iter().map(|&l| self.ci.data.tags[l as usize]).collect();
         tags.sort_unstable();
-        part.modes.push(FailureMode {
-            class: plan.class,
+        Some(FailureMode {
+            class: self.class,
             tags,
             support: c.support,
             n_correct: c.support - c.errors,
             accuracy,
-            class_accuracy: plan.class_accuracy,
-            drop: plan.class_accuracy - accuracy,
+            class_accuracy: self.class_accuracy,
+            drop: self.class_accuracy - accuracy,
             necessity,
-        });
+            p_value: f64::NAN,
+            q_value: f64::NAN,
+        })
     }
 }
 

@@ -81,7 +81,11 @@ impl Table {
 /// `set`, by scanning every sample of the class.
 fn count(table: &Table, class: u32, set: &[u32]) -> (u32, u32) {
     let (mut support, mut n_correct) = (0u32, 0u32);
-    for &i in table.members.get(class as usize).map_or(&[][..], |m| &m[..]) {
+    for &i in table
+        .members
+        .get(class as usize)
+        .map_or(&[][..], |m| &m[..])
+    {
         if set.iter().all(|t| table.row(i).contains(t)) {
             support += 1;
             n_correct += u32::from(table.correct[i]);
@@ -103,7 +107,13 @@ fn class_tags(table: &Table, class: u32, threshold: u32) -> Vec<u32> {
 
 /// Every subset of `tags` (ascending) with `1..=max_size` elements, each ascending.
 fn subsets(tags: &[u32], max_size: usize) -> Vec<Vec<u32>> {
-    fn rec(tags: &[u32], max_size: usize, start: usize, cur: &mut Vec<u32>, out: &mut Vec<Vec<u32>>) {
+    fn rec(
+        tags: &[u32],
+        max_size: usize,
+        start: usize,
+        cur: &mut Vec<u32>,
+        out: &mut Vec<Vec<u32>>,
+    ) {
         for i in start..tags.len() {
             cur.push(tags[i]);
             out.push(cur.clone());
@@ -198,7 +208,8 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
             }
             expected.frequent[c as usize] += 1;
             let a_s = accuracy(support, n_correct);
-            if !(a_s <= max_accuracy) {
+            let drops_enough = a_s <= max_accuracy;
+            if !drops_enough {
                 continue;
             }
             expected.passing_drop[c as usize] += 1;
@@ -218,7 +229,8 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
                     let (n, k) = count(table, c, &rest);
                     accuracy(n, k)
                 };
-                if !(a_rest >= a_s + b) {
+                let needs_tag = a_rest >= a_s + b;
+                if !needs_tag {
                     minimal = false;
                     break;
                 }
@@ -234,6 +246,9 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
                     class_accuracy: a_c,
                     drop: a_c - a_s,
                     necessity,
+                    // Significance is checked against scipy/statsmodels in the Python tests.
+                    p_value: f64::NAN,
+                    q_value: f64::NAN,
                 });
             }
         }
@@ -281,7 +296,10 @@ fn rows(sets: &FrequentSets) -> Vec<SetRow> {
     (0..n)
         .map(|i| {
             let tags = sets.tags[sets.offsets[i]..sets.offsets[i + 1]].to_vec();
-            assert!(tags.windows(2).all(|w| w[0] < w[1]), "tags of set {i} not ascending: {tags:?}");
+            assert!(
+                tags.windows(2).all(|w| w[0] < w[1]),
+                "tags of set {i} not ascending: {tags:?}"
+            );
             (sets.class[i], tags, sets.support[i], sets.n_correct[i])
         })
         .collect()
@@ -294,9 +312,11 @@ fn run_search(index: &TagIndex, p: &SearchParams, threads: usize) -> SearchOutpu
 }
 
 fn run_lattice(index: &TagIndex, p: &LatticeParams, threads: usize) -> FrequentSets {
-    with_threads(Some(threads), || frequent_sets(index, p, &AtomicBool::new(false)))
-        .expect("thread pool")
-        .expect("frequent_sets succeeds")
+    with_threads(Some(threads), || {
+        frequent_sets(index, p, &AtomicBool::new(false))
+    })
+    .expect("thread pool")
+    .expect("frequent_sets succeeds")
 }
 
 fn lattice_of(p: &SearchParams) -> LatticeParams {
@@ -312,8 +332,16 @@ fn lattice_of(p: &SearchParams) -> LatticeParams {
 fn check_search(table: &Table, index: &TagIndex, p: &SearchParams) -> SearchOutput {
     let expected = brute_search(table, p);
     let one = run_search(index, p, 1);
-    assert_eq!(bits(&one.modes), bits(&expected.modes), "modes differ from the brute force for {p:?}");
-    assert_eq!(one.sets_tested.len(), table.n_classes as usize, "sets_tested has one entry per class");
+    assert_eq!(
+        bits(&one.modes),
+        bits(&expected.modes),
+        "modes differ from the brute force for {p:?}"
+    );
+    assert_eq!(
+        one.sets_tested.len(),
+        table.n_classes as usize,
+        "sets_tested has one entry per class"
+    );
     for c in 0..table.n_classes as usize {
         let tested = one.sets_tested[c];
         assert!(
@@ -323,9 +351,32 @@ fn check_search(table: &Table, index: &TagIndex, p: &SearchParams) -> SearchOutp
             expected.frequent[c]
         );
     }
+    for m in &one.modes {
+        // Benjamini-Hochberg never lowers a p-value, and both are probabilities.
+        let ordered = 0.0 <= m.p_value && m.p_value <= m.q_value && m.q_value <= 1.0;
+        assert!(ordered, "p {} and q {} of {m:?}", m.p_value, m.q_value);
+    }
     let four = run_search(index, p, 4);
-    assert_eq!(bits(&four.modes), bits(&one.modes), "4 threads differ from 1 thread");
-    assert_eq!(four.sets_tested, one.sets_tested, "sets_tested depends on the thread count");
+    assert_eq!(
+        bits(&four.modes),
+        bits(&one.modes),
+        "4 threads differ from 1 thread"
+    );
+    let significance = |o: &SearchOutput| -> Vec<(u64, u64)> {
+        o.modes
+            .iter()
+            .map(|m| (m.p_value.to_bits(), m.q_value.to_bits()))
+            .collect()
+    };
+    assert_eq!(
+        significance(&four),
+        significance(&one),
+        "p- or q-values depend on the thread count"
+    );
+    assert_eq!(
+        four.sets_tested, one.sets_tested,
+        "sets_tested depends on the thread count"
+    );
     one
 }
 
@@ -336,8 +387,15 @@ fn check_lattice(table: &Table, index: &TagIndex, p: &LatticeParams) -> Vec<SetR
     assert_eq!(four, one, "frequent_sets differs between 1 and 4 threads");
     let mut got = rows(&one);
     got.sort();
-    assert!(got.windows(2).all(|w| w[0] != w[1]), "frequent_sets lists a set twice");
-    assert_eq!(got, brute_lattice(table, p), "frequent_sets differs from the brute force for {p:?}");
+    assert!(
+        got.windows(2).all(|w| w[0] != w[1]),
+        "frequent_sets lists a set twice"
+    );
+    assert_eq!(
+        got,
+        brute_lattice(table, p),
+        "frequent_sets differs from the brute force for {p:?}"
+    );
     got
 }
 
@@ -348,6 +406,9 @@ fn check_lattice(table: &Table, index: &TagIndex, p: &LatticeParams) -> Vec<SetR
 /// error rate on that conjunction, in percent.
 type Skew = (Vec<u32>, u32, u32);
 
+/// One sample as drawn: class, tags, and a roll in `0..100` against its error rate.
+type RawSample = (u32, Vec<u32>, u32);
+
 /// Random tables of 1-3 classes, up to 120 samples and up to 9 tags. Low tag ids are more
 /// frequent; rows may repeat a tag; errors concentrate on a random tag conjunction per
 /// class so that modes of several sizes exist.
@@ -356,7 +417,11 @@ fn tables() -> impl Strategy<Value = Table> {
         .prop_flat_map(|(n_classes, n_tags)| {
             let tag = (0..n_tags, 0..n_tags).prop_map(|(a, b)| a.min(b));
             let sample = (0..n_classes, prop::collection::vec(tag, 0..=7), 0u32..100);
-            let skew = (prop::collection::vec(0..n_tags, 1..=3), 0u32..=40, 30u32..=100);
+            let skew = (
+                prop::collection::vec(0..n_tags, 1..=3),
+                0u32..=40,
+                30u32..=100,
+            );
             (
                 Just(n_classes),
                 Just(n_tags),
@@ -364,15 +429,21 @@ fn tables() -> impl Strategy<Value = Table> {
                 prop::collection::vec(skew, n_classes as usize),
             )
         })
-        .prop_map(|(n_classes, n_tags, samples, skews): (u32, u32, Vec<(u32, Vec<u32>, u32)>, Vec<Skew>)| {
-            let mut table = Table::new(n_classes, n_tags);
-            for (class, tags, roll) in samples {
-                let (bad, base_err, bad_err) = &skews[class as usize];
-                let err = if bad.iter().all(|t| tags.contains(t)) { *bad_err } else { *base_err };
-                table.push(class, &tags, roll >= err);
-            }
-            table
-        })
+        .prop_map(
+            |(n_classes, n_tags, samples, skews): (u32, u32, Vec<RawSample>, Vec<Skew>)| {
+                let mut table = Table::new(n_classes, n_tags);
+                for (class, tags, roll) in samples {
+                    let (bad, base_err, bad_err) = &skews[class as usize];
+                    let err = if bad.iter().all(|t| tags.contains(t)) {
+                        *bad_err
+                    } else {
+                        *base_err
+                    };
+                    table.push(class, &tags, roll >= err);
+                }
+                table
+            },
+        )
 }
 
 fn min_drops() -> impl Strategy<Value = f64> {
@@ -389,7 +460,14 @@ fn min_drops() -> impl Strategy<Value = f64> {
 }
 
 fn necessities() -> impl Strategy<Value = Vec<f64>> {
-    let b = prop_oneof![Just(0.0), Just(0.025), Just(0.05), Just(0.1), Just(0.2), 0.0..=0.5f64];
+    let b = prop_oneof![
+        Just(0.0),
+        Just(0.025),
+        Just(0.05),
+        Just(0.1),
+        Just(0.2),
+        0.0..=0.5f64
+    ];
     prop::collection::vec(b, 1..=3)
 }
 
@@ -403,16 +481,16 @@ fn params(n_classes: u32) -> impl Strategy<Value = SearchParams> {
         prop::option::weighted(0.3, 0u32..=15),
         prop::option::weighted(0.3, prop::collection::vec(0..n_classes, 0..=3)),
     )
-        .prop_map(|(max_tags, min_support, min_drop, necessity, min_tag_count, classes)| {
-            SearchParams {
+        .prop_map(
+            |(max_tags, min_support, min_drop, necessity, min_tag_count, classes)| SearchParams {
                 max_tags,
                 min_support,
                 min_drop,
                 necessity,
                 min_tag_count,
                 classes,
-            }
-        })
+            },
+        )
 }
 
 /// A table, search parameters, and the count threshold the index is built with (a
@@ -439,7 +517,7 @@ fn config(cases: u32) -> Config {
 }
 
 proptest! {
-    #![proptest_config(config(1500))]
+    #![proptest_config(config(4000))]
 
     #[test]
     fn search_matches_brute_force((table, p, percent) in cases()) {
@@ -455,7 +533,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(500))]
+    #![proptest_config(config(2000))]
 
     #[test]
     fn stats_match_brute_force(
@@ -491,6 +569,11 @@ proptest! {
             }
         }
     }
+
+}
+
+proptest! {
+    #![proptest_config(config(1000))]
 
     #[test]
     fn class_selection_restricts((table, mut p, percent) in cases(), pick in prop::collection::vec(0u32..3, 0..=4)) {
@@ -600,6 +683,38 @@ fn mode_exactly_on_the_error_bound_is_found() {
 }
 
 #[test]
+fn error_bound_survives_rounding_up() {
+    // (class size, class right, a, s, right in a group of exactly s): each group is a mode
+    // (A_S <= A_c - a in f64) with exactly the fewest errors a mode can have, while
+    // s * (1 - (A_c - a)) rounds to just above that count in f64 (3.0000000000000004,
+    // 9.000000000000002, 1.0000000000000004), so an error bound without slack would prune it.
+    for (n_c, k_c, a, s, group_right) in [
+        (50u32, 45u32, 0.2, 10u32, 7u32),
+        (150, 105, 0.0, 30, 21),
+        (35, 30, 0.0, 7, 6),
+    ] {
+        let mut table = Table::new(1, 1);
+        push_run(&mut table, 0, &[0], s, group_right);
+        push_run(&mut table, 0, &[], n_c - s, k_c - group_right);
+        let p = SearchParams {
+            max_tags: 2,
+            min_support: s,
+            min_drop: a,
+            necessity: vec![0.1],
+            ..SearchParams::default()
+        };
+        let index = table.index(1);
+        let out = check_search(&table, &index, &p);
+        let found: Vec<(Vec<u32>, u32, u32)> = out
+            .modes
+            .iter()
+            .map(|m| (m.tags.clone(), m.support, m.n_correct))
+            .collect();
+        assert_eq!(found, vec![(vec![0], s, group_right)], "{p:?}");
+    }
+}
+
+#[test]
 fn drop_condition_is_evaluated_in_f64() {
     // 0.7 - 0.3 = 0.39999999999999997 in f64, so a group at exactly 12 / 30 = 0.4 is not
     // below it; the engine and the oracle must both apply the f64 comparison.
@@ -614,9 +729,12 @@ fn drop_condition_is_evaluated_in_f64() {
         min_drop: 0.3,
         ..SearchParams::default()
     };
-    assert!(0.7 - 0.3 < 12.0 / 30.0);
+    assert!(accuracy(100, 70) - 0.3 < accuracy(30, 12));
     assert!(check_search(&table, &index, &p).modes.is_empty());
-    let p = SearchParams { min_drop: 0.29, ..p };
+    let p = SearchParams {
+        min_drop: 0.29,
+        ..p
+    };
     assert_eq!(check_search(&table, &index, &p).modes.len(), 1);
 }
 
@@ -686,141 +804,212 @@ fn small_params() -> SearchParams {
     }
 }
 
+fn try_index(t: &Table) -> prime_core::Result<TagIndex> {
+    TagIndex::from_csr(
+        &t.indptr,
+        &t.indices,
+        &t.class_ids,
+        &t.correct,
+        t.n_classes,
+        t.n_tags,
+        1,
+    )
+}
+
+fn is_invalid_input<T>(r: &prime_core::Result<T>) -> bool {
+    matches!(r, Err(PrimeError::InvalidInput(_)))
+}
+
+/// Whether `r` is an `UnknownId` error for id `id` of kind `what` (`"class"` or `"tag"`).
+fn is_unknown<T>(r: &prime_core::Result<T>, what: &str, id: u64) -> bool {
+    matches!(r, Err(PrimeError::UnknownId { what: w, id: i, .. }) if *w == what && *i == id)
+}
+
+/// The name of the parameter an `InvalidParameter` error blames, if that is the error.
+fn blamed<T>(r: &prime_core::Result<T>) -> Option<&'static str> {
+    match r {
+        Err(PrimeError::InvalidParameter { name, .. }) => Some(name),
+        _ => None,
+    }
+}
+
 #[test]
 fn cancelled_search_returns_cancelled() {
-    let table = small_table();
-    let index = table.index(1);
+    let index = small_table().index(1);
     let cancel = AtomicBool::new(true);
     for max_tags in [1, 2, 4] {
         let p = SearchParams {
             max_tags,
             ..small_params()
         };
+        let lattice = lattice_of(&p);
         assert!(!run_search(&index, &p, 1).modes.is_empty());
         for threads in [1, 4] {
             let got = with_threads(Some(threads), || search(&index, &p, &cancel)).unwrap();
-            assert_eq!(got, Err(PrimeError::Cancelled), "search, max_tags {max_tags}");
-            let got = with_threads(Some(threads), || frequent_sets(&index, &lattice_of(&p), &cancel)).unwrap();
-            assert_eq!(got, Err(PrimeError::Cancelled), "frequent_sets, max_tags {max_tags}");
+            assert_eq!(got, Err(PrimeError::Cancelled), "search, {max_tags} tags");
+            let got = with_threads(Some(threads), || frequent_sets(&index, &lattice, &cancel));
+            assert_eq!(
+                got.unwrap(),
+                Err(PrimeError::Cancelled),
+                "lattice, {max_tags} tags"
+            );
         }
     }
 }
+
+/// A change to parameters that makes them invalid, and the parameter it blames.
+type Edit<P> = (&'static str, fn(&mut P));
 
 #[test]
 fn invalid_parameters_are_rejected() {
     let index = small_table().index(1);
     let no = AtomicBool::new(false);
     let base = small_params();
-    let bad: Vec<(&str, SearchParams)> = vec![
-        ("max_tags", SearchParams { max_tags: 0, ..base.clone() }),
-        ("max_tags", SearchParams { max_tags: 65, ..base.clone() }),
-        ("min_support", SearchParams { min_support: 0, ..base.clone() }),
-        ("min_drop", SearchParams { min_drop: -0.01, ..base.clone() }),
-        ("min_drop", SearchParams { min_drop: 1.01, ..base.clone() }),
-        ("min_drop", SearchParams { min_drop: f64::NAN, ..base.clone() }),
-        ("min_drop", SearchParams { min_drop: f64::INFINITY, ..base.clone() }),
-        ("necessity", SearchParams { necessity: vec![], ..base.clone() }),
-        ("necessity", SearchParams { necessity: vec![-0.1], ..base.clone() }),
-        ("necessity", SearchParams { necessity: vec![0.1, 1.5], ..base.clone() }),
-        ("necessity", SearchParams { necessity: vec![0.1, f64::NAN], ..base.clone() }),
+    let edits: Vec<Edit<SearchParams>> = vec![
+        ("max_tags", |p| p.max_tags = 0),
+        ("max_tags", |p| p.max_tags = 65),
+        ("min_support", |p| p.min_support = 0),
+        ("min_drop", |p| p.min_drop = -0.01),
+        ("min_drop", |p| p.min_drop = 1.01),
+        ("min_drop", |p| p.min_drop = f64::NAN),
+        ("min_drop", |p| p.min_drop = f64::INFINITY),
+        ("necessity", |p| p.necessity = vec![]),
+        ("necessity", |p| p.necessity = vec![-0.1]),
+        ("necessity", |p| p.necessity = vec![0.1, 1.5]),
+        ("necessity", |p| p.necessity = vec![0.1, f64::NAN]),
     ];
-    for (name, p) in bad {
-        match search(&index, &p, &no) {
-            Err(PrimeError::InvalidParameter { name: got, .. }) => assert_eq!(got, name, "{p:?}"),
-            other => panic!("{p:?} gave {other:?}, expected InvalidParameter({name})"),
-        }
+    for (name, edit) in edits {
+        let mut p = base.clone();
+        edit(&mut p);
+        assert_eq!(blamed(&search(&index, &p, &no)), Some(name), "{p:?}");
         // Validation comes before cancellation.
         let got = search(&index, &p, &AtomicBool::new(true));
-        assert!(matches!(got, Err(PrimeError::InvalidParameter { .. })), "{got:?}");
+        assert_eq!(blamed(&got), Some(name), "{p:?}");
     }
-    let lattice = lattice_of(&base);
-    let bad: Vec<(&str, LatticeParams)> = vec![
-        ("max_tags", LatticeParams { max_tags: 0, ..lattice.clone() }),
-        ("max_tags", LatticeParams { max_tags: 65, ..lattice.clone() }),
-        ("min_support", LatticeParams { min_support: 0, ..lattice.clone() }),
+    let edits: Vec<Edit<LatticeParams>> = vec![
+        ("max_tags", |p| p.max_tags = 0),
+        ("max_tags", |p| p.max_tags = 65),
+        ("min_support", |p| p.min_support = 0),
     ];
-    for (name, p) in bad {
-        match frequent_sets(&index, &p, &no) {
-            Err(PrimeError::InvalidParameter { name: got, .. }) => assert_eq!(got, name, "{p:?}"),
-            other => panic!("{p:?} gave {other:?}, expected InvalidParameter({name})"),
-        }
+    for (name, edit) in edits {
+        let mut p = lattice_of(&base);
+        edit(&mut p);
+        assert_eq!(blamed(&frequent_sets(&index, &p, &no)), Some(name), "{p:?}");
     }
-    // The extremes of each range are fine.
-    for p in [
-        SearchParams { max_tags: 64, min_drop: 0.0, necessity: vec![0.0], ..base.clone() },
-        SearchParams { min_support: 1, min_drop: 1.0, necessity: vec![1.0, 0.0], ..base.clone() },
-    ] {
-        let table = small_table();
+    // The ends of each range are valid.
+    let table = small_table();
+    let edits: Vec<fn(&mut SearchParams)> = vec![
+        |p| (p.max_tags, p.min_drop, p.necessity) = (64, 0.0, vec![0.0]),
+        |p| (p.min_support, p.min_drop, p.necessity) = (1, 1.0, vec![1.0, 0.0]),
+    ];
+    for edit in edits {
+        let mut p = base.clone();
+        edit(&mut p);
         check_search(&table, &index, &p);
     }
     // A class selection must name known classes.
-    let p = SearchParams { classes: Some(vec![0, 2]), ..base.clone() };
-    let got = search(&index, &p, &no);
-    assert!(matches!(got, Err(PrimeError::UnknownId { what: "class", id: 2, len: 2 })), "{got:?}");
-    let got = frequent_sets(&index, &lattice_of(&p), &no);
-    assert!(matches!(got, Err(PrimeError::UnknownId { what: "class", id: 2, len: 2 })), "{got:?}");
+    let p = SearchParams {
+        classes: Some(vec![0, 2]),
+        ..base.clone()
+    };
+    assert!(is_unknown(&search(&index, &p, &no), "class", 2));
+    assert!(is_unknown(
+        &frequent_sets(&index, &lattice_of(&p), &no),
+        "class",
+        2
+    ));
+}
+
+fn drop_last<T>(v: &mut Vec<T>) {
+    v.pop();
 }
 
 #[test]
 fn invalid_csr_is_rejected() {
     let t = small_table();
-    let build = |indptr: &[u64], indices: &[u32], class_ids: &[u32], correct: &[bool], n_classes, n_tags| {
-        TagIndex::from_csr(indptr, indices, class_ids, correct, n_classes, n_tags, 1)
-    };
-    let input = |r: prime_core::Result<TagIndex>| matches!(r, Err(PrimeError::InvalidInput(_)));
-    // correct of the wrong length
-    assert!(input(build(&t.indptr, &t.indices, &t.class_ids, &t.correct[1..], 2, 3)));
-    // indptr of the wrong length, empty, not starting at 0, not ending at len(indices)
-    assert!(input(build(&t.indptr[1..], &t.indices, &t.class_ids, &t.correct, 2, 3)));
-    assert!(input(build(&[], &[], &[], &[], 1, 1)));
-    let mut shifted = t.indptr.clone();
-    shifted[0] = 1;
-    assert!(input(build(&shifted, &t.indices, &t.class_ids, &t.correct, 2, 3)));
-    assert!(input(build(&t.indptr, &t.indices[1..], &t.class_ids, &t.correct, 2, 3)));
-    let mut longer = t.indices.clone();
-    longer.push(0);
-    assert!(input(build(&t.indptr, &longer, &t.class_ids, &t.correct, 2, 3)));
-    // indptr decreasing in the middle
-    assert!(input(build(&[0, 3, 1, 3], &[0, 1, 2], &[0, 0, 0], &[true; 3], 1, 3)));
-    assert!(input(build(&[0, 9, 3], &[0, 1, 2], &[0, 0], &[true; 2], 1, 3)));
-    // unknown tag and class ids
-    let got = build(&t.indptr, &t.indices, &t.class_ids, &t.correct, 2, 2);
-    assert!(matches!(got, Err(PrimeError::UnknownId { what: "tag", id: 2, len: 2 })), "{got:?}");
-    let got = build(&t.indptr, &t.indices, &t.class_ids, &t.correct, 1, 3);
-    assert!(matches!(got, Err(PrimeError::UnknownId { what: "class", id: 1, len: 1 })), "{got:?}");
-    // Empty tables and empty classes are fine and have no modes.
-    let empty = build(&[0], &[], &[], &[], 3, 5).unwrap();
-    assert_eq!((empty.n_classes(), empty.n_tags()), (3, 5));
-    let out = search(&empty, &small_params(), &AtomicBool::new(false)).unwrap();
-    assert_eq!(out, SearchOutput { modes: vec![], sets_tested: vec![0; 3] });
-    assert!(frequent_sets(&empty, &lattice_of(&small_params()), &AtomicBool::new(false))
+    try_index(&t).unwrap();
+    let edits: Vec<fn(&mut Table)> = vec![
+        // correct shorter than class_ids
+        |t| drop_last(&mut t.correct),
+        // indptr not one longer than the samples, or empty
+        |t| drop_last(&mut t.indptr),
+        |t| t.indptr.clear(),
+        // indptr not from 0 to len(indices)
+        |t| t.indptr[0] = 1,
+        |t| drop_last(&mut t.indices),
+        |t| t.indices.push(0),
+        // indptr decreasing in the middle
+        |t| t.indptr[1] = t.indptr[2] + 1,
+    ];
+    for (i, edit) in edits.into_iter().enumerate() {
+        let mut bad = t.clone();
+        edit(&mut bad);
+        assert!(is_invalid_input(&try_index(&bad)), "edit {i}");
+    }
+    let mut bad = t.clone();
+    bad.n_tags = 2;
+    assert!(is_unknown(&try_index(&bad), "tag", 2));
+    let mut bad = t.clone();
+    bad.n_classes = 1;
+    assert!(is_unknown(&try_index(&bad), "class", 1));
+    let mut empty = Table::new(0, 0);
+    empty.indptr.clear();
+    assert!(is_invalid_input(&try_index(&empty)));
+}
+
+#[test]
+fn empty_tables_and_classes_have_no_modes() {
+    let no = AtomicBool::new(false);
+    let empty = Table::new(3, 5);
+    let index = try_index(&empty).unwrap();
+    assert_eq!((index.n_classes(), index.n_tags()), (3, 5));
+    let out = search(&index, &small_params(), &no).unwrap();
+    assert_eq!(
+        out,
+        SearchOutput {
+            modes: vec![],
+            sets_tested: vec![0; 3]
+        }
+    );
+    assert!(frequent_sets(&index, &lattice_of(&small_params()), &no)
         .unwrap()
         .is_empty());
-    let mut gap = t.clone();
-    gap.n_classes = 4; // classes 2 and 3 have no samples
-    let index = gap.index(1);
+    let mut gaps = small_table();
+    gaps.n_classes = 4; // classes 2 and 3 have no samples
+    let index = gaps.index(1);
     assert_eq!(index.class(3).unwrap().n_samples(), 0);
-    check_search(&gap, &index, &small_params());
-    check_lattice(&gap, &index, &lattice_of(&small_params()));
-    // Unknown ids in queries.
-    assert!(matches!(index.stats(4, &[0]), Err(PrimeError::UnknownId { what: "class", .. })));
-    assert!(matches!(index.stats(0, &[3]), Err(PrimeError::UnknownId { what: "tag", .. })));
-    assert!(matches!(index.class(4), Err(PrimeError::UnknownId { what: "class", .. })));
+    let p = SearchParams {
+        classes: Some(vec![3, 0, 2]),
+        ..small_params()
+    };
+    for p in [small_params(), p] {
+        check_search(&gaps, &index, &p);
+        check_lattice(&gaps, &index, &lattice_of(&p));
+    }
+    assert!(is_unknown(&index.stats(4, &[0]), "class", 4));
+    assert!(is_unknown(&index.stats(0, &[3]), "tag", 3));
+    assert!(is_unknown(&index.class(4), "class", 4));
 }
 
 #[test]
 fn with_correct_rejects_mismatched_arrays() {
     let t = small_table();
     let index = t.index(1);
-    let input = |r: prime_core::Result<TagIndex>| matches!(r, Err(PrimeError::InvalidInput(_)));
-    assert!(input(index.with_correct(&t.class_ids, &t.correct[1..])));
-    assert!(input(index.with_correct(&t.class_ids[1..], &t.correct[1..])));
+    assert!(is_invalid_input(
+        &index.with_correct(&t.class_ids, &t.correct[1..])
+    ));
+    assert!(is_invalid_input(
+        &index.with_correct(&t.class_ids[1..], &t.correct[1..])
+    ));
     let mut moved = t.class_ids.clone();
     moved[0] = 1; // same length, but one sample changed class
-    assert!(input(index.with_correct(&moved, &t.correct)));
+    assert!(is_invalid_input(&index.with_correct(&moved, &t.correct)));
     moved[0] = 2;
-    let got = index.with_correct(&moved, &t.correct);
-    assert!(matches!(got, Err(PrimeError::UnknownId { what: "class", id: 2, .. })), "{got:?}");
+    assert!(is_unknown(
+        &index.with_correct(&moved, &t.correct),
+        "class",
+        2
+    ));
     // The same flags give the same index.
     let same = index.with_correct(&t.class_ids, &t.correct).unwrap();
     let p = small_params();
@@ -833,10 +1022,17 @@ fn duplicate_tags_in_a_row_count_once() {
     push_run(&mut table, 0, &[0, 0, 1, 0, 1], 5, 1);
     push_run(&mut table, 0, &[1, 1], 5, 5);
     let index = table.index(1);
-    assert_eq!(index.stats(0, &[0]).unwrap(), SetStats { support: 5, n_correct: 1 });
-    assert_eq!(index.stats(0, &[1, 0, 1]).unwrap(), SetStats { support: 5, n_correct: 1 });
-    assert_eq!(index.stats(0, &[1]).unwrap(), SetStats { support: 10, n_correct: 6 });
-    let p = SearchParams { min_support: 5, ..SearchParams::default() };
+    let stats = |tags: &[u32]| {
+        let s = index.stats(0, tags).unwrap();
+        (s.support, s.n_correct)
+    };
+    assert_eq!(stats(&[0]), (5, 1));
+    assert_eq!(stats(&[1, 0, 1]), (5, 1));
+    assert_eq!(stats(&[1]), (10, 6));
+    let p = SearchParams {
+        min_support: 5,
+        ..SearchParams::default()
+    };
     let out = check_search(&table, &index, &p);
     assert_eq!(out.modes.len(), 1);
     assert_eq!(out.modes[0].tags, vec![0]);
@@ -845,13 +1041,12 @@ fn duplicate_tags_in_a_row_count_once() {
 
 #[test]
 fn stats_rejects_an_unknown_tag_after_an_absent_one() {
-    // Tag 0 exists in the vocabulary but no sample of class 0 carries it; tag 1 is past the
-    // vocabulary. The unknown id is an error whatever its position in the query.
+    // Tag 0 is in the vocabulary but no sample of class 0 carries it; tag 1 is past the
+    // vocabulary. The unknown id is an error wherever it stands in the query.
     let mut table = Table::new(1, 1);
     push_run(&mut table, 0, &[], 3, 2);
     let index = table.index(1);
-    let got = index.stats(0, &[1, 0]);
-    assert!(matches!(got, Err(PrimeError::UnknownId { what: "tag", id: 1, len: 1 })), "{got:?}");
+    assert!(is_unknown(&index.stats(0, &[1, 0]), "tag", 1));
     let got = index.stats(0, &[0, 1]);
-    assert!(matches!(got, Err(PrimeError::UnknownId { what: "tag", id: 1, len: 1 })), "{got:?}");
+    assert!(is_unknown(&got, "tag", 1), "stats(0, [0, 1]) gave {got:?}");
 }

@@ -24,11 +24,8 @@ fn to_py(err: core::PrimeError) -> PyErr {
         core::PrimeError::ThreadPool(_) => "PrimeError",
     };
     let message = err.to_string();
-    Python::attach(|py| {
-        match py
-            .import("prime_rs.errors")
-            .and_then(|m| m.getattr(class))
-        {
+    Python::attach(
+        |py| match py.import("prime_rs.errors").and_then(|m| m.getattr(class)) {
             Ok(ty) => PyErr::from_type(ty.cast_into().expect("an exception class"), message),
             Err(_) => match err {
                 core::PrimeError::InvalidParameter { .. }
@@ -36,8 +33,8 @@ fn to_py(err: core::PrimeError) -> PyErr {
                 | core::PrimeError::UnknownId { .. } => PyValueError::new_err(message),
                 _ => PyRuntimeError::new_err(message),
             },
-        }
-    })
+        },
+    )
 }
 
 /// Runs `f` on a pool of `threads` workers without the GIL, checking for Ctrl-C every 50 ms.
@@ -58,9 +55,15 @@ fn run_cancellable<R: Send>(
             out
         });
         loop {
-            let finished = py.detach(|| match done_rx.lock().expect("not poisoned").recv_timeout(Duration::from_millis(50)) {
-                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
-                Err(mpsc::RecvTimeoutError::Timeout) => false,
+            let finished = py.detach(|| {
+                match done_rx
+                    .lock()
+                    .expect("not poisoned")
+                    .recv_timeout(Duration::from_millis(50))
+                {
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
+                    Err(mpsc::RecvTimeoutError::Timeout) => false,
+                }
             });
             if finished {
                 break;
@@ -134,8 +137,10 @@ impl PyTagIndex {
 
     /// `(n_samples, n_correct)` per class, as two uint32 arrays.
     fn class_counts<'py>(&self, py: Python<'py>) -> (Bound<'py, PyAny>, Bound<'py, PyAny>) {
-        let classes = (0..self.inner.n_classes() as u32).map(|c| self.inner.class(c).expect("in range"));
-        let (n, k): (Vec<u32>, Vec<u32>) = classes.map(|ci| (ci.n_samples(), ci.n_correct())).unzip();
+        let classes =
+            (0..self.inner.n_classes() as u32).map(|c| self.inner.class(c).expect("in range"));
+        let (n, k): (Vec<u32>, Vec<u32>) =
+            classes.map(|ci| (ci.n_samples(), ci.n_correct())).unzip();
         (n.into_pyarray(py).into_any(), k.into_pyarray(py).into_any())
     }
 
@@ -145,6 +150,40 @@ impl PyTagIndex {
             .detach(|| self.inner.stats(class_id, &tags))
             .map_err(to_py)?;
         Ok((s.support, s.n_correct))
+    }
+
+    /// Class-local ids (ascending) of the samples of `class_id` carrying every tag in `tags`.
+    fn members<'py>(
+        &self,
+        py: Python<'py>,
+        class_id: u32,
+        tags: Vec<u32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = py
+            .detach(|| self.inner.members(class_id, &tags))
+            .map_err(to_py)?;
+        Ok(ids.into_pyarray(py).into_any())
+    }
+
+    /// `binomial_cdf(k, n, p)` for arrays of `k` and `n` (the engine's p-values).
+    #[staticmethod]
+    fn binomial_cdf<'py>(
+        py: Python<'py>,
+        k: PyReadonlyArray1<'py, u64>,
+        n: PyReadonlyArray1<'py, u64>,
+        p: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (k, n) = (k.as_slice()?, n.as_slice()?);
+        if k.len() != n.len() {
+            return Err(PyValueError::new_err("k and n must have the same length"));
+        }
+        let out: Vec<f64> = py.detach(|| {
+            k.iter()
+                .zip(n)
+                .map(|(&k, &n)| core::binomial_cdf(k, n, p))
+                .collect()
+        });
+        Ok(out.into_pyarray(py).into_any())
     }
 
     /// A copy with other correctness flags (same sample order as at build time).
@@ -163,8 +202,9 @@ impl PyTagIndex {
         })
     }
 
-    /// Runs the failure-mode search; returns a dict of column arrays.
-    #[pyo3(signature = (*, max_tags, min_support, min_drop, necessity, min_tag_count=None, classes=None, threads=None))]
+    /// Runs the failure-mode search (greedy when `beam_width` is given); returns a dict of
+    /// column arrays.
+    #[pyo3(signature = (*, max_tags, min_support, min_drop, necessity, min_tag_count=None, classes=None, threads=None, beam_width=None))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -176,6 +216,7 @@ impl PyTagIndex {
         min_tag_count: Option<u32>,
         classes: Option<Vec<u32>>,
         threads: Option<usize>,
+        beam_width: Option<usize>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let params = core::SearchParams {
             max_tags,
@@ -186,7 +227,10 @@ impl PyTagIndex {
             classes,
         };
         let index = &self.inner;
-        let out = run_cancellable(py, threads, |cancel| core::search(index, &params, cancel))?;
+        let out = run_cancellable(py, threads, |cancel| match beam_width {
+            Some(width) => core::greedy_search(index, &params, width, cancel),
+            None => core::search(index, &params, cancel),
+        })?;
         let modes = out.modes;
         let mut offsets = Vec::with_capacity(modes.len() + 1);
         offsets.push(0u64);
@@ -197,15 +241,38 @@ impl PyTagIndex {
         }
         let d = PyDict::new(py);
         let col = |f: fn(&core::FailureMode) -> f64| modes.iter().map(f).collect::<Vec<f64>>();
-        d.set_item("class_id", modes.iter().map(|m| m.class).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item(
+            "class_id",
+            modes
+                .iter()
+                .map(|m| m.class)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
         d.set_item("offsets", offsets.into_pyarray(py))?;
         d.set_item("tags", tags.into_pyarray(py))?;
-        d.set_item("support", modes.iter().map(|m| m.support).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("n_correct", modes.iter().map(|m| m.n_correct).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item(
+            "support",
+            modes
+                .iter()
+                .map(|m| m.support)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "n_correct",
+            modes
+                .iter()
+                .map(|m| m.n_correct)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
         d.set_item("accuracy", col(|m| m.accuracy).into_pyarray(py))?;
         d.set_item("class_accuracy", col(|m| m.class_accuracy).into_pyarray(py))?;
         d.set_item("drop", col(|m| m.drop).into_pyarray(py))?;
         d.set_item("necessity", col(|m| m.necessity).into_pyarray(py))?;
+        d.set_item("p_value", col(|m| m.p_value).into_pyarray(py))?;
+        d.set_item("q_value", col(|m| m.q_value).into_pyarray(py))?;
         d.set_item("sets_tested", out.sets_tested.into_pyarray(py))?;
         Ok(d)
     }
@@ -228,7 +295,9 @@ impl PyTagIndex {
             classes,
         };
         let index = &self.inner;
-        let out = run_cancellable(py, threads, |cancel| core::frequent_sets(index, &params, cancel))?;
+        let out = run_cancellable(py, threads, |cancel| {
+            core::frequent_sets(index, &params, cancel)
+        })?;
         let d = PyDict::new(py);
         let offsets: Vec<u64> = out.offsets.iter().map(|&o| o as u64).collect();
         d.set_item("class_id", out.class.into_pyarray(py))?;
@@ -246,7 +315,11 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "build_profile",
-        if cfg!(debug_assertions) { "debug" } else { "release" },
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
     )?;
     Ok(())
 }
