@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.24" "polars>=1.0" "click>=8.1" \
-		"pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.10"
+		"pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.10" "scipy>=1.10" "statsmodels>=0.14"
 	touch $@
 
 # Editable install of a release build (a stale extension in python/ would shadow it).

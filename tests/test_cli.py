@@ -174,7 +174,10 @@ def test_search_summary(small: Path, tmp_path: Path) -> None:
         assert " + ".join(row["tags"]) in line
         assert f"{row['accuracy'] * 100:.1f}%" in line
         assert f"{row['class_accuracy'] * 100:.1f}%" in line
-        assert line.rstrip().endswith(f"{row['drop'] * 100:.1f}%")
+        assert f" {row['drop'] * 100:.1f}% " in line
+        low, high = row["accuracy_low"] * 100, row["accuracy_high"] * 100
+        assert f" {low:.0f}-{high:.0f}% " in line  # the Wilson interval
+        assert f" {row['q_value']:.1e} " in line
         assert f" {row['support']} " in line
     assert f"wrote {modes.height} failure modes to {out}" in text
     assert read_modes(out).equals(modes)
@@ -188,7 +191,8 @@ def test_search_output_round_trip(small: Path, tmp_path: Path, suffix: str) -> N
     expected = prime_rs.find_failure_modes(small, max_tags=3, min_support=25)
     assert expected.height > 0
     back = read_modes(out)
-    assert back.columns == list(prime_rs.MODE_COLUMNS)
+    assert back.columns == list(prime_rs.TagIndex.from_samples(small).mode_columns())
+    assert back.columns[:8] == list(prime_rs.MODE_COLUMNS)
     assert back.equals(expected)
 
 
@@ -278,7 +282,7 @@ def test_empty_result_writes_empty_table_and_explains_once(
     assert "wrote 0 failure modes" in proc.stdout
     back = prime_rs.read_table(out)
     assert back.height == 0
-    assert back.columns == list(prime_rs.MODE_COLUMNS)
+    assert back.columns == list(index.mode_columns())
 
 
 def test_empty_result_by_drop(small: Path, tmp_path: Path) -> None:

@@ -291,19 +291,7 @@ def _search(
             threads=threads,
             **trust,
         )
-    reason = None
-    if modes.height == 0:
-        reason = index.explain_empty(
-            max_tags=max_tags,
-            min_support=min_support,
-            min_drop=min_drop,
-            min_tag_count=min_tag_count,
-            labels=labels,
-        )
-        if trust.get("max_q") is not None:
-            reason += f" (after keeping q_value <= {trust['max_q']})"
-        # The library logs the same sentence: print it once.
-        records[:] = [r for r in records if not r.getMessage().startswith(reason.split(" (")[0])]
+    reason = index.last_empty_reason
     for record in records:
         message = record.getMessage()
         if message != reason:

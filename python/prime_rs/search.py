@@ -213,6 +213,9 @@ class TagIndex:
         self._vocabulary = vocabulary
         self._build_min_tag_count = build_min_tag_count
         self.last_sets_tested: dict[Any, int] = {}
+        self.last_hypotheses: dict[Any, int] = {}
+        #: Why the last search returned no modes (``None`` when it found some).
+        self.last_empty_reason: str | None = None
 
     @classmethod
     def from_samples(cls, samples: SamplesLike, *, min_tag_count: int | None = None) -> TagIndex:
@@ -394,10 +397,12 @@ class TagIndex:
         confidence: float = 0.95,
         max_q: float | None = None,
         rank_by: str = "drop",
+        q_values: bool = True,
     ) -> pl.DataFrame:
         """Find every failure mode; see :func:`find_failure_modes` for the parameters.
 
-        The number of tag sets tested per class is left in :attr:`last_sets_tested`.
+        The number of tag sets tested per class is left in :attr:`last_sets_tested`, and the
+        number of hypotheses behind the q-values (frequent sets) in :attr:`last_hypotheses`.
 
         Examples
         --------
@@ -423,6 +428,8 @@ class TagIndex:
             max_q=max_q,
             rank_by=rank_by,
         )
+        if max_q is not None and not q_values:
+            raise ParameterError("max_q: needs q-values; leave q_values=True")
         class_ids = self._class_ids_of(labels)
         out = self._run(
             self._engine,
@@ -434,34 +441,47 @@ class TagIndex:
             class_ids=class_ids,
             threads=threads,
             beam_width=beam_width if search == "greedy" else None,
+            q_values=q_values,
         )
         tested = out.pop("sets_tested")
+        hypotheses = out.pop("hypotheses")
         wanted = range(len(self._labels)) if class_ids is None else sorted(set(class_ids))
         self.last_sets_tested = {self._labels[i]: int(tested[i]) for i in wanted}
+        self.last_hypotheses = {self._labels[i]: int(hypotheses[i]) for i in wanted}
         # The engine sorts by class, drop (largest first), then tag ids; class ids and tag ids
         # follow the sorted labels and tag names, so this is the documented order.
         modes = self._frame(
             out,
             extra=("accuracy", "class_accuracy", "drop", "necessity", "p_value", "q_value"),
         )
+        if not q_values:
+            modes = modes.with_columns(q_value=pl.lit(None, dtype=pl.Float64))
         modes = _with_intervals(modes, confidence)
         if self._predictions is not None:
             modes = modes.hstack(self._confusion(modes))
         modes = modes.select(self.mode_columns())
+        found = modes.height
         if max_q is not None:
+            smallest_q = modes["q_value"].min()
             modes = modes.filter(pl.col("q_value") <= max_q)
         modes = _rank(modes, rank_by)
+        self.last_empty_reason = None
         if modes.height == 0:
-            logger.warning(
-                self.explain_empty(
+            if found:
+                self.last_empty_reason = (
+                    f"No failure modes with q_value <= {max_q}: the search found "
+                    f"{found} mode{'s' if found > 1 else ''}, the smallest q-value being "
+                    f"{smallest_q:.2g}; they may be noise (raise max_q to see them)."
+                )
+            else:
+                self.last_empty_reason = self.explain_empty(
                     max_tags=max_tags,
                     min_support=min_support,
                     min_drop=min_drop,
                     min_tag_count=min_tag_count,
                     labels=labels,
                 )
-                + (f" (after keeping q_value <= {max_q})" if max_q is not None else "")
-            )
+            logger.warning(self.last_empty_reason)
         return modes
 
     def mode_columns(self) -> tuple[str, ...]:
@@ -489,6 +509,7 @@ class TagIndex:
         class_ids: list[int] | None,
         threads: int | None,
         beam_width: int | None,
+        q_values: bool,
     ) -> dict[str, np.ndarray]:
         return engine.search(
             max_tags=int(max_tags),
@@ -499,6 +520,7 @@ class TagIndex:
             classes=class_ids,
             threads=None if threads is None else int(threads),
             beam_width=None if beam_width is None else int(beam_width),
+            q_values=q_values,
         )
 
     def _class_rows(self, class_id: int) -> np.ndarray:
@@ -628,6 +650,7 @@ class TagIndex:
                 class_ids=class_ids,
                 threads=threads,
                 beam_width=beam_width if search == "greedy" else None,
+                q_values=max_q is not None,
             )
             keep = np.ones(len(out["class_id"]), dtype=bool)
             if max_q is not None:
@@ -781,6 +804,7 @@ def find_failure_modes(
     confidence: float = 0.95,
     max_q: float | None = None,
     rank_by: str = "drop",
+    q_values: bool = True,
 ) -> pl.DataFrame:
     """Find the failure modes of a classifier, the PRIME way.
 
@@ -819,6 +843,10 @@ def find_failure_modes(
     rank_by
         Order of modes within a class: ``"drop"`` (largest first), ``"q_value"`` (smallest
         first) or ``"impact"`` (most errors accounted for first).
+    q_values
+        Compute q-values (one more walk of the lattice of each class that has a mode, the
+        price of an exact false-discovery rate); ``False`` leaves ``q_value`` null and is
+        faster for parameter sweeps.
 
     Returns
     -------
@@ -827,7 +855,7 @@ def find_failure_modes(
         necessity`` (the smallest ``A_{S-t} - A_S``), then ``accuracy_low, accuracy_high``
         (Wilson interval), ``p_value`` (one-sided binomial probability of an accuracy this low
         in a group this size at the class's accuracy), ``q_value`` (Benjamini–Hochberg over
-        every set tested in the class), ``impact`` (``support * (class_accuracy -
+        every frequent set of the searched classes), ``impact`` (``support * (class_accuracy -
         accuracy)``: the errors beyond the class's rate), and, when predictions are known,
         ``confused_with`` (most common wrong prediction in the group), ``confused_share`` (its
         share of the group's errors) and ``tag_lift`` (how much more frequent the tag set is
@@ -837,13 +865,19 @@ def find_failure_modes(
 
     Notes
     -----
-    The q-values treat every tag set the search tested in a class (support at least
-    ``min_support`` and enough errors to possibly be a mode; the count is in
-    ``TagIndex.last_sets_tested``) as one hypothesis. Overlapping tag sets share samples, so
-    the tests are not independent; Benjamini–Hochberg still controls the false-discovery
-    rate under positive dependence, which overlapping groups of one class plausibly have,
-    but this is not guaranteed. Use :func:`noise_control` to see how many modes the same
-    search finds when errors are unrelated to tags.
+    The q-values treat every frequent tag set of every searched class (at most ``max_tags``
+    tags, support at least ``min_support``; the counts are in ``TagIndex.last_hypotheses``)
+    as one family of hypotheses, each tested against its own class's accuracy: a family
+    fixed by the tags alone, before looking at which predictions are correct, and one family
+    for all classes so that false discoveries do not add up across classes.
+
+    What a q-value promises: among modes kept with ``q_value <= 0.05``, the expected share
+    of groups whose true accuracy is not below their class's accuracy is at most 5%, *if*
+    the tests are independent or positively dependent. They are not independent
+    (overlapping tag sets share samples); positive dependence is plausible but not
+    guaranteed. A q-value says nothing about the size of the drop, nor whether the tags
+    *cause* the errors. Use :func:`noise_control` to see how many modes the same search
+    finds when errors are unrelated to tags.
 
     Examples
     --------
@@ -883,6 +917,7 @@ def find_failure_modes(
         confidence=confidence,
         max_q=max_q,
         rank_by=rank_by,
+        q_values=q_values,
     )
 
 

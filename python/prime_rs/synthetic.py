@@ -237,15 +237,16 @@ def generate(config: Config = SPARSE, **overrides: object) -> Synthetic:
     label_col = np.repeat(np.array(labels, dtype=object), n)
     correct = np.concatenate(correct_parts)
     # A wrong prediction names another class, chosen at random.
-    other = (np.repeat(np.arange(cfg.n_classes), n) + rng.integers(1, max(cfg.n_classes, 2), total))
+    other = np.repeat(np.arange(cfg.n_classes), n) + rng.integers(1, max(cfg.n_classes, 2), total)
     other %= max(cfg.n_classes, 1)
     pred_idx = np.where(correct, np.repeat(np.arange(cfg.n_classes), n), other)
     samples = pl.DataFrame(
         {
             "id": pl.Series(np.arange(total), dtype=pl.Int64),
             "label": pl.Series(label_col.tolist(), dtype=pl.String),
-            "prediction": pl.Series(np.array(labels, dtype=object)[pred_idx].tolist(),
-                                    dtype=pl.String),
+            "prediction": pl.Series(
+                np.array(labels, dtype=object)[pred_idx].tolist(), dtype=pl.String
+            ),
             "correct": pl.Series(correct, dtype=pl.Boolean),
             "tags": tags,
         }

@@ -15,7 +15,7 @@ use crate::error::{PrimeError, Result};
 use crate::index::TagIndex;
 use crate::params::SearchParams;
 use crate::search::{
-    attach_significance, class_plans, pack, sort_modes, ClassPlan, Counts, SearchOutput,
+    attach_p_values, class_plans, pack, sort_modes, ClassPlan, Counts, SearchOutput,
 };
 
 /// A set on the beam: local tag ids (ascending), its samples and its counts.
@@ -64,13 +64,11 @@ pub fn greedy_search(
     }
     let mut sets_tested = vec![0u64; index.n_classes()];
     let mut modes = Vec::new();
-    let mut tested = Vec::with_capacity(results.len());
     for (class, counts, class_modes) in results {
         sets_tested[class as usize] = counts.len() as u64;
         modes.extend(class_modes);
-        tested.push((class, counts));
     }
-    attach_significance(&mut modes, tested);
+    attach_p_values(&mut modes);
     sort_modes(&mut modes);
     Ok(SearchOutput { modes, sets_tested })
 }

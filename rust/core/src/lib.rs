@@ -22,5 +22,7 @@ pub use error::{PrimeError, Result};
 pub use greedy::greedy_search;
 pub use index::{ClassIndex, SetStats, TagIndex};
 pub use params::{LatticeParams, SearchParams};
-pub use search::{frequent_sets, search, with_threads, FailureMode, FrequentSets, SearchOutput};
+pub use search::{
+    attach_q_values, frequent_sets, search, with_threads, FailureMode, FrequentSets, SearchOutput,
+};
 pub use stats::{bh_q_values, binomial_cdf, ln_gamma};

@@ -38,7 +38,8 @@ pub struct FailureMode {
     /// One-sided binomial p-value: `P(X <= n_correct)` for `X ~ Binomial(support, A_c)`,
     /// how likely a group this size would be this inaccurate by chance.
     pub p_value: f64,
-    /// Benjamini–Hochberg adjusted p-value over every set tested in the class.
+    /// Benjamini–Hochberg adjusted p-value over every frequent set of the searched classes;
+    /// NaN until [`attach_q_values`] fills it in.
     pub q_value: f64,
 }
 
@@ -49,7 +50,7 @@ pub struct SearchOutput {
     pub modes: Vec<FailureMode>,
     /// Per class id: how many tag sets had support `>= min_support` and were tested against
     /// the drop condition (sets skipped by error-count pruning cannot be modes and are not
-    /// counted). This is the family over which q-values are computed.
+    /// counted).
     pub sets_tested: Vec<u64>,
 }
 
@@ -58,38 +59,8 @@ pub(crate) fn pack(c: Counts) -> u64 {
     (u64::from(c.support) << 32) | u64::from(c.support - c.errors)
 }
 
-/// Fills in `p_value` and `q_value` of `modes`, the family of each class being the packed
-/// counts of every set tested in it.
-pub(crate) fn attach_significance(modes: &mut [FailureMode], mut tested: Vec<(u32, Vec<u64>)>) {
-    tested.sort_by_key(|(class, _)| *class);
-    let mut by_class: Vec<(u32, Vec<u64>)> = Vec::new();
-    for (class, counts) in tested {
-        match by_class.last_mut() {
-            Some((c, all)) if *c == class => all.extend(counts),
-            _ => by_class.push((class, counts)),
-        }
-    }
-    let per_class: Vec<(u32, Vec<(f64, u64)>)> = by_class
-        .into_par_iter()
-        .map(|(class, mut counts)| {
-            counts.sort_unstable();
-            let accuracy = modes
-                .iter()
-                .find(|m| m.class == class)
-                .map(|m| m.class_accuracy);
-            let mut family = Vec::new();
-            if let Some(a_c) = accuracy {
-                let mut i = 0;
-                while i < counts.len() {
-                    let j = i + counts[i..].partition_point(|&x| x == counts[i]);
-                    let (n, k) = (counts[i] >> 32, counts[i] & 0xFFFF_FFFF);
-                    family.push((binomial_cdf(k, n, a_c), (j - i) as u64));
-                    i = j;
-                }
-            }
-            (class, family)
-        })
-        .collect();
+/// Fills in `p_value` of every mode.
+pub(crate) fn attach_p_values(modes: &mut [FailureMode]) {
     for m in modes.iter_mut() {
         m.p_value = binomial_cdf(
             u64::from(m.n_correct),
@@ -97,18 +68,74 @@ pub(crate) fn attach_significance(modes: &mut [FailureMode], mut tested: Vec<(u3
             m.class_accuracy,
         );
     }
-    for (class, mut family) in per_class {
-        let idx: Vec<usize> = (0..modes.len())
-            .filter(|&i| modes[i].class == class)
-            .collect();
-        if idx.is_empty() {
-            continue;
-        }
-        let query: Vec<f64> = idx.iter().map(|&i| modes[i].p_value).collect();
-        for (&i, q) in idx.iter().zip(bh_q_values_of(&mut family, &query)) {
-            modes[i].q_value = q;
+}
+
+/// Fills in `q_value` of the modes: Benjamini–Hochberg over one family, every frequent set
+/// of every searched class (every tag set of at most `max_tags` tags of `T_c` with support
+/// `>= min_support`), each with the p-value of its own class. Membership in the family
+/// depends on the tags alone, not on which predictions are correct, and one family for all
+/// classes keeps false discoveries from adding up across classes. Costs one walk of the
+/// lattice (skipped when there are no modes). Returns the family's size per class id.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use prime_core::{attach_q_values, search, SearchParams, TagIndex};
+/// let indptr: Vec<u64> = (0..=10).map(|i: u64| i.min(4)).collect();
+/// let correct: Vec<bool> = (0..10).map(|i| i >= 4).collect();
+/// let index = TagIndex::from_csr(&indptr, &[0; 4], &[0; 10], &correct, 1, 1, 1).unwrap();
+/// let params = SearchParams { min_support: 3, ..SearchParams::default() };
+/// let cancel = AtomicBool::new(false);
+/// let mut out = search(&index, &params, &cancel).unwrap();
+/// let family = attach_q_values(&index, &params, &mut out.modes, &cancel).unwrap();
+/// assert_eq!(family, vec![1]);
+/// assert_eq!(out.modes[0].q_value, out.modes[0].p_value); // one hypothesis
+/// ```
+pub fn attach_q_values(
+    index: &TagIndex,
+    params: &SearchParams,
+    modes: &mut [FailureMode],
+    cancel: &AtomicBool,
+) -> Result<Vec<u64>> {
+    params.validate()?;
+    let mut family_size = vec![0u64; index.n_classes()];
+    if modes.is_empty() {
+        return Ok(family_size);
+    }
+    let parts = run(index, &params.lattice(), &Goal::Family, cancel)?;
+    let mut by_class: Vec<(u32, Vec<u64>)> = Vec::new();
+    for part in parts {
+        match by_class.last_mut() {
+            Some((c, all)) if *c == part.class => all.extend(part.tested_counts),
+            _ => by_class.push((part.class, part.tested_counts)),
         }
     }
+    let families: Vec<(u32, Vec<(f64, u64)>)> = by_class
+        .into_par_iter()
+        .map(|(class, mut counts)| {
+            let ci = &index.classes[class as usize];
+            let a_c = f64::from(ci.n_correct()) / f64::from(ci.n_samples());
+            counts.sort_unstable();
+            let mut family = Vec::new();
+            let mut i = 0;
+            while i < counts.len() {
+                let j = i + counts[i..].partition_point(|&x| x == counts[i]);
+                let (n, k) = (counts[i] >> 32, counts[i] & 0xFFFF_FFFF);
+                family.push((binomial_cdf(k, n, a_c), (j - i) as u64));
+                i = j;
+            }
+            (class, family)
+        })
+        .collect();
+    let mut family = Vec::new();
+    for (class, f) in families {
+        family_size[class as usize] = f.iter().map(|&(_, c)| c).sum();
+        family.extend(f);
+    }
+    let query: Vec<f64> = modes.iter().map(|m| m.p_value).collect();
+    for (m, q) in modes.iter_mut().zip(bh_q_values_of(&mut family, &query)) {
+        m.q_value = q;
+    }
+    Ok(family_size)
 }
 
 /// Every frequent tag set, in columns: set `i` is class `class[i]` with tags
@@ -267,13 +294,11 @@ pub fn search(
     let run = run(index, &params.lattice(), &goal, cancel)?;
     let mut sets_tested = vec![0u64; index.n_classes()];
     let mut modes = Vec::new();
-    let mut tested = Vec::with_capacity(run.len());
     for part in run {
         sets_tested[part.class as usize] += part.tested_counts.len() as u64;
         modes.extend(part.modes);
-        tested.push((part.class, part.tested_counts));
     }
-    attach_significance(&mut modes, tested);
+    attach_p_values(&mut modes);
     sort_modes(&mut modes);
     Ok(SearchOutput { modes, sets_tested })
 }
@@ -339,6 +364,8 @@ pub fn frequent_sets(
 enum Goal<'a> {
     Modes(&'a SearchParams),
     Lattice,
+    /// Only the counts of every frequent set (the family of the q-values).
+    Family,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -469,7 +496,7 @@ fn plan_class<'a>(
             let bound = (s * (1.0 - threshold) - s * 1e-9 - 1e-9).ceil();
             (threshold, bound.max(0.0) as u32)
         }
-        Goal::Lattice => (f64::INFINITY, 0),
+        Goal::Lattice | Goal::Family => (f64::INFINITY, 0),
     };
     let first = ci.data.counts.partition_point(|&n| n < threshold_count);
     let mut wrong = vec![0u64; (ci.data.n_samples as usize).div_ceil(64)];
@@ -841,6 +868,10 @@ impl Ctx<'_> {
             Goal::Lattice => {
                 let tags = prefix.iter().chain(std::iter::once(&last)).map(global);
                 part.lattice.push(plan.class, tags, c);
+                return;
+            }
+            Goal::Family => {
+                part.tested_counts.push(pack(c));
                 return;
             }
             Goal::Modes(p) => p,

@@ -10,8 +10,8 @@
 use std::sync::atomic::AtomicBool;
 
 use prime_core::{
-    frequent_sets, search, with_threads, FailureMode, FrequentSets, LatticeParams, PrimeError,
-    SearchOutput, SearchParams, SetStats, TagIndex,
+    attach_q_values, frequent_sets, greedy_search, search, with_threads, FailureMode, FrequentSets,
+    LatticeParams, PrimeError, SearchOutput, SearchParams, SetStats, TagIndex,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -105,26 +105,81 @@ fn class_tags(table: &Table, class: u32, threshold: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Every subset of `tags` (ascending) with `1..=max_size` elements, each ascending.
-fn subsets(tags: &[u32], max_size: usize) -> Vec<Vec<u32>> {
+/// The samples of one class as bits: which carry each tag, which are right.
+struct ClassBits {
+    tags: Vec<Vec<u64>>,
+    correct: Vec<u64>,
+}
+
+impl ClassBits {
+    fn new(table: &Table, class: u32) -> Self {
+        let members = table
+            .members
+            .get(class as usize)
+            .map_or(&[][..], |m| &m[..]);
+        let words = members.len().div_ceil(64);
+        let mut bits = ClassBits {
+            tags: vec![vec![0; words]; table.n_tags as usize],
+            correct: vec![0; words],
+        };
+        for (j, &i) in members.iter().enumerate() {
+            let (w, bit) = (j / 64, 1u64 << (j % 64));
+            for &t in table.row(i) {
+                bits.tags[t as usize][w] |= bit;
+            }
+            if table.correct[i] {
+                bits.correct[w] |= bit;
+            }
+        }
+        bits
+    }
+
+    /// `(|I_S|, correct predictions in I_S)` for a non-empty `set`.
+    fn count(&self, set: &[u32]) -> (u32, u32) {
+        let (mut support, mut n_correct) = (0u32, 0u32);
+        for w in 0..self.correct.len() {
+            let group = set
+                .iter()
+                .fold(!0u64, |acc, &t| acc & self.tags[t as usize][w]);
+            support += group.count_ones();
+            n_correct += (group & self.correct[w]).count_ones();
+        }
+        (support, n_correct)
+    }
+}
+
+/// Every subset `S` of `tags` (ascending) with `1 <= |S| <= max_size` and
+/// `|I_S| >= min_support`, with its counts. A set below `min_support` is not extended: its
+/// supersets have subsets of its group.
+fn frequent_subsets(
+    bits: &ClassBits,
+    tags: &[u32],
+    max_size: usize,
+    min_support: u32,
+) -> Vec<(Vec<u32>, u32, u32)> {
     fn rec(
+        bits: &ClassBits,
         tags: &[u32],
         max_size: usize,
-        start: usize,
+        min_support: u32,
         cur: &mut Vec<u32>,
-        out: &mut Vec<Vec<u32>>,
+        out: &mut Vec<(Vec<u32>, u32, u32)>,
     ) {
-        for i in start..tags.len() {
-            cur.push(tags[i]);
-            out.push(cur.clone());
-            if cur.len() < max_size {
-                rec(tags, max_size, i + 1, cur, out);
+        let start = cur.last().map_or(0, |&l| tags.partition_point(|&t| t <= l));
+        for &t in &tags[start..] {
+            cur.push(t);
+            let (support, n_correct) = bits.count(cur);
+            if support >= min_support {
+                out.push((cur.clone(), support, n_correct));
+                if cur.len() < max_size {
+                    rec(bits, tags, max_size, min_support, cur, out);
+                }
             }
             cur.pop();
         }
     }
     let mut out = Vec::new();
-    rec(tags, max_size, 0, &mut Vec::new(), &mut out);
+    rec(bits, tags, max_size, min_support, &mut Vec::new(), &mut out);
     out
 }
 
@@ -156,11 +211,10 @@ fn brute_lattice(table: &Table, p: &LatticeParams) -> Vec<SetRow> {
     let threshold = tag_threshold(p.min_tag_count, p.min_support);
     let mut out = Vec::new();
     for c in selected(&p.classes, table.n_classes) {
-        for set in subsets(&class_tags(table, c, threshold), p.max_tags) {
-            let (support, n_correct) = count(table, c, &set);
-            if support >= p.min_support {
-                out.push((c, set, support, n_correct));
-            }
+        let bits = ClassBits::new(table, c);
+        let tags = class_tags(table, c, threshold);
+        for (set, support, n_correct) in frequent_subsets(&bits, &tags, p.max_tags, p.min_support) {
+            out.push((c, set, support, n_correct));
         }
     }
     out.sort();
@@ -187,6 +241,36 @@ fn margin(necessity: &[f64], size: usize) -> f64 {
     }
 }
 
+/// `P(X <= k)` for `X ~ Binomial(n, a)`, summing the probabilities in log space.
+fn binomial_cdf(k: u32, n: u32, a: f64) -> f64 {
+    if a <= 0.0 || k >= n {
+        return 1.0;
+    }
+    if a >= 1.0 {
+        return 0.0;
+    }
+    let ln_factorial = |m: u32| (1..=m).map(|j| f64::from(j).ln()).sum::<f64>();
+    let ln_n = ln_factorial(n);
+    (0..=k)
+        .map(|i| {
+            let ln_choose = ln_n - ln_factorial(i) - ln_factorial(n - i);
+            (ln_choose + f64::from(i) * a.ln() + f64::from(n - i) * (1.0 - a).ln()).exp()
+        })
+        .sum::<f64>()
+        .min(1.0)
+}
+
+/// Benjamini-Hochberg q-value of `p_value` in `family` (which holds it): the smallest
+/// `v * m / #{w in family: w <= v}` over the family's values `v >= p_value`.
+fn bh_q_value(family: &[f64], p_value: f64) -> f64 {
+    let m = family.len() as f64;
+    family
+        .iter()
+        .filter(|&&v| v >= p_value)
+        .map(|&v| v * m / family.iter().filter(|&&w| w <= v).count() as f64)
+        .fold(1.0, f64::min)
+}
+
 fn brute_search(table: &Table, p: &SearchParams) -> Expected {
     let threshold = tag_threshold(p.min_tag_count, p.min_support);
     let mut expected = Expected {
@@ -201,11 +285,9 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
         }
         let a_c = accuracy(n_c, k_c);
         let max_accuracy = a_c - p.min_drop;
-        for set in subsets(&class_tags(table, c, threshold), p.max_tags) {
-            let (support, n_correct) = count(table, c, &set);
-            if support < p.min_support {
-                continue;
-            }
+        let bits = ClassBits::new(table, c);
+        let tags = class_tags(table, c, threshold);
+        for (set, support, n_correct) in frequent_subsets(&bits, &tags, p.max_tags, p.min_support) {
             expected.frequent[c as usize] += 1;
             let a_s = accuracy(support, n_correct);
             let drops_enough = a_s <= max_accuracy;
@@ -226,7 +308,7 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
                 let a_rest = if rest.is_empty() {
                     a_c
                 } else {
-                    let (n, k) = count(table, c, &rest);
+                    let (n, k) = bits.count(&rest);
                     accuracy(n, k)
                 };
                 let needs_tag = a_rest >= a_s + b;
@@ -265,7 +347,8 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
 // ---------------------------------------------------------------------------------------
 // Comparisons
 
-/// A mode with its f64 fields as bits, so that equality is bitwise.
+/// A mode's fields that the definitions fix, the f64 ones as bits, so that equality is
+/// bitwise.
 type ModeBits = (u32, Vec<u32>, u32, u32, u64, u64, u64, u64);
 
 fn bits(modes: &[FailureMode]) -> Vec<ModeBits> {
@@ -284,6 +367,16 @@ fn bits(modes: &[FailureMode]) -> Vec<ModeBits> {
             )
         })
         .collect()
+}
+
+/// Everything a search returns, the f64 fields as bits (NaN equals NaN).
+fn all_bits(out: &SearchOutput) -> (Vec<ModeBits>, Vec<(u64, u64)>, Vec<u64>) {
+    let significance = out
+        .modes
+        .iter()
+        .map(|m| (m.p_value.to_bits(), m.q_value.to_bits()))
+        .collect();
+    (bits(&out.modes), significance, out.sets_tested.clone())
 }
 
 /// The rows of a lattice, checking its column layout on the way.
@@ -352,31 +445,16 @@ fn check_search(table: &Table, index: &TagIndex, p: &SearchParams) -> SearchOutp
         );
     }
     for m in &one.modes {
-        // Benjamini-Hochberg never lowers a p-value, and both are probabilities.
-        let ordered = 0.0 <= m.p_value && m.p_value <= m.q_value && m.q_value <= 1.0;
-        assert!(ordered, "p {} and q {} of {m:?}", m.p_value, m.q_value);
+        let expected = binomial_cdf(m.n_correct, m.support, m.class_accuracy);
+        let close = (m.p_value - expected).abs() <= 1e-9 * expected + 1e-300;
+        assert!(close, "p-value {} of {m:?}, expected {expected}", m.p_value);
+        assert!(
+            m.q_value.is_nan(),
+            "search leaves q_value to attach_q_values: {m:?}"
+        );
     }
     let four = run_search(index, p, 4);
-    assert_eq!(
-        bits(&four.modes),
-        bits(&one.modes),
-        "4 threads differ from 1 thread"
-    );
-    let significance = |o: &SearchOutput| -> Vec<(u64, u64)> {
-        o.modes
-            .iter()
-            .map(|m| (m.p_value.to_bits(), m.q_value.to_bits()))
-            .collect()
-    };
-    assert_eq!(
-        significance(&four),
-        significance(&one),
-        "p- or q-values depend on the thread count"
-    );
-    assert_eq!(
-        four.sets_tested, one.sets_tested,
-        "sets_tested depends on the thread count"
-    );
+    assert_eq!(all_bits(&four), all_bits(&one), "4 threads differ from 1");
     one
 }
 
@@ -385,18 +463,91 @@ fn check_lattice(table: &Table, index: &TagIndex, p: &LatticeParams) -> Vec<SetR
     let one = run_lattice(index, p, 1);
     let four = run_lattice(index, p, 4);
     assert_eq!(four, one, "frequent_sets differs between 1 and 4 threads");
-    let mut got = rows(&one);
-    got.sort();
-    assert!(
-        got.windows(2).all(|w| w[0] != w[1]),
-        "frequent_sets lists a set twice"
-    );
+    // Documented order: class, then size, then tags.
+    let mut expected = brute_lattice(table, p);
+    expected.sort_by(|a, b| (a.0, a.1.len(), &a.1).cmp(&(b.0, b.1.len(), &b.1)));
+    let got = rows(&one);
     assert_eq!(
-        got,
-        brute_lattice(table, p),
+        got, expected,
         "frequent_sets differs from the brute force for {p:?}"
     );
-    got
+    expected.sort();
+    expected
+}
+
+/// Checks [`attach_q_values`] on a search's modes: the family of a class with modes is its
+/// whole lattice, q-values follow Benjamini-Hochberg over the family's p-values, never fall
+/// below the p-value, and do not depend on the thread count.
+fn check_q_values(table: &Table, index: &TagIndex, p: &SearchParams, out: &SearchOutput) {
+    let lattice = brute_lattice(table, &lattice_of(p));
+    let cancel = AtomicBool::new(false);
+    let attach = |threads| {
+        let mut modes = out.modes.clone();
+        let family = with_threads(Some(threads), || {
+            attach_q_values(index, p, &mut modes, &cancel)
+        });
+        let family = family.unwrap().expect("attach_q_values succeeds");
+        let q: Vec<u64> = modes.iter().map(|m| m.q_value.to_bits()).collect();
+        (modes, family, q)
+    };
+    let (modes, family, q) = attach(1);
+    let (_, family_4, q_4) = attach(4);
+    assert_eq!((&family_4, &q_4), (&family, &q), "4 threads differ from 1");
+    assert_eq!(
+        bits(&modes),
+        bits(&out.modes),
+        "attach_q_values changed the modes"
+    );
+    assert_eq!(family.len(), table.n_classes as usize);
+    for c in 0..table.n_classes {
+        let (n_c, k_c) = count(table, c, &[]);
+        let a_c = accuracy(n_c, k_c);
+        let p_values: Vec<f64> = lattice
+            .iter()
+            .filter(|r| r.0 == c)
+            .map(|r| binomial_cdf(r.3, r.2, a_c))
+            .collect();
+        let has_modes = modes.iter().any(|m| m.class == c);
+        let expected = if has_modes { p_values.len() as u64 } else { 0 };
+        assert_eq!(family[c as usize], expected, "family size of class {c}");
+        for m in modes.iter().filter(|m| m.class == c) {
+            let ordered = m.p_value <= m.q_value && m.q_value <= 1.0;
+            assert!(ordered, "p {} and q {} of {m:?}", m.p_value, m.q_value);
+            let expected = bh_q_value(&p_values, binomial_cdf(m.n_correct, m.support, a_c));
+            let close = (m.q_value - expected).abs() <= 1e-9 * expected + 1e-300;
+            assert!(close, "q-value {} of {m:?}, expected {expected}", m.q_value);
+        }
+    }
+}
+
+/// Checks [`greedy_search`]: its modes are exhaustive modes with identical statistics, all
+/// of them once the beam holds every frequent set, with any thread count.
+fn check_greedy(index: &TagIndex, p: &SearchParams, exhaustive: &[FailureMode]) {
+    let cancel = AtomicBool::new(false);
+    let all = bits(exhaustive);
+    for beam in [1, 2, 5, 1_000_000] {
+        let greedy = |threads| {
+            with_threads(Some(threads), || greedy_search(index, p, beam, &cancel))
+                .unwrap()
+                .expect("greedy_search succeeds")
+        };
+        let one = greedy(1);
+        assert_eq!(
+            all_bits(&greedy(4)),
+            all_bits(&one),
+            "beam {beam}: 4 threads differ"
+        );
+        let got = bits(&one.modes);
+        if beam == 1_000_000 {
+            assert_eq!(got, all, "an unbounded beam must find every mode for {p:?}");
+        } else {
+            let extra: Vec<_> = got.iter().filter(|m| !all.contains(m)).collect();
+            assert!(
+                extra.is_empty(),
+                "beam {beam}: not exhaustive modes: {extra:?}"
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -526,6 +677,18 @@ proptest! {
     }
 
     #[test]
+    fn q_values_match_brute_force((table, p, percent) in cases()) {
+        let index = table.index(build_threshold(&p, percent));
+        check_q_values(&table, &index, &p, &run_search(&index, &p, 1));
+    }
+
+    #[test]
+    fn greedy_modes_are_exhaustive_modes((table, p, percent) in cases()) {
+        let index = table.index(build_threshold(&p, percent));
+        check_greedy(&index, &p, &brute_search(&table, &p).modes);
+    }
+
+    #[test]
     fn frequent_sets_match_brute_force((table, p, percent) in cases()) {
         let index = table.index(build_threshold(&p, percent));
         check_lattice(&table, &index, &lattice_of(&p));
@@ -615,7 +778,7 @@ proptest! {
             prop_assert_eq!(a.n_tags(), index.class(c).unwrap().n_tags());
         }
         let got = check_search(&other, &swapped, &p);
-        prop_assert_eq!(got, run_search(&rebuilt, &p, 1));
+        prop_assert_eq!(all_bits(&got), all_bits(&run_search(&rebuilt, &p, 1)));
         let lattice = lattice_of(&p);
         check_lattice(&other, &swapped, &lattice);
         // The original index is untouched.
@@ -964,13 +1127,8 @@ fn empty_tables_and_classes_have_no_modes() {
     let index = try_index(&empty).unwrap();
     assert_eq!((index.n_classes(), index.n_tags()), (3, 5));
     let out = search(&index, &small_params(), &no).unwrap();
-    assert_eq!(
-        out,
-        SearchOutput {
-            modes: vec![],
-            sets_tested: vec![0; 3]
-        }
-    );
+    assert!(out.modes.is_empty());
+    assert_eq!(out.sets_tested, vec![0; 3]);
     assert!(frequent_sets(&index, &lattice_of(&small_params()), &no)
         .unwrap()
         .is_empty());
@@ -1013,7 +1171,10 @@ fn with_correct_rejects_mismatched_arrays() {
     // The same flags give the same index.
     let same = index.with_correct(&t.class_ids, &t.correct).unwrap();
     let p = small_params();
-    assert_eq!(run_search(&same, &p, 1), run_search(&index, &p, 1));
+    assert_eq!(
+        all_bits(&run_search(&same, &p, 1)),
+        all_bits(&run_search(&index, &p, 1))
+    );
 }
 
 #[test]
@@ -1049,4 +1210,50 @@ fn stats_rejects_an_unknown_tag_after_an_absent_one() {
     assert!(is_unknown(&index.stats(0, &[1, 0]), "tag", 1));
     let got = index.stats(0, &[0, 1]);
     assert!(is_unknown(&got, "tag", 1), "stats(0, [0, 1]) gave {got:?}");
+}
+
+#[test]
+fn q_value_is_never_below_p_value() {
+    // Seven single tags on the same 3 samples (2 right): a family of seven frequent sets,
+    // all with p = P(X <= 2 | X ~ Binomial(3, 2/3)) = 19/27. Benjamini-Hochberg gives
+    // q = p * 7 / 7, which must not round below p (p * 7.0 / 7.0 does, by one ulp).
+    let mut table = Table::new(1, 7);
+    push_run(&mut table, 0, &[0, 1, 2, 3, 4, 5, 6], 3, 2);
+    let p = SearchParams {
+        max_tags: 1,
+        min_support: 1,
+        min_drop: 0.0,
+        ..SearchParams::default()
+    };
+    let index = table.index(1);
+    let mut out = check_search(&table, &index, &p);
+    assert_eq!(out.modes.len(), 7);
+    let family = attach_q_values(&index, &p, &mut out.modes, &AtomicBool::new(false));
+    assert_eq!(family.unwrap(), vec![7]);
+    for m in &out.modes {
+        assert!(m.p_value <= m.q_value, "p {} > q {}", m.p_value, m.q_value);
+    }
+}
+
+#[test]
+fn q_values_of_two_classes() {
+    // Class 0: one wrong sample with tags {0, 1, 3, 4}; class 2: tag 0 on one right and one
+    // wrong sample. Every frequent singleton is a mode (min_drop 0). Class 2's family is
+    // its one set {0}, so its q-value is its p-value, P(X <= 1 | Binomial(2, 0.5)) = 0.75.
+    let mut table = Table::new(3, 8);
+    table.push(2, &[0], true);
+    table.push(0, &[3, 1, 4, 0, 0], false);
+    table.push(2, &[0], false);
+    let p = SearchParams {
+        max_tags: 1,
+        min_support: 1,
+        min_drop: 0.0,
+        necessity: vec![0.0],
+        ..SearchParams::default()
+    };
+    let index = table.index(1);
+    let mut out = check_search(&table, &index, &p);
+    let family = attach_q_values(&index, &p, &mut out.modes, &AtomicBool::new(false)).unwrap();
+    eprintln!("{family:?} {:#?}", out.modes);
+    check_q_values(&table, &index, &p, &check_search(&table, &index, &p));
 }

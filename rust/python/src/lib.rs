@@ -204,7 +204,7 @@ impl PyTagIndex {
 
     /// Runs the failure-mode search (greedy when `beam_width` is given); returns a dict of
     /// column arrays.
-    #[pyo3(signature = (*, max_tags, min_support, min_drop, necessity, min_tag_count=None, classes=None, threads=None, beam_width=None))]
+    #[pyo3(signature = (*, max_tags, min_support, min_drop, necessity, min_tag_count=None, classes=None, threads=None, beam_width=None, q_values=true))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -217,6 +217,7 @@ impl PyTagIndex {
         classes: Option<Vec<u32>>,
         threads: Option<usize>,
         beam_width: Option<usize>,
+        q_values: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let params = core::SearchParams {
             max_tags,
@@ -227,9 +228,17 @@ impl PyTagIndex {
             classes,
         };
         let index = &self.inner;
-        let out = run_cancellable(py, threads, |cancel| match beam_width {
-            Some(width) => core::greedy_search(index, &params, width, cancel),
-            None => core::search(index, &params, cancel),
+        let (out, hypotheses) = run_cancellable(py, threads, |cancel| {
+            let mut out = match beam_width {
+                Some(width) => core::greedy_search(index, &params, width, cancel),
+                None => core::search(index, &params, cancel),
+            }?;
+            let hypotheses = if q_values {
+                core::attach_q_values(index, &params, &mut out.modes, cancel)?
+            } else {
+                vec![0; index.n_classes()]
+            };
+            Ok((out, hypotheses))
         })?;
         let modes = out.modes;
         let mut offsets = Vec::with_capacity(modes.len() + 1);
@@ -274,6 +283,7 @@ impl PyTagIndex {
         d.set_item("p_value", col(|m| m.p_value).into_pyarray(py))?;
         d.set_item("q_value", col(|m| m.q_value).into_pyarray(py))?;
         d.set_item("sets_tested", out.sets_tested.into_pyarray(py))?;
+        d.set_item("hypotheses", hypotheses.into_pyarray(py))?;
         Ok(d)
     }
 
