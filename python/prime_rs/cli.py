@@ -253,13 +253,11 @@ def _modes_lines(index: TagIndex, modes: pl.DataFrame, max_tags: int) -> list[st
 
 def _noise_lines(found: int, null: pl.DataFrame) -> list[str]:
     """The noise control's verdict: modes found against modes expected from noise."""
-    per_run = null.group_by("run").agg(pl.col("n_modes").sum())["n_modes"]
-    mean, sd, top = (
-        float(per_run.mean() or 0.0),
-        float(per_run.std() or 0.0),
-        int(per_run.max() or 0),
-    )
-    runs = per_run.len()
+    per_run = null.group_by("run").agg(pl.col("n_modes").sum())["n_modes"].to_numpy()
+    runs = len(per_run)
+    mean = float(per_run.mean()) if runs else 0.0
+    sd = float(per_run.std(ddof=1)) if runs > 1 else 0.0
+    top = int(per_run.max()) if runs else 0
     return [
         "",
         f"found {_plural(found, 'mode')}; expected from noise: {mean:.1f} ± {sd:.1f} "
@@ -507,7 +505,7 @@ def search(
         min_tag_count=min_tag_count,
         threads=threads,
     )
-    trust = {
+    trust: dict[str, Any] = {
         "search": method,
         "beam_width": beam_width,
         "confidence": confidence,

@@ -462,7 +462,7 @@ class TagIndex:
         modes = modes.select(self.mode_columns())
         found = modes.height
         if max_q is not None:
-            smallest_q = modes["q_value"].min()
+            smallest_q = float(modes["q_value"].to_numpy().min()) if found else 0.0
             modes = modes.filter(pl.col("q_value") <= max_q)
         modes = _rank(modes, rank_by)
         self.last_empty_reason = None

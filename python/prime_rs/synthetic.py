@@ -229,10 +229,10 @@ def generate(config: Config = SPARSE, **overrides: object) -> Synthetic:
     keep[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
     rows, cols = rows[keep], cols[keep]
     total = cfg.n_classes * n
-    sizes = np.bincount(rows, minlength=total)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    row_sizes = np.bincount(rows, minlength=total)
+    offsets = np.concatenate([[0], np.cumsum(row_sizes)])
     tag_values = pl.Series(names[cols].tolist(), dtype=pl.String)
-    tags = list_column(tag_values, offsets, sizes)
+    tags = list_column(tag_values, offsets, row_sizes)
 
     label_col = np.repeat(np.array(labels, dtype=object), n)
     correct = np.concatenate(correct_parts)

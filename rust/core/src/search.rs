@@ -631,47 +631,89 @@ impl Ctx<'_> {
         members.clear();
         members.extend(ci.data.bitmaps[t as usize].iter());
 
-        // Supports and errors of {t, u} for every active u after t, from the members' rows.
-        let candidate = |u: u32| plan.rank[u as usize];
-        count_rows(plan, members.iter().copied(), t, candidate, scratch);
-
         let deeper = self.max_tags >= 3;
         let first = plan.singleton(r0);
         let mut entries = std::mem::take(&mut scratch.levels[1].entries);
         entries.clear();
-        for k in 0..scratch.touched.len() {
-            let r = scratch.touched[k] as usize;
-            let c = take_counts(scratch, r);
-            if !self.keeps(plan, c) {
-                continue;
-            }
-            let u = plan.active[r];
-            self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r));
-            if deeper {
-                scratch.slot[r] = entries.len() as u32;
-                entries.push((u, c));
-            }
-        }
-        if deeper && entries.len() >= 2 {
-            let words = members.len().div_ceil(64);
+        let words = members.len().div_ceil(64);
+        let n_candidates = plan.active.len() - r0 - 1;
+        let base = r0 as u32 + 1;
+        if deeper && n_candidates * words <= SINGLE_PASS_WORDS {
+            // One walk of the rows fills the bitset of every {t, u}; popcounts then give
+            // supports and errors, and the kept bitsets are moved to the front.
             let level = &mut scratch.levels[1];
+            let child = |u: u32| match plan.rank[u as usize] {
+                u32::MAX => u32::MAX,
+                r => r - base,
+            };
             fill_rows(
                 plan,
                 &members,
                 t,
-                candidate,
-                &scratch.slot,
-                entries.len(),
+                child,
+                n_candidates,
                 words,
                 &mut level.bits,
                 &mut level.wrong,
             );
+            for k in 0..n_candidates {
+                let bits = &level.bits[k * words..(k + 1) * words];
+                let c = count_bits(bits, &level.wrong);
+                if !self.keeps(plan, c) {
+                    continue;
+                }
+                let r = base as usize + k;
+                let u = plan.active[r];
+                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r));
+                let to = entries.len() * words;
+                level.bits.copy_within(k * words..(k + 1) * words, to);
+                entries.push((u, c));
+            }
+            level.bits.truncate(entries.len() * words);
             level.words = words;
             level.frame = 1;
             std::mem::swap(&mut level.members, &mut members);
-        }
-        for &(u, _) in &entries {
-            scratch.slot[plan.rank[u as usize] as usize] = u32::MAX;
+        } else {
+            // Count first, then build bitsets only for the kept extensions.
+            let candidate = |u: u32| plan.rank[u as usize];
+            count_rows(plan, members.iter().copied(), t, candidate, scratch);
+            for k in 0..scratch.touched.len() {
+                let r = scratch.touched[k] as usize;
+                let c = take_counts(scratch, r);
+                if !self.keeps(plan, c) {
+                    continue;
+                }
+                let u = plan.active[r];
+                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r));
+                if deeper {
+                    scratch.slot[r] = entries.len() as u32;
+                    entries.push((u, c));
+                }
+            }
+            if deeper && entries.len() >= 2 {
+                let level = &mut scratch.levels[1];
+                let slot = &scratch.slot;
+                let child = |u: u32| match candidate(u) {
+                    u32::MAX => u32::MAX,
+                    r => slot[r as usize],
+                };
+                fill_rows(
+                    plan,
+                    &members,
+                    t,
+                    child,
+                    entries.len(),
+                    words,
+                    &mut level.bits,
+                    &mut level.wrong,
+                );
+                level.words = words;
+                level.frame = 1;
+                std::mem::swap(&mut level.members, &mut members);
+            }
+            for &(u, _) in &entries {
+                scratch.slot[plan.rank[u as usize] as usize] = u32::MAX;
+            }
         }
         let expand = deeper && entries.len() >= 2;
         scratch.levels[1].entries = entries;
@@ -829,12 +871,16 @@ impl Ctx<'_> {
         }
         if !leaf && next.entries.len() >= 2 {
             let new_words = members.len().div_ceil(64);
+            let slot = &scratch.slot;
+            let child = |u: u32| match candidate(u) {
+                u32::MAX => u32::MAX,
+                j => slot[j as usize],
+            };
             fill_rows(
                 plan,
                 members,
                 xi,
-                candidate,
-                &scratch.slot,
+                child,
                 next.entries.len(),
                 new_words,
                 &mut next.bits,
@@ -952,6 +998,20 @@ impl ClassPlan<'_> {
     }
 }
 
+/// Largest `candidates x words` for which an item fills every candidate's bitset in one walk
+/// (32 MiB); beyond it, it counts first and fills only the kept ones.
+const SINGLE_PASS_WORDS: usize = 1 << 22;
+
+#[inline(always)]
+fn count_bits(bits: &[u64], wrong: &[u64]) -> Counts {
+    let (mut support, mut errors) = (0u32, 0u32);
+    for (&x, &w) in bits.iter().zip(wrong) {
+        support += x.count_ones();
+        errors += (x & w).count_ones();
+    }
+    Counts { support, errors }
+}
+
 #[inline(always)]
 fn and_count(a: &[u64], b: &[u64], wrong: &[u64]) -> Counts {
     let (mut support, mut errors) = (0u32, 0u32);
@@ -1036,15 +1096,14 @@ fn take_counts(scratch: &mut Scratch, k: usize) -> Counts {
 }
 
 /// Builds, in the coordinates of `members` (bit `p` = sample `members[p]`), the bitset of
-/// every kept child: child `slot[candidate(u)]` gets bit `p` when sample `p` carries `u`.
-/// Also writes which members are wrong.
+/// every child: child `child(u)` gets bit `p` when sample `p` carries tag `u` (`u32::MAX`
+/// for tags without a child). Also writes which members are wrong.
 #[allow(clippy::too_many_arguments)]
 fn fill_rows(
     plan: &ClassPlan,
     members: &[u32],
     after: u32,
-    candidate: impl Fn(u32) -> u32,
-    slot: &[u32],
+    child: impl Fn(u32) -> u32,
     n_children: usize,
     words: usize,
     bits: &mut Vec<u64>,
@@ -1062,11 +1121,7 @@ fn fill_rows(
         let row = plan.ci.row(m);
         let start = row.partition_point(|&u| u <= after);
         for &u in &row[start..] {
-            let k = candidate(u);
-            if k == u32::MAX {
-                continue;
-            }
-            let s = slot[k as usize];
+            let s = child(u);
             if s != u32::MAX {
                 bits[s as usize * words + w] |= bit;
             }

@@ -1,0 +1,332 @@
+"""Helpers shared by the evaluation modules: splits, group membership, metrics, progress."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import polars as pl
+
+from prime_rs.data import TAG_SEPARATOR, SamplesLike, load_samples, read_table
+from prime_rs.errors import InputError, ParameterError
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "Groups",
+    "auroc",
+    "caption",
+    "check_fraction",
+    "pearson",
+    "progress",
+    "read_modes",
+    "select_split",
+    "split_samples",
+]
+
+T = TypeVar("T")
+
+#: The caption of a mode: its class and its tags.
+DEFAULT_TEMPLATE = "a photo of a {label}, {tags}"
+
+
+def progress(
+    items: Iterable[T], *, total: int | None = None, desc: str = "", enabled: bool = True
+) -> Iterator[T]:
+    """Iterate over ``items`` with a progress bar on stderr when tqdm is installed.
+
+    Without tqdm (it comes with the vision extra), or with ``enabled=False``, the items are
+    passed through unchanged.
+
+    Examples
+    --------
+    >>> list(progress(range(3), enabled=False))
+    [0, 1, 2]
+    """
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover - tqdm ships with the vision extra
+            pass
+        else:
+            yield from tqdm(items, total=total, desc=desc, leave=False)
+            return
+    yield from items
+
+
+def check_fraction(name: str, value: float, *, low: float = 0.0, high: float = 1.0) -> None:
+    """Raise :class:`ParameterError` unless ``low <= value <= high``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating))
+        or math.isnan(value)
+        or not low <= value <= high
+    ):
+        raise ParameterError(f"{name}: must be a number in [{low:g}, {high:g}], got {value!r}")
+
+
+def caption(label: Any, tags: Sequence[str], template: str = DEFAULT_TEMPLATE) -> str:
+    """The text describing a group: ``template`` filled with its class and tags.
+
+    ``{label}`` is the class, ``{tags}`` the tags joined with ", ".
+
+    Examples
+    --------
+    >>> caption("fox", ["snow", "white"])
+    'a photo of a fox, snow, white'
+    >>> caption("fox", [])
+    'a photo of a fox'
+    """
+    try:
+        # Without tags, "a photo of a fox, " loses its trailing separator.
+        return template.format(label=label, tags=", ".join(tags)).rstrip(" ,;:")
+    except (KeyError, IndexError) as e:
+        raise ParameterError(
+            f"template {template!r}: unknown field {e}; use {{label}} and {{tags}}"
+        ) from None
+
+
+def select_split(
+    df: pl.DataFrame, column: str, value: str, source: str = "samples"
+) -> pl.DataFrame:
+    """The rows of ``df`` whose ``column`` equals ``value`` (compared as text).
+
+    Raises :class:`InputError` naming the values present when the column is missing or no
+    row has the value.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"id": [1, 2, 3], "split": ["detect", "test", "test"]})
+    >>> select_split(df, "split", "test")["id"].to_list()
+    [2, 3]
+    """
+    if column not in df.columns:
+        raise InputError(
+            f"{source}: no column {column!r} to split on; it has "
+            f"{', '.join(repr(c) for c in df.columns[:12])}"
+        )
+    values = df[column].cast(pl.String)
+    rows = df.filter(values == str(value))
+    if rows.height == 0:
+        present = values.drop_nulls().unique().sort().to_list()
+        shown = ", ".join(repr(v) for v in present[:10]) + (", ..." if len(present) > 10 else "")
+        raise InputError(
+            f"{source}: no row has {column} == {value!r}; the column holds {shown or 'nothing'}"
+        )
+    return rows
+
+
+def split_samples(
+    samples: SamplesLike,
+    column: str,
+    detect: str,
+    holdout: str | None,
+    *,
+    source: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Read and validate a samples table and cut it into its detect and holdout splits.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"id": [1, 2], "label": ["a", "a"], "correct": [True, False],
+    ...                    "tags": [["x"], ["x"]], "split": ["detect", "test"]})
+    >>> d, h = split_samples(df, "split", "detect", "test")
+    >>> d.height, h.height
+    (1, 1)
+    """
+    name = source or (str(samples) if not isinstance(samples, pl.DataFrame) else "samples")
+    df = load_samples(samples, source=name)
+    if holdout is not None and str(holdout) == str(detect):
+        raise ParameterError(
+            f"the detect and holdout splits are both {detect!r}; a holdout must be unseen data"
+        )
+    d = select_split(df, column, detect, name)
+    h = select_split(df, column, holdout, name) if holdout is not None else None
+    return d, h
+
+
+def read_modes(path: str | Path) -> pl.DataFrame:
+    """Read a mode table written by ``prime search -o`` (Parquet, CSV or JSON lines).
+
+    In CSV, ``tags`` is one string with the tags separated by ``|``; it comes back as a list.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from prime_rs import write_table
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "modes.csv"
+    >>> _ = write_table(pl.DataFrame({"label": ["fox"], "tags": [["snow", "night"]]}), p)
+    >>> read_modes(p)["tags"].to_list()
+    [['snow', 'night']]
+    """
+    df = read_table(path)
+    if "label" not in df.columns or "tags" not in df.columns:
+        raise InputError(
+            f"{path}: not a mode table: it needs 'label' and 'tags' (the output of prime search)"
+        )
+    if df.schema["tags"] == pl.String:
+        df = df.with_columns(
+            pl.col("tags")
+            .fill_null("")
+            .str.split(TAG_SEPARATOR)
+            .list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
+        )
+    elif df.schema["tags"] == pl.Null:
+        df = df.with_columns(pl.col("tags").cast(pl.List(pl.String)))
+    elif not isinstance(df.schema["tags"], pl.List):
+        raise InputError(f"{path}: column 'tags' must hold lists of tags, not {df.schema['tags']}")
+    return df
+
+
+def as_samples(samples: SamplesLike, source: str | None = None) -> pl.DataFrame:
+    """A validated samples table (validation is cheap on a table already validated)."""
+    return load_samples(samples, source=source)
+
+
+def plain_labels(s: pl.Series) -> pl.Series:
+    """Labels as strings or integers (categoricals are compared as text)."""
+    if s.dtype == pl.Categorical or isinstance(s.dtype, pl.Enum):
+        return s.cast(pl.String)
+    return s
+
+
+class Groups:
+    """Rows of a validated samples table by class and by (class, tag), as sorted arrays.
+
+    A group of class ``c`` and tag set ``S`` is the rows of ``c`` carrying every tag of ``S``
+    (PRIME's ``I_S``); row numbers count from 0 in the table given.
+
+    Examples
+    --------
+    >>> df = load_samples(pl.DataFrame({
+    ...     "id": [0, 1, 2, 3], "label": ["a", "a", "a", "b"],
+    ...     "correct": [True, False, True, True],
+    ...     "tags": [["x", "y"], ["x"], ["y"], ["x"]]}))
+    >>> g = Groups(df)
+    >>> g.members("a", ["x"]).tolist(), g.members("a", ["x", "y"]).tolist()
+    ([0, 1], [0])
+    >>> g.shared_counts("a", ["x", "y"]).tolist()
+    [2, 1, 1]
+    """
+
+    def __init__(self, samples: pl.DataFrame) -> None:
+        self.samples = samples
+        self.labels = plain_labels(samples["label"])
+        self.correct = samples["correct"].to_numpy().astype(bool)
+        rows = pl.int_range(pl.len(), dtype=pl.Int64)
+        frame = pl.DataFrame({"label": self.labels, "tags": samples["tags"]}).with_columns(row=rows)
+        by_class = frame.group_by("label").agg(pl.col("row"))
+        self._by_class: dict[Any, np.ndarray] = {
+            label: np.sort(np.asarray(r, dtype=np.int64)) for label, r in by_class.iter_rows()
+        }
+        pairs = (
+            frame.select("label", "row", "tags")
+            .explode("tags")
+            .drop_nulls("tags")
+            .unique(["row", "tags"])
+            .group_by("label", "tags")
+            .agg(pl.col("row"))
+        )
+        self._by_tag: dict[tuple[Any, str], np.ndarray] = {
+            (label, tag): np.sort(np.asarray(r, dtype=np.int64))
+            for label, tag, r in pairs.iter_rows()
+        }
+        self._empty = np.zeros(0, dtype=np.int64)
+
+    @property
+    def classes(self) -> list[Any]:
+        """Labels present, sorted."""
+        return sorted(self._by_class)
+
+    def class_rows(self, label: Any) -> np.ndarray:
+        """Rows of ``label`` (empty for a class the table does not have)."""
+        return self._by_class.get(label, self._empty)
+
+    def members(self, label: Any, tags: Sequence[str]) -> np.ndarray:
+        """Rows of ``label`` carrying every tag of ``tags``."""
+        if not tags:
+            return self.class_rows(label)
+        parts = [self._by_tag.get((label, t), self._empty) for t in set(tags)]
+        parts.sort(key=len)
+        out = parts[0]
+        for p in parts[1:]:
+            if len(out) == 0:
+                break
+            out = np.intersect1d(out, p, assume_unique=True)
+        return out
+
+    def shared_counts(self, label: Any, tags: Sequence[str]) -> np.ndarray:
+        """For each row of ``label`` (in :meth:`class_rows` order), how many of ``tags`` it has."""
+        rows = self.class_rows(label)
+        counts = np.zeros(len(rows), dtype=np.int64)
+        for t in set(tags):
+            have = self._by_tag.get((label, t), self._empty)
+            counts[np.searchsorted(rows, have)] += 1
+        return counts
+
+    def accuracy(self, rows: np.ndarray) -> float | None:
+        """Share of ``rows`` predicted correctly (``None`` for no rows)."""
+        return float(self.correct[rows].mean()) if len(rows) else None
+
+
+def auroc(y_true: Sequence[Any] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
+    """Area under the ROC curve: the chance a positive scores above a negative (ties count 1/2).
+
+    Computed from average ranks (the Mann–Whitney U statistic), so it equals
+    ``sklearn.metrics.roc_auc_score`` without needing scikit-learn.
+
+    Parameters
+    ----------
+    y_true
+        1 (or True) for positives, 0 for negatives.
+    scores
+        Higher means more likely positive.
+
+    Examples
+    --------
+    >>> auroc([1, 1, 0, 0], [0.9, 0.4, 0.5, 0.1])
+    0.75
+    >>> auroc([1, 0], [0.3, 0.3])
+    0.5
+    """
+    y = np.asarray(y_true)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.shape != s.shape or y.ndim != 1:
+        raise InputError(
+            f"auroc: labels and scores must be 1-D of one length, got {y.shape}, {s.shape}"
+        )
+    if not np.isin(y, [0, 1]).all():
+        raise InputError("auroc: labels must be 0/1 or booleans")
+    if np.isnan(s).any():
+        raise InputError("auroc: scores hold NaN")
+    pos = y.astype(bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise InputError("auroc: needs at least one positive and one negative")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_s = s[order]
+    # Average ranks over ties (1-based).
+    starts = np.flatnonzero(np.concatenate([[True], sorted_s[1:] != sorted_s[:-1]]))
+    ends = np.append(starts[1:], len(s))
+    avg = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(avg, ends - starts)
+    u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Pearson correlation; ``None`` with fewer than 3 points or no spread.
+
+    Examples
+    --------
+    >>> pearson(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 7.0]))  # doctest: +ELLIPSIS
+    0.99...
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
