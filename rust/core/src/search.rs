@@ -1055,9 +1055,10 @@ fn count_rows_into(
     out.touched.clear();
     for m in members {
         let wrong = u32::from(plan.is_wrong(m));
-        let row = plan.ci.row(m);
-        let start = row.partition_point(|&u| u <= after);
-        for &u in &row[start..] {
+        for &u in plan.ci.row(m).iter().rev() {
+            if u <= after {
+                break;
+            }
             let k = candidate(u);
             if k == u32::MAX {
                 continue;
@@ -1118,9 +1119,11 @@ fn fill_rows(
         if plan.is_wrong(m) {
             wrong[w] |= bit;
         }
-        let row = plan.ci.row(m);
-        let start = row.partition_point(|&u| u <= after);
-        for &u in &row[start..] {
+        // The tags after `after` end the (ascending) row: walk it from its end.
+        for &u in plan.ci.row(m).iter().rev() {
+            if u <= after {
+                break;
+            }
             let s = child(u);
             if s != u32::MAX {
                 bits[s as usize * words + w] |= bit;
