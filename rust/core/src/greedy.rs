@@ -36,7 +36,8 @@ struct Beamed {
 /// let params = SearchParams { min_support: 3, ..SearchParams::default() };
 /// let cancel = AtomicBool::new(false);
 /// let greedy = greedy_search(&index, &params, 10, &cancel).unwrap();
-/// assert_eq!(greedy.modes, search(&index, &params, &cancel).unwrap().modes);
+/// let exhaustive = search(&index, &params, &cancel).unwrap();
+/// assert_eq!(greedy.modes, exhaustive.modes);
 /// ```
 pub fn greedy_search(
     index: &TagIndex,

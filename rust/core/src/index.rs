@@ -248,20 +248,20 @@ impl TagIndex {
     /// Support and correct count of the samples of `class` carrying every tag in `tags`
     /// (global ids; an empty set gives the whole class).
     ///
-    /// A tag that no sample of the class carries, or that the index left out of the class
-    /// for its `min_tag_count`, gives support 0 only when it truly occurs nowhere; use
-    /// `min_tag_count = 1` when exact statistics of rare tags matter.
+    /// A tag the class's index does not hold (no sample of the class carries it, or fewer
+    /// than the index's `min_tag_count` do) gives support 0: build with `min_tag_count = 1`
+    /// when exact statistics of rare tags matter.
     pub fn stats(&self, class: u32, tags: &[u32]) -> Result<SetStats> {
         let ci = self.class(class)?;
+        if let Some(&t) = tags.iter().find(|&&t| t >= self.n_tags) {
+            return Err(PrimeError::UnknownId {
+                what: "tag",
+                id: t.into(),
+                len: self.n_tags.into(),
+            });
+        }
         let mut local = Vec::with_capacity(tags.len());
         for &t in tags {
-            if t >= self.n_tags {
-                return Err(PrimeError::UnknownId {
-                    what: "tag",
-                    id: t.into(),
-                    len: self.n_tags.into(),
-                });
-            }
             match ci.local(t) {
                 Some(l) => local.push(l),
                 None => {
@@ -281,15 +281,15 @@ impl TagIndex {
     /// the samples of `class` carrying every tag in `tags` (global ids).
     pub fn members(&self, class: u32, tags: &[u32]) -> Result<Vec<u32>> {
         let ci = self.class(class)?;
+        if let Some(&t) = tags.iter().find(|&&t| t >= self.n_tags) {
+            return Err(PrimeError::UnknownId {
+                what: "tag",
+                id: t.into(),
+                len: self.n_tags.into(),
+            });
+        }
         let mut acc: Option<RoaringBitmap> = None;
         for &t in tags {
-            if t >= self.n_tags {
-                return Err(PrimeError::UnknownId {
-                    what: "tag",
-                    id: t.into(),
-                    len: self.n_tags.into(),
-                });
-            }
             let Some(l) = ci.local(t) else {
                 return Ok(Vec::new());
             };

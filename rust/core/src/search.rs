@@ -39,8 +39,8 @@ pub struct FailureMode {
     /// how likely a group this size would be this inaccurate by chance.
     pub p_value: f64,
     /// Benjamini–Hochberg adjusted p-value over every frequent set of the searched classes;
-    /// NaN until [`attach_q_values`] fills it in.
-    pub q_value: f64,
+    /// `None` until [`attach_q_values`] fills it in.
+    pub q_value: Option<f64>,
 }
 
 /// What [`search`] returns.
@@ -88,7 +88,7 @@ pub(crate) fn attach_p_values(modes: &mut [FailureMode]) {
 /// let mut out = search(&index, &params, &cancel).unwrap();
 /// let family = attach_q_values(&index, &params, &mut out.modes, &cancel).unwrap();
 /// assert_eq!(family, vec![1]);
-/// assert_eq!(out.modes[0].q_value, out.modes[0].p_value); // one hypothesis
+/// assert_eq!(out.modes[0].q_value, Some(out.modes[0].p_value)); // one hypothesis
 /// ```
 pub fn attach_q_values(
     index: &TagIndex,
@@ -133,7 +133,7 @@ pub fn attach_q_values(
     }
     let query: Vec<f64> = modes.iter().map(|m| m.p_value).collect();
     for (m, q) in modes.iter_mut().zip(bh_q_values_of(&mut family, &query)) {
-        m.q_value = q;
+        m.q_value = Some(q);
     }
     Ok(family_size)
 }
@@ -993,7 +993,7 @@ impl ClassPlan<'_> {
             drop: self.class_accuracy - accuracy,
             necessity,
             p_value: f64::NAN,
-            q_value: f64::NAN,
+            q_value: None,
         })
     }
 }

@@ -138,7 +138,8 @@ pub fn bh_q_values(p_values: &[f64]) -> Vec<f64> {
     let mut q = vec![0.0; m];
     let mut running = 1.0f64;
     for (rank, &i) in order.iter().enumerate().rev() {
-        running = running.min(p_values[i] * m as f64 / (rank + 1) as f64);
+        // p * (m / rank), with m / rank >= 1, is never below p (p * m / rank can round below).
+        running = running.min(p_values[i] * (m as f64 / (rank + 1) as f64));
         q[i] = running;
     }
     q
@@ -155,7 +156,7 @@ pub(crate) fn bh_q_values_of(family: &mut [(f64, u64)], query: &[f64]) -> Vec<f6
     let mut rank = m;
     let mut running = 1.0f64;
     for (i, &(p, count)) in family.iter().enumerate().rev() {
-        running = running.min(p * m as f64 / rank as f64);
+        running = running.min(p * (m as f64 / rank as f64));
         q_of[i] = running;
         rank -= count;
     }

@@ -330,7 +330,7 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
                     necessity,
                     // Significance is checked against scipy/statsmodels in the Python tests.
                     p_value: f64::NAN,
-                    q_value: f64::NAN,
+                    q_value: None,
                 });
             }
         }
@@ -370,11 +370,14 @@ fn bits(modes: &[FailureMode]) -> Vec<ModeBits> {
 }
 
 /// Everything a search returns, the f64 fields as bits (NaN equals NaN).
-fn all_bits(out: &SearchOutput) -> (Vec<ModeBits>, Vec<(u64, u64)>, Vec<u64>) {
+/// p- and q-value bits of one mode.
+type Significance = (u64, Option<u64>);
+
+fn all_bits(out: &SearchOutput) -> (Vec<ModeBits>, Vec<Significance>, Vec<u64>) {
     let significance = out
         .modes
         .iter()
-        .map(|m| (m.p_value.to_bits(), m.q_value.to_bits()))
+        .map(|m| (m.p_value.to_bits(), m.q_value.map(f64::to_bits)))
         .collect();
     (bits(&out.modes), significance, out.sets_tested.clone())
 }
@@ -449,7 +452,7 @@ fn check_search(table: &Table, index: &TagIndex, p: &SearchParams) -> SearchOutp
         let close = (m.p_value - expected).abs() <= 1e-9 * expected + 1e-300;
         assert!(close, "p-value {} of {m:?}, expected {expected}", m.p_value);
         assert!(
-            m.q_value.is_nan(),
+            m.q_value.is_none(),
             "search leaves q_value to attach_q_values: {m:?}"
         );
     }
@@ -487,7 +490,10 @@ fn check_q_values(table: &Table, index: &TagIndex, p: &SearchParams, out: &Searc
             attach_q_values(index, p, &mut modes, &cancel)
         });
         let family = family.unwrap().expect("attach_q_values succeeds");
-        let q: Vec<u64> = modes.iter().map(|m| m.q_value.to_bits()).collect();
+        let q: Vec<u64> = modes
+            .iter()
+            .map(|m| m.q_value.expect("attached").to_bits())
+            .collect();
         (modes, family, q)
     };
     let (modes, family, q) = attach(1);
@@ -521,12 +527,13 @@ fn check_q_values(table: &Table, index: &TagIndex, p: &SearchParams, out: &Searc
     }
     assert_eq!(family, sizes, "family sizes per class");
     for m in &modes {
-        let ordered = m.p_value <= m.q_value && m.q_value <= 1.0;
-        assert!(ordered, "p {} and q {} of {m:?}", m.p_value, m.q_value);
+        let q_value = m.q_value.expect("attached");
+        let ordered = m.p_value <= q_value && q_value <= 1.0;
+        assert!(ordered, "p {} and q {q_value} of {m:?}", m.p_value);
         let own = binomial_cdf(m.n_correct, m.support, class_accuracy[m.class as usize]);
         let expected = bh_q_value(&p_values, own);
-        let close = (m.q_value - expected).abs() <= 1e-9 * expected + 1e-300;
-        assert!(close, "q-value {} of {m:?}, expected {expected}", m.q_value);
+        let close = (q_value - expected).abs() <= 1e-9 * expected + 1e-300;
+        assert!(close, "q-value {q_value} of {m:?}, expected {expected}");
     }
 }
 
@@ -663,6 +670,66 @@ fn cases() -> impl Strategy<Value = (Table, SearchParams, u32)> {
     })
 }
 
+/// Wider tables: 1-2 classes of up to 1,500 samples, 10-24 tags, up to 9 tags a row.
+/// Each row takes tags near a base tag (low bases are more common), so neighbouring tags
+/// co-occur and the lattice is deep; errors concentrate on a conjunction as in [`tables`].
+fn wide_tables() -> impl Strategy<Value = Table> {
+    (1u32..=2, 10u32..=24)
+        .prop_flat_map(|(n_classes, n_tags)| {
+            let base = (0..n_tags, 0..n_tags).prop_map(|(a, b)| a.min(b));
+            let offsets = prop::collection::vec(0u32..9, 0..=14);
+            let sample = (0..n_classes, base, offsets, 0u32..100);
+            let skew = (
+                prop::collection::vec(0..n_tags, 1..=3),
+                0u32..=30,
+                40u32..=100,
+            );
+            (
+                Just(n_classes),
+                Just(n_tags),
+                prop::collection::vec(sample, 100..=1500),
+                prop::collection::vec(skew, n_classes as usize),
+            )
+        })
+        .prop_map(|(n_classes, n_tags, samples, skews)| {
+            let mut table = Table::new(n_classes, n_tags);
+            let mut row = Vec::new();
+            for (class, base, offsets, roll) in samples {
+                row.clear();
+                row.extend(offsets.iter().map(|o| (base + o) % n_tags));
+                let (bad, base_err, bad_err) = &skews[class as usize];
+                let err = if bad.iter().all(|t| row.contains(t)) {
+                    *bad_err
+                } else {
+                    *base_err
+                };
+                table.push(class, &row, roll >= err);
+            }
+            table
+        })
+}
+
+fn wide_cases() -> impl Strategy<Value = (Table, SearchParams)> {
+    let params = (
+        1usize..=4,
+        3u32..=40,
+        min_drops(),
+        necessities(),
+        prop::option::weighted(0.3, 0u32..=80),
+    )
+        .prop_map(
+            |(max_tags, min_support, min_drop, necessity, min_tag_count)| SearchParams {
+                max_tags,
+                min_support,
+                min_drop,
+                necessity,
+                min_tag_count,
+                classes: None,
+            },
+        );
+    (wide_tables(), params)
+}
+
 fn build_threshold(p: &SearchParams, percent: u32) -> u32 {
     let threshold = tag_threshold(p.min_tag_count, p.min_support);
     1 + (threshold - 1) * percent / 100
@@ -692,11 +759,6 @@ proptest! {
         check_q_values(&table, &index, &p, &run_search(&index, &p, 1));
     }
 
-    #[test]
-    fn greedy_modes_are_exhaustive_modes((table, p, percent) in cases()) {
-        let index = table.index(build_threshold(&p, percent));
-        check_greedy(&index, &p, &brute_search(&table, &p).modes);
-    }
 
     #[test]
     fn frequent_sets_match_brute_force((table, p, percent) in cases()) {
@@ -706,7 +768,25 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(config(300))]
+
+    #[test]
+    fn wide_tables_match_brute_force((table, p) in wide_cases()) {
+        let index = table.index(1);
+        let out = check_search(&table, &index, &p);
+        check_lattice(&table, &index, &lattice_of(&p));
+        check_q_values(&table, &index, &p, &out);
+    }
+}
+
+proptest! {
     #![proptest_config(config(2000))]
+
+    #[test]
+    fn greedy_modes_are_exhaustive_modes((table, p, percent) in cases()) {
+        let index = table.index(build_threshold(&p, percent));
+        check_greedy(&index, &p, &brute_search(&table, &p).modes);
+    }
 
     #[test]
     fn stats_match_brute_force(
@@ -955,6 +1035,46 @@ fn modes_on_the_boundary_agree_with_brute_force() {
                 check_lattice(&table, &index, &lattice_of(&p));
             }
         }
+    }
+}
+
+#[test]
+fn large_classes_agree_with_brute_force() {
+    // Two classes of 20,000 and 3,000 samples over 14 tags, drawn by a fixed xorshift:
+    // supports far above a few machine words, as in real data sets.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: u32| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (((state >> 32) * u64::from(n)) >> 32) as u32
+    };
+    let mut table = Table::new(2, 14);
+    let mut row = Vec::new();
+    for (class, n) in [(0u32, 20_000u32), (1, 3_000)] {
+        for _ in 0..n {
+            row.clear();
+            let base = next(14).min(next(14));
+            for _ in 0..next(8) {
+                row.push((base + next(5)) % 14);
+            }
+            // Tags 2 and 3 together make errors likely; so does tag 9 in class 1.
+            let hard = (row.contains(&2) && row.contains(&3)) || (class == 1 && row.contains(&9));
+            table.push(class, &row, next(100) >= if hard { 55 } else { 12 });
+        }
+    }
+    let index = table.index(1);
+    for (max_tags, min_support, min_drop) in [(4, 30, 0.3), (4, 100, 0.2), (3, 5, 0.1)] {
+        let p = SearchParams {
+            max_tags,
+            min_support,
+            min_drop,
+            ..SearchParams::default()
+        };
+        let out = check_search(&table, &index, &p);
+        assert!(!out.modes.is_empty(), "{p:?}");
+        check_lattice(&table, &index, &lattice_of(&p));
+        check_q_values(&table, &index, &p, &out);
     }
 }
 
@@ -1241,6 +1361,7 @@ fn q_value_is_never_below_p_value() {
     let family = attach_q_values(&index, &p, &mut out.modes, &AtomicBool::new(false));
     assert_eq!(family.unwrap(), vec![7]);
     for m in &out.modes {
-        assert!(m.p_value <= m.q_value, "p {} > q {}", m.p_value, m.q_value);
+        let q_value = m.q_value.expect("attached");
+        assert!(m.p_value <= q_value, "p {} > q {q_value}", m.p_value);
     }
 }

@@ -281,7 +281,10 @@ impl PyTagIndex {
         d.set_item("drop", col(|m| m.drop).into_pyarray(py))?;
         d.set_item("necessity", col(|m| m.necessity).into_pyarray(py))?;
         d.set_item("p_value", col(|m| m.p_value).into_pyarray(py))?;
-        d.set_item("q_value", col(|m| m.q_value).into_pyarray(py))?;
+        d.set_item(
+            "q_value",
+            col(|m| m.q_value.unwrap_or(f64::NAN)).into_pyarray(py),
+        )?;
         d.set_item("sets_tested", out.sets_tested.into_pyarray(py))?;
         d.set_item("hypotheses", hypotheses.into_pyarray(py))?;
         Ok(d)
