@@ -467,6 +467,28 @@ def cli() -> None:
     help="Also run N searches with correctness shuffled within classes, and print how many "
     "modes noise alone gives.",
 )
+@click.option(
+    "--split-column",
+    metavar="COLUMN",
+    default=None,
+    help="Column naming each row's split: search the --detect rows only, and re-measure the "
+    "modes on the --holdout rows.",
+)
+@click.option(
+    "--detect",
+    "detect_split",
+    metavar="VALUE",
+    default=None,
+    help="The split to search (with --split-column) [default: detect].",
+)
+@click.option(
+    "--holdout",
+    "holdout_split",
+    metavar="VALUE",
+    default=None,
+    help="The unseen split (with --split-column): prints how the modes generalize and adds "
+    "holdout_* columns (support, accuracy and its interval, drop) to the output.",
+)
 def search(
     samples: str,
     output: str | None,
@@ -483,6 +505,9 @@ def search(
     max_q: float | None,
     rank_by: str,
     null_runs: int,
+    split_column: str | None,
+    detect_split: str | None,
+    holdout_split: str | None,
 ) -> None:
     """Search a samples table for failure modes and print a summary.
 
@@ -496,6 +521,7 @@ def search(
       prime search samples.csv --min-support 50 --min-drop 25% -o modes.csv
       prime search samples.jsonl --labels fox,wolf --necessity 0.1,0.05 -o modes.jsonl
       prime search samples.parquet --max-q 0.05 --null-runs 20 --rank-by impact
+      prime search samples.parquet --split-column split --detect val --holdout test
     """
     check_params(
         max_tags=max_tags,
@@ -515,7 +541,10 @@ def search(
     check_trust_params(**trust)
     _check_output(output)
     t0 = time.perf_counter()
-    index = TagIndex.from_samples(samples)
+    detect_rows, holdout_rows, split_lines = search_splits(
+        samples, split_column, detect_split, holdout_split
+    )
+    index = TagIndex.from_samples(samples if detect_rows is None else detect_rows)
     t1 = time.perf_counter()
     wanted = _class_labels(index, labels, samples)
     modes, reason = _search(
@@ -545,15 +574,24 @@ def search(
             beam_width=beam_width,
             max_q=max_q,
         )
+    held: list[str] = []
+    if holdout_rows is not None:
+        from prime_rs.evaluate.generalization import generalization
+
+        modes = generalization(modes, holdout_rows, confidence=confidence)
+        where = f"{split_column} == {holdout_split!r}"
+        held = ["", *generalization_lines(modes, holdout=where, thresholds=(min_drop, 0.25))]
     _echo(
         [
             f"samples     {samples}",
+            *split_lines,
             *_data_lines(index),
             _params_line(max_tags, min_support, min_drop, necessity, min_tag_count, threads),
             f"time        load + index build {t1 - t0:.2f} s, search {t2 - t1:.2f} s",
             "",
             *_modes_lines(index, modes, max_tags),
             *(_noise_lines(modes.height, null) if null is not None else []),
+            *held,
         ]
     )
     if reason:
@@ -643,6 +681,24 @@ def demo(dense: bool, seed: int, threads: int | None, output: str | None) -> Non
     if output is not None:
         write_table(modes, output)
         click.echo(f"wrote {_plural(modes.height, 'failure mode')} to {output}")
+
+
+# The evaluation commands live with the evaluation code (prime_rs.evaluate.commands).
+from prime_rs.evaluate.commands import (  # noqa: E402
+    evaluate,
+    generalization_lines,
+    inspect,
+    search_splits,
+)
+
+cli.add_command(evaluate)
+cli.add_command(inspect)
+
+# The vision commands (prime_rs.vision.commands); torch is imported only when one runs.
+from prime_rs.vision.commands import predict, retag, run, tag  # noqa: E402
+
+for _vision_command in (tag, predict, retag, run):
+    cli.add_command(_vision_command)
 
 
 def main(argv: Sequence[str] | None = None, prog_name: str = "prime") -> int:

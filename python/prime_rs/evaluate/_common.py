@@ -47,7 +47,7 @@ def progress(
     """
     if enabled:
         try:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
         except ImportError:  # pragma: no cover - tqdm ships with the vision extra
             pass
         else:
@@ -166,6 +166,12 @@ def read_modes(path: str | Path) -> pl.DataFrame:
         raise InputError(
             f"{path}: not a mode table: it needs 'label' and 'tags' (the output of prime search)"
         )
+    sample_like = "id" in df.columns and ("correct" in df.columns or "prediction" in df.columns)
+    if sample_like and "support" not in df.columns:
+        raise InputError(
+            f"{path}: this looks like a samples table (id, label, tags, correct/prediction), "
+            "not a mode table; give the modes written by prime search -o first"
+        )
     if df.schema["tags"] == pl.String:
         df = df.with_columns(
             pl.col("tags")
@@ -215,24 +221,35 @@ class Groups:
         self.samples = samples
         self.labels = plain_labels(samples["label"])
         self.correct = samples["correct"].to_numpy().astype(bool)
-        rows = pl.int_range(pl.len(), dtype=pl.Int64)
-        frame = pl.DataFrame({"label": self.labels, "tags": samples["tags"]}).with_columns(row=rows)
-        by_class = frame.group_by("label").agg(pl.col("row"))
-        self._by_class: dict[Any, np.ndarray] = {
-            label: np.sort(np.asarray(r, dtype=np.int64)) for label, r in by_class.iter_rows()
-        }
-        pairs = (
-            frame.select("label", "row", "tags")
-            .explode("tags")
-            .drop_nulls("tags")
-            .unique(["row", "tags"])
-            .group_by("label", "tags")
-            .agg(pl.col("row"))
-        )
-        self._by_tag: dict[tuple[Any, str], np.ndarray] = {
-            (label, tag): np.sort(np.asarray(r, dtype=np.int64))
-            for label, tag, r in pairs.iter_rows()
-        }
+        # Integer codes and one numpy sort, then slices of one array: no Python object per
+        # sample (a million samples with a dozen tags each explode to twelve million rows).
+        n = samples.height
+        class_names = self.labels.unique().sort()
+        class_code = class_names.search_sorted(self.labels, side="left").to_numpy()
+        class_code = class_code.astype(np.int64)
+        by_class = np.lexsort((np.arange(n), class_code))
+        self._by_class = _slices(by_class, class_code[by_class], class_names.to_list())
+        tags = samples["tags"]
+        lengths = tags.list.len().fill_null(0).to_numpy().astype(np.int64)
+        flat = tags.explode().drop_nulls()
+        vocabulary = flat.unique().sort()
+        if len(vocabulary):
+            codes = flat.cast(pl.Enum(vocabulary.to_list())).to_physical().to_numpy()
+        else:
+            codes = np.zeros(0, dtype=np.int64)
+        row = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        group = class_code[row] * max(len(vocabulary), 1) + codes.astype(np.int64)
+        order = np.lexsort((row, group))
+        row, group = row[order], group[order]
+        # A tag repeated within one row counts once.
+        keep = np.ones(len(row), dtype=bool)
+        keep[1:] = (row[1:] != row[:-1]) | (group[1:] != group[:-1])
+        row, group = row[keep], group[keep]
+        names = class_names.to_list()
+        words = vocabulary.to_list()
+        width = max(len(words), 1)
+        keys = [(names[g // width], words[g % width]) for g in np.unique(group).tolist()]
+        self._by_tag = _slices(row, group, keys)
         self._empty = np.zeros(0, dtype=np.int64)
 
     @property
@@ -269,6 +286,16 @@ class Groups:
     def accuracy(self, rows: np.ndarray) -> float | None:
         """Share of ``rows`` predicted correctly (``None`` for no rows)."""
         return float(self.correct[rows].mean()) if len(rows) else None
+
+
+def _slices(rows: np.ndarray, groups: np.ndarray, keys: Sequence[Any]) -> dict[Any, np.ndarray]:
+    """``{key: rows of the group}`` from rows sorted by group (``keys`` names each distinct
+    group, in sorted order)."""
+    if len(rows) == 0:
+        return {}
+    starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]]))
+    ends = np.append(starts[1:], len(rows))
+    return {key: rows[a:b] for key, a, b in zip(keys, starts, ends, strict=True)}
 
 
 def auroc(y_true: Sequence[Any] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:

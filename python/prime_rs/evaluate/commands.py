@@ -8,13 +8,11 @@ SVG (``--plot``). Library errors become ``Error: ...`` with exit status 2 throug
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 import polars as pl
 
 from prime_rs.data import load_samples, output_format, write_table
@@ -203,7 +201,7 @@ def _clip_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "templates",
             multiple=True,
             metavar="TEXT",
-            help='Caption template with {label} and {tags}; repeat to average several '
+            help="Caption template with {label} and {tags}; repeat to average several "
             '[default: "a photo of a {label}, {tags}"].',
         ),
         click.option("--quiet", is_flag=True, help="No progress bars."),
@@ -287,7 +285,7 @@ def generalization_lines(
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=_CONTEXT)
+@click.group(context_settings=_CONTEXT, short_help="Generalization, quality, baselines, analyses.")
 def evaluate() -> None:
     """Measure the failure modes: generalization, description quality, baselines, analyses.
 
@@ -302,7 +300,7 @@ def evaluate() -> None:
     """
 
 
-@evaluate.command("generalization")
+@evaluate.command("generalization", short_help="Re-measure modes on unseen samples (Fig. 4).")
 @click.argument("modes", metavar="MODES")
 @click.argument("holdout", metavar="HOLDOUT")
 @_split_options("holdout")
@@ -344,10 +342,812 @@ def generalization_command(
     _check_output(output)
     held = _samples(holdout, split_column, holdout_split, "holdout")
     table = generalization(read_modes(modes), held, confidence=confidence)
-    _echo(generalization_lines(table, holdout=_where(holdout, split_column, holdout_split, "holdout"), thresholds=(min_drop,)))
+    _echo(
+        generalization_lines(
+            table,
+            holdout=_where(holdout, split_column, holdout_split, "holdout"),
+            thresholds=(min_drop,),
+        )
+    )
     click.echo("")
     _write(table, output, f"{table.height} modes with holdout columns")
     if plot:
         from prime_rs.evaluate.plots import generalization_plot
 
         _plot_written(generalization_plot(table, plot, min_drop=min_drop))
+
+
+@evaluate.command("sweep", short_help="Modes and generalization over a grid of (s, a) (Fig. 10).")
+@click.argument("samples", metavar="SAMPLES")
+@_split_options("detect", "holdout")
+@click.option(
+    "--holdout-samples",
+    metavar="FILE",
+    default=None,
+    help="Unseen samples in a file of their own (instead of a split of SAMPLES).",
+)
+@click.option(
+    "--min-support",
+    "min_supports",
+    callback=_integers,
+    default="30,50,100",
+    show_default=True,
+    metavar="S1,S2,...",
+    help="Values of min_support (s).",
+)
+@click.option(
+    "--min-drop",
+    "min_drops",
+    callback=_fractions,
+    default="0.2,0.3,0.4",
+    show_default=True,
+    metavar="A1,A2,...",
+    help="Values of min_drop (a).",
+)
+@click.option("--max-tags", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--generalizes",
+    callback=_fraction,
+    default="0.25",
+    show_default=True,
+    metavar="FRACTION",
+    help="A mode generalizes when its holdout drop is at least this.",
+)
+@click.option("--threads", type=click.IntRange(min=1), default=None)
+@click.option("-o", "--output", metavar="OUT", help="Write the grid table.")
+@click.option("--plot", metavar="STEM", help="Write Fig. 10 as STEM.png and STEM.svg.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep_command(
+    samples: str,
+    split_column: str | None,
+    detect_split: str | None,
+    holdout_split: str | None,
+    holdout_samples: str | None,
+    min_supports: tuple[int, ...],
+    min_drops: tuple[float, ...],
+    max_tags: int,
+    generalizes: float,
+    threads: int | None,
+    output: str | None,
+    plot: str | None,
+    quiet: bool,
+) -> None:
+    """Count modes, and how many generalize, over a grid of min_support and min_drop.
+
+    The index of the detect samples is built once and searched once per grid point
+    (paper appendix A.5, Fig. 10). Without a holdout, only modes are counted.
+
+    \b
+    Examples:
+      prime evaluate sweep samples.parquet --split-column split --holdout test
+      prime evaluate sweep detect.parquet --holdout-samples test.parquet \\
+          --min-support 20,30,50 --min-drop 20%,30% -o sweep.csv --plot fig10
+    """
+    from prime_rs.evaluate.generalization import sweep
+
+    _check_output(output)
+    if holdout_samples is not None and holdout_split is not None:
+        raise click.UsageError("give --holdout (a split of SAMPLES) or --holdout-samples, not both")
+    detect = _samples(samples, split_column, detect_split, "detect")
+    held = None
+    if holdout_samples is not None:
+        held = load_samples(holdout_samples)
+    elif split_column is not None:
+        held = _samples(samples, split_column, holdout_split, "holdout")
+    grid = sweep(
+        detect,
+        held,
+        min_supports=min_supports,
+        min_drops=min_drops,
+        max_tags=max_tags,
+        generalizes=generalizes,
+        threads=threads,
+        show_progress=not quiet,
+    )
+    rows = []
+    for r in grid.iter_rows(named=True):
+        row = [str(r["min_support"]), f"{r['min_drop'] * 100:g}%", str(r["n_modes"])]
+        if held is not None:
+            row += [
+                f"{r['n_generalize']} / {r['n_measured']}",
+                _pct(r["share_generalize"]),
+                _pct(r["mean_holdout_drop"]),
+            ]
+        rows.append(row)
+    header = ["min_support", "min_drop", "modes"]
+    if held is not None:
+        header += [f"drop >= {generalizes * 100:g}%", "share", "mean holdout drop"]
+    _echo(_table(header, rows, left=0))
+    click.echo("")
+    _write(grid, output, f"{grid.height} grid points")
+    if plot:
+        from prime_rs.evaluate.plots import sweep_plot
+
+        _plot_written(sweep_plot(grid, plot))
+
+
+@evaluate.command(
+    "quality", short_help="CLIP similarity and AUROC of each mode's caption (Fig. 6)."
+)
+@click.argument("modes", metavar="MODES")
+@click.argument("samples", metavar="SAMPLES")
+@_split_options("detect")
+@_clip_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the negatives.")
+@click.option("-o", "--output", metavar="OUT", help="Write one row per mode.")
+def quality_command(
+    modes: str,
+    samples: str,
+    split_column: str | None,
+    detect_split: str | None,
+    model_name: str,
+    checkpoint: str,
+    model_config: str | None,
+    device: str,
+    batch_size: int,
+    cache_dir: str | None,
+    image_root: str | None,
+    templates: tuple[str, ...],
+    quiet: bool,
+    seed: int,
+    output: str | None,
+) -> None:
+    """How well each mode's caption describes its images, measured with CLIP (Fig. 6).
+
+    For each mode: the caption "a photo of a {label}, {tags}" (or --template), the mean
+    and spread of its CLIP similarity to the mode's images, and the AUROC of that
+    similarity against as many random images of the class outside the mode. Image
+    embeddings are cached (by sample id, path and model): a second run embeds no image.
+
+    \b
+    Examples:
+      prime evaluate quality modes.parquet samples.parquet --checkpoint clip.pt
+      prime evaluate quality modes.parquet samples.parquet --split-column split \\
+          --model ViT-B-16 --checkpoint vit_b_16.bin --template "a photo of a {label}" \\
+          --template "a {label} with {tags}" -o quality.parquet
+    """
+    from prime_rs.evaluate.quality import description_quality, quality_summary
+
+    _check_output(output)
+    table_modes = read_modes(modes)
+    detect = _samples(samples, split_column, detect_split, "detect")
+    model = _load_clip(model_name, checkpoint, model_config, device)
+    table = description_quality(
+        table_modes,
+        detect,
+        model=model,
+        templates=_templates(templates),
+        seed=seed,
+        cache_dir=cache_dir,
+        image_root=image_root,
+        batch_size=batch_size,
+        show_progress=not quiet,
+    )
+    s = quality_summary(table)
+    _echo(
+        [
+            f"model       {model.model_id}",
+            f"modes       {s['n_groups']} ({s['n_measured']} with images)",
+            f"similarity  mean {_num(s['mean_similarity'])}, "
+            f"spread {_num(s['mean_similarity_std'])}",
+            f"AUROC       mean {_num(s['mean_auroc'])}, median {_num(s['median_auroc'])}",
+            "",
+        ]
+    )
+    rows = [
+        [
+            str(r["label"]),
+            _join_tags(r["tags"]),
+            str(r["n_images"]),
+            _num(r["similarity_mean"]),
+            _num(r["similarity_std"]),
+            _num(r["auroc"]),
+        ]
+        for r in table.head(_TOP).iter_rows(named=True)
+    ]
+    _echo(_table(["class", "tags", "images", "similarity", "std", "AUROC"], rows, left=2))
+    click.echo("")
+    _write(table, output, f"{table.height} modes")
+
+
+@evaluate.command("compare", short_help="PRIME against a DOMINO-style baseline (Fig. 6, A.9).")
+@click.argument("modes", metavar="MODES")
+@click.argument("samples", metavar="SAMPLES")
+@_split_options("detect", "holdout")
+@click.option(
+    "--holdout-samples",
+    metavar="FILE",
+    default=None,
+    help="Unseen samples in a file of their own (instead of a split of SAMPLES).",
+)
+@_clip_options
+@click.option(
+    "--vocabulary",
+    metavar="FILE",
+    default=None,
+    help="DOMINO's candidate phrases, one per line [default: every tag of the samples].",
+)
+@click.option(
+    "--components",
+    type=click.IntRange(min=1),
+    default=None,
+    help="DOMINO's mixture components per class [default: max(25, 2 x slices)].",
+)
+@click.option("--y-weight", type=float, default=10.0, show_default=True, help="DOMINO's γ.")
+@click.option("--y-hat-weight", type=float, default=10.0, show_default=True, help="DOMINO's γ̂.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write summary.csv, prime.parquet, domino.parquet and fig6.png/.svg here.",
+)
+def compare_command(
+    modes: str,
+    samples: str,
+    split_column: str | None,
+    detect_split: str | None,
+    holdout_split: str | None,
+    holdout_samples: str | None,
+    model_name: str,
+    checkpoint: str,
+    model_config: str | None,
+    device: str,
+    batch_size: int,
+    cache_dir: str | None,
+    image_root: str | None,
+    templates: tuple[str, ...],
+    quiet: bool,
+    vocabulary: str | None,
+    components: int | None,
+    y_weight: float,
+    y_hat_weight: float,
+    seed: int,
+    output_dir: str | None,
+) -> None:
+    """PRIME's modes against DOMINO-style slices on the same images (Fig. 6, A.9).
+
+    DOMINO (an error-aware Gaussian mixture over PCA-reduced CLIP embeddings) gets as many
+    slices per class as PRIME found modes there; each slice is described by the phrase of
+    the vocabulary closest to its mean embedding. Both methods' captions are scored with
+    CLIP; with a holdout, PRIME's modes are re-measured by their tags, and both methods'
+    captions by retrieving the closest holdout images.
+
+    \b
+    Examples:
+      prime evaluate compare modes.parquet samples.parquet --checkpoint clip.pt \\
+          --split-column split --holdout test -o compare/
+    """
+    from prime_rs.evaluate.compare import compare
+
+    if holdout_samples is not None and holdout_split is not None:
+        raise click.UsageError("give --holdout (a split of SAMPLES) or --holdout-samples, not both")
+    detect = _samples(samples, split_column, detect_split, "detect")
+    held = None
+    if holdout_samples is not None:
+        held = load_samples(holdout_samples)
+    elif split_column is not None and holdout_split is not None:
+        held = _samples(samples, split_column, holdout_split, "holdout")
+    phrases = None
+    if vocabulary is not None:
+        p = Path(vocabulary)
+        if not p.is_file():
+            raise InputError(f"{vocabulary}: vocabulary file not found")
+        phrases = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()]
+        phrases = [x for x in phrases if x]
+    model = _load_clip(model_name, checkpoint, model_config, device)
+    tables = compare(
+        read_modes(modes),
+        detect,
+        model=model,
+        holdout=held,
+        vocabulary=phrases,
+        templates=_templates(templates),
+        n_components=components,
+        y_weight=y_weight,
+        y_hat_weight=y_hat_weight,
+        seed=seed,
+        cache_dir=cache_dir,
+        image_root=image_root,
+        batch_size=batch_size,
+        show_progress=not quiet,
+    )
+    summary = tables["summary"]
+    rows = []
+    for r in summary.iter_rows(named=True):
+        row = [
+            r["method"],
+            str(r["n_groups"]),
+            _num(r["mean_support"], 1),
+            _num(r["mean_similarity"]),
+            _num(r["mean_similarity_std"]),
+            _num(r["mean_auroc"]),
+        ]
+        if "mean_holdout_drop" in r:
+            row += [_pct(r["mean_holdout_drop"]), _pct(r["share_generalize"])]
+        rows.append(row)
+    header = ["method", "groups", "support", "similarity", "std", "AUROC"]
+    if "mean_holdout_drop" in summary.columns:
+        header += ["holdout drop", "share >= 25%"]
+    _echo([f"model  {model.model_id}", ""])
+    _echo(_table(header, rows))
+    top = tables["domino"].head(_TOP)
+    if top.height:
+        lines = ["", f"DOMINO slices (top {top.height})"]
+        lines += _table(
+            ["class", "description", "support", "accuracy", "drop"],
+            [
+                [
+                    str(r["label"]),
+                    str(r["description"]),
+                    str(r["support"]),
+                    _pct(r["accuracy"]),
+                    _pct(r["drop"]),
+                ]
+                for r in top.iter_rows(named=True)
+            ],
+            left=2,
+        )
+        _echo(lines)
+    if output_dir is not None:
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_table(summary, out / "summary.csv")
+        write_table(tables["prime"], out / "prime.parquet")
+        write_table(tables["domino"], out / "domino.parquet")
+        from prime_rs.evaluate.plots import quality_plot
+
+        quality_plot({"PRIME": tables["prime"], "DOMINO": tables["domino"]}, out / "fig6")
+        click.echo("")
+        click.echo(f"wrote summary.csv, prime.parquet, domino.parquet, fig6.png, fig6.svg to {out}")
+
+
+@evaluate.command(
+    "tag-overlap", short_help="Full tag set vs groups with fewer of its tags (Table 2)."
+)
+@click.argument("modes", metavar="MODES")
+@click.argument("holdout", metavar="HOLDOUT")
+@_split_options("holdout")
+@click.option("-o", "--output", metavar="OUT", help="Write one row per mode.")
+def tag_overlap_command(
+    modes: str,
+    holdout: str,
+    split_column: str | None,
+    holdout_split: str | None,
+    output: str | None,
+) -> None:
+    """Table 2: holdout drop of modes of k tags vs groups with >= k-1 of the tags, >= 1 tag.
+
+    \b
+    Examples:
+      prime evaluate tag-overlap modes.parquet test.parquet -o table2.csv
+    """
+    from prime_rs.evaluate.analyses import tag_overlap, tag_overlap_summary
+
+    _check_output(output)
+    table = tag_overlap(
+        read_modes(modes), _samples(holdout, split_column, holdout_split, "holdout")
+    )
+    summary = tag_overlap_summary(table)
+    if summary.height == 0:
+        click.echo("no mode of 2 or more tags has samples in all three groups on the holdout")
+    rows = [
+        [
+            str(r["n_tags"]),
+            str(r["n_modes"]),
+            _pct(r["mean_drop_all"]),
+            _pct(r["mean_drop_k_minus_1"]),
+            _pct(r["mean_drop_any"]),
+        ]
+        for r in summary.iter_rows(named=True)
+    ]
+    _echo(_table(["tags (k)", "modes", "all k tags", ">= k-1 tags", ">= 1 tag"], rows, left=0))
+    click.echo("")
+    _write(table, output, f"{table.height} modes")
+
+
+@evaluate.command(
+    "embedding-space", short_help="Distances and neighbours by shared tags (Tables 3, 5-7)."
+)
+@click.argument("samples", metavar="SAMPLES")
+@_split_options("detect")
+@click.option(
+    "--embeddings",
+    metavar="FILE",
+    default=None,
+    help="Embeddings table (id, embedding); without it, CLIP image embeddings "
+    "(--checkpoint) are computed and cached.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CLIP weights (when no --embeddings).",
+)
+@click.option("--model", "model_name", default="ViT-B-32", show_default=True)
+@click.option("--model-config", type=click.Path(dir_okay=False), default=None)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--image-root", type=click.Path(file_okay=False), default=None)
+@click.option(
+    "--neighbors",
+    callback=_integers,
+    default="1,5,10",
+    show_default=True,
+    metavar="N1,N2,...",
+    help="Neighbourhood sizes for the shared-tags table.",
+)
+@click.option(
+    "--metric", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", metavar="OUT", help="Write the distance table (Table 3).")
+@click.option("--neighbors-output", metavar="OUT", help="Write the neighbours table (Tables 5-7).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def embedding_space_command(
+    samples: str,
+    split_column: str | None,
+    detect_split: str | None,
+    embeddings: str | None,
+    checkpoint: str | None,
+    model_name: str,
+    model_config: str | None,
+    device: str,
+    batch_size: int,
+    cache_dir: str | None,
+    image_root: str | None,
+    neighbors: tuple[int, ...],
+    metric: str,
+    seed: int,
+    output: str | None,
+    neighbors_output: str | None,
+    quiet: bool,
+) -> None:
+    """Tables 3 and 5-7: do images sharing tags lie close together in embedding space?
+
+    Prints the mean distance between two images of a class by the number of tags they
+    share, and the tags an image shares with its N nearest neighbours against N random
+    images of its class and the N images sharing the most tags.
+
+    \b
+    Examples:
+      prime evaluate embedding-space samples.parquet --embeddings embeddings.parquet
+      prime evaluate embedding-space samples.parquet --checkpoint clip.pt --neighbors 5,20
+    """
+    from prime_rs.evaluate.analyses import distance_by_shared_tags, neighbor_shared_tags
+    from prime_rs.evaluate.embeddings import embed_samples
+
+    _check_output(output)
+    _check_output(neighbors_output)
+    df = _samples(samples, split_column, detect_split, "detect")
+    if embeddings is not None:
+        emb: Any = embeddings
+        source = embeddings
+    elif checkpoint is not None:
+        model = _load_clip(model_name, checkpoint, model_config, device)
+        emb = embed_samples(
+            model,
+            df,
+            cache_dir=cache_dir,
+            image_root=image_root,
+            batch_size=batch_size,
+            show_progress=not quiet,
+        )
+        source = model.model_id
+    else:
+        raise click.UsageError("give --embeddings FILE, or --checkpoint to compute CLIP embeddings")
+    dist = distance_by_shared_tags(df, emb, metric=metric, seed=seed)
+    near = neighbor_shared_tags(
+        df, emb, n_neighbors=neighbors, metric=metric, seed=seed, show_progress=not quiet
+    )
+    top = int(dist["shared_tags"].max())  # type: ignore[arg-type]
+    _echo([f"embeddings  {source} ({metric} distance)", "", "distance by shared tags (Table 3)"])
+    _echo(
+        _table(
+            ["shared tags", "pairs", "mean distance", "std"],
+            [
+                [
+                    f"{r['shared_tags']}+"
+                    if r["shared_tags"] == top and top >= 4
+                    else str(r["shared_tags"]),
+                    f"{r['n_pairs']:,}",
+                    _num(r["mean_distance"]),
+                    _num(r["std_distance"]),
+                ]
+                for r in dist.iter_rows(named=True)
+            ],
+            left=0,
+        )
+    )
+    _echo(["", "tags shared with the N nearest neighbours (Tables 5-7)"])
+    _echo(
+        _table(
+            ["N", "queries", "embedding space", "random", "tag space (best)"],
+            [
+                [
+                    str(r["n_neighbors"]),
+                    f"{r['n_queries']:,}",
+                    _num(r["shared_embedding"], 2),
+                    _num(r["shared_random"], 2),
+                    _num(r["shared_tag_space"], 2),
+                ]
+                for r in near.iter_rows(named=True)
+            ],
+            left=0,
+        )
+    )
+    click.echo("")
+    _write(dist, output, "the distance table")
+    _write(near, neighbors_output, "the neighbours table")
+
+
+@evaluate.command(
+    "prompts", short_help="Text-to-image prompts for failure and success modes (4.2)."
+)
+@click.argument("modes", metavar="MODES")
+@click.argument("samples", metavar="SAMPLES")
+@_split_options("detect")
+@click.option(
+    "--top", type=click.IntRange(min=1), default=None, help="Only the N modes of largest drop."
+)
+@click.option(
+    "--success-per-mode",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Success modes (accuracy 100%) per failure mode.",
+)
+@click.option(
+    "--min-support",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Smallest success mode [default: the smallest mode's support].",
+)
+@click.option("--template", default="a photo of a {label}, {tags}", show_default=True)
+@click.option("--images-per-prompt", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--negative-prompt", default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", metavar="FILE.json", required=True, help="Write the prompts here.")
+def prompts_command(
+    modes: str,
+    samples: str,
+    split_column: str | None,
+    detect_split: str | None,
+    top: int | None,
+    success_per_mode: int,
+    min_support: int | None,
+    template: str,
+    images_per_prompt: int,
+    negative_prompt: str | None,
+    seed: int,
+    output: str,
+) -> None:
+    """Text-to-image prompts for failure modes and success modes, as JSON (paper 4.2).
+
+    A success mode is a tag set of the same class (and size, when the class has one) whose
+    samples are all predicted correctly. Generate images from both kinds with any diffusion
+    pipeline, classify them, and check with `prime evaluate generated` that the failure
+    prompts fool the model far more often.
+
+    \b
+    Examples:
+      prime evaluate prompts modes.parquet samples.parquet --top 10 -o prompts.json
+    """
+    from prime_rs.evaluate.prompts import generation_prompts, write_prompts
+
+    data = generation_prompts(
+        read_modes(modes),
+        _samples(samples, split_column, detect_split, "detect"),
+        top=top,
+        success_per_mode=success_per_mode,
+        min_support=min_support,
+        template=template,
+        images_per_prompt=images_per_prompt,
+        negative_prompt=negative_prompt,
+        seed=seed,
+    )
+    kinds = [p["kind"] for p in data["prompts"]]
+    n_fail, n_ok = kinds.count("failure"), kinds.count("success")
+    for p in data["prompts"][:_TOP]:
+        click.echo(f"  {p['id']}  {p['prompt']}")
+    if len(kinds) > _TOP:
+        click.echo(f"  ... ({len(kinds) - _TOP} more)")
+    path = write_prompts(data, output)
+    click.echo("")
+    click.echo(f"wrote {n_fail} failure and {n_ok} success prompts to {path}")
+    if n_fail and n_ok < n_fail * success_per_mode:
+        click.echo(
+            f"note: {n_fail * success_per_mode - n_ok} success prompts are missing: their classes "
+            "have no tag set with 100% accuracy at this support (lower --min-support)"
+        )
+
+
+@evaluate.command("generated", short_help="Accuracy on images generated from the prompts.")
+@click.argument("prompts", metavar="PROMPTS")
+@click.argument("predictions", metavar="PREDICTIONS")
+@click.option("-o", "--output", metavar="OUT", help="Write the per-prompt table.")
+def generated_command(prompts: str, predictions: str, output: str | None) -> None:
+    """The model's accuracy on images generated from PROMPTS (from `prime evaluate prompts`).
+
+    PREDICTIONS has one row per generated image: prompt_id and prediction.
+
+    \b
+    Examples:
+      prime evaluate generated prompts.json generated_predictions.csv
+    """
+    from prime_rs.evaluate.prompts import generated_accuracy
+
+    _check_output(output)
+    per_prompt, per_kind = generated_accuracy(prompts, predictions)
+    rows = [
+        [
+            str(r["kind"]),
+            str(r["n_prompts"]),
+            str(r["n_images"]),
+            _pct(r["accuracy"]),
+            _pct(r["mean_prompt_accuracy"]),
+        ]
+        for r in per_kind.iter_rows(named=True)
+    ]
+    _echo(_table(["kind", "prompts", "images", "accuracy", "mean per prompt"], rows))
+    click.echo("")
+    _write(per_prompt, output, f"{per_prompt.height} prompts")
+
+
+@evaluate.command("embed", short_help="Write CLIP image embeddings as a table (via the cache).")
+@click.argument("samples", metavar="SAMPLES")
+@_split_options("detect")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), required=True)
+@click.option("--model", "model_name", default="ViT-B-32", show_default=True)
+@click.option("--model-config", type=click.Path(dir_okay=False), default=None)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--image-root", type=click.Path(file_okay=False), default=None)
+@click.option("--quiet", is_flag=True)
+@click.option("-o", "--output", metavar="OUT", required=True, help="Write the embeddings table.")
+def embed_command(
+    samples: str,
+    split_column: str | None,
+    detect_split: str | None,
+    checkpoint: str,
+    model_name: str,
+    model_config: str | None,
+    device: str,
+    batch_size: int,
+    cache_dir: str | None,
+    image_root: str | None,
+    quiet: bool,
+    output: str,
+) -> None:
+    """Write CLIP image embeddings of the samples as a table (id, embedding), via the cache.
+
+    \b
+    Examples:
+      prime evaluate embed samples.parquet --checkpoint clip.pt -o embeddings.parquet
+    """
+    from prime_rs.evaluate.embeddings import embed_samples, embeddings_table
+
+    _check_output(output)
+    df = _samples(samples, split_column, detect_split, "detect")
+    model = _load_clip(model_name, checkpoint, model_config, device)
+    emb = embed_samples(
+        model,
+        df,
+        cache_dir=cache_dir,
+        image_root=image_root,
+        batch_size=batch_size,
+        show_progress=not quiet,
+    )
+    table = embeddings_table(df["id"], emb)
+    _write(
+        table, output, f"{table.height} embeddings of {emb.shape[1]} dimensions ({model.model_id})"
+    )
+
+
+# -- prime inspect -------------------------------------------------------------------------
+
+
+@click.command(context_settings=_CONTEXT, short_help="Accuracy ladder of a tag set (Tables 1, 4).")
+@click.argument("samples", metavar="SAMPLES")
+@click.option("--label", required=True, help="The class.")
+@click.option("--tags", required=True, metavar="A,B,...", help="The tag set, separated by commas.")
+@_split_options("detect", "holdout")
+@click.option(
+    "--holdout-samples",
+    metavar="FILE",
+    default=None,
+    help="Unseen samples in a file of their own (instead of a split of SAMPLES).",
+)
+@click.option("--confidence", callback=_fraction, default="0.95", show_default=True)
+@click.option("-o", "--output", metavar="OUT", help="Write the ladder table.")
+def inspect(
+    samples: str,
+    label: str,
+    tags: str,
+    split_column: str | None,
+    detect_split: str | None,
+    holdout_split: str | None,
+    holdout_samples: str | None,
+    confidence: float,
+    output: str | None,
+) -> None:
+    """The accuracy ladder of a tag set (Tables 1 and 4): the class, every subset, the set.
+
+    Shows support, accuracy (with its interval) and drop of every subset of the tags, on
+    the detect samples and, with a holdout, on unseen samples: a real failure mode needs
+    all of its tags.
+
+    \b
+    Examples:
+      prime inspect samples.parquet --label ape --tags hang,branch,black
+      prime inspect samples.parquet --label ape --tags hang,branch --split-column split \\
+          --holdout test -o ladder.csv
+    """
+    from prime_rs.evaluate.analyses import ladder
+
+    _check_output(output)
+    if holdout_samples is not None and holdout_split is not None:
+        raise click.UsageError("give --holdout (a split of SAMPLES) or --holdout-samples, not both")
+    detect = _samples(samples, split_column, detect_split, "detect")
+    held = None
+    if holdout_samples is not None:
+        held = load_samples(holdout_samples)
+    elif split_column is not None and holdout_split is not None:
+        held = _samples(samples, split_column, holdout_split, "holdout")
+    table = ladder(detect, label, tags, holdout=held, confidence=confidence)
+    full = table.row(table.height - 1, named=True)
+    click.echo(f"{label}: {' + '.join(full['tags'])}")
+    click.echo(f"detect   {_where(samples, split_column, detect_split, 'detect')}")
+    if held is not None:
+        click.echo(
+            f"holdout  {holdout_samples or _where(samples, split_column, holdout_split, 'holdout')}"
+        )
+    click.echo("")
+
+    def cells(r: dict[str, Any], prefix: str) -> list[str]:
+        n = r[f"{prefix}support"]
+        if not n:
+            return ["0", "-", "-", "-"]
+        low, high = r[f"{prefix}accuracy_low"], r[f"{prefix}accuracy_high"]
+        return [
+            f"{n:,}",
+            _pct(r[f"{prefix}accuracy"]),
+            f"{low * 100:.0f}-{high * 100:.0f}%",
+            _pct(r[f"{prefix}drop"]),
+        ]
+
+    rows = []
+    for r in table.iter_rows(named=True):
+        name = " + ".join(r["tags"]) if r["tags"] else "(whole class)"
+        row = [name, *cells(r, "")]
+        if held is not None:
+            row += cells(r, "holdout_")
+        rows.append(row)
+    header = ["tags", "support", "accuracy", "interval", "drop"]
+    if held is not None:
+        header += ["holdout n", "accuracy", "interval", "drop"]
+    _echo(_table(header, rows))
+    click.echo("")
+    _write(table, output, f"the ladder ({table.height} rows)")
+
+
+def search_splits(
+    samples: str, split_column: str | None, detect: str | None, holdout: str | None
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None, list[str]]:
+    """``prime search --split-column C --detect D --holdout H``: the two splits and a line
+    describing them; ``(None, None, [])`` without a split column."""
+    from prime_rs.evaluate._common import split_samples
+
+    if split_column is None:
+        for name, value in (("--detect", detect), ("--holdout", holdout)):
+            if value is not None:
+                raise click.UsageError(f"{name} needs --split-column (the column holding it)")
+        return None, None, []
+    d, h = split_samples(samples, split_column, detect or "detect", holdout)
+    line = f"split       {split_column} == {detect or 'detect'!r}: {d.height:,} samples searched"
+    if h is not None:
+        line += f"; {split_column} == {holdout!r}: {h.height:,} unseen samples"
+    return d, h, [line]

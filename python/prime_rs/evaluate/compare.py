@@ -148,12 +148,16 @@ def compare(
     prime_q = description_quality(modes, df, image_embeddings=emb, **common)
     domino_q = description_quality(slices, df, image_embeddings=emb, **common)
     prime_t = modes.hstack(prime_q.select(pl.exclude("label", "tags")))
-    domino_t = slices.hstack(domino_q.select(pl.exclude("label", "slice", "description")))
+    # The slices already carry their caption (the first template's), as the quality does.
+    domino_t = slices.hstack(
+        domino_q.select(pl.exclude("label", "slice", "description", "caption"))
+    )
     if holdout is not None:
         h = as_samples(holdout)
         prime_t = generalization(prime_t, h)
         for name, table in (("prime", prime_t), ("domino", domino_t)):
-            r = retrieval_generalization(table, h, detect=df, **common)
+            unseeded = {k: v for k, v in common.items() if k != "seed"}
+            r = retrieval_generalization(table, h, detect=df, **unseeded)
             extra = r.select("retrieval_support", "retrieval_accuracy", "retrieval_drop")
             if name == "prime":
                 prime_t = prime_t.hstack(extra)

@@ -44,7 +44,8 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Project ``x`` on its first principal components (via SVD of the centred data).
+    """Project ``x`` on its first principal components (eigenvectors of the centred data's
+    Gram matrix; fewer components when the data has fewer directions of variance).
 
     Returns
     -------
@@ -59,11 +60,25 @@ def pca(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, np.nd
     ((3, 1), True)
     """
     x = np.asarray(x, dtype=np.float64)
-    k = max(1, min(int(n_components), x.shape[0], x.shape[1]))
+    n, d = x.shape
+    k = max(1, min(int(n_components), n, d))
     mean = x.mean(axis=0)
     centred = x - mean
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    comps = vt[:k]
+    # The eigenvectors of the smaller of the two Gram matrices: many times faster than an SVD
+    # of the whole (n, d) matrix, and exact up to rounding for these sizes.
+    if n >= d:
+        _, vectors = np.linalg.eigh(centred.T @ centred)
+        comps = vectors[:, ::-1][:, :k].T
+    else:
+        values, vectors = np.linalg.eigh(centred @ centred.T)
+        order = np.argsort(values)[::-1][:k]
+        # Directions of (numerically) zero variance have no component to give.
+        order = order[values[order] > 1e-10 * max(float(values.max()), 1e-300)]
+        if len(order) == 0:
+            order = np.argsort(values)[::-1][:1]
+        scale = np.sqrt(np.maximum(values[order], 1e-300))
+        comps = (centred.T @ vectors[:, order] / scale).T
+        k = len(order)
     # A deterministic sign: the largest coefficient of each component is positive.
     signs = np.sign(comps[np.arange(k), np.abs(comps).argmax(axis=1)])
     comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
@@ -74,7 +89,7 @@ def _logsumexp(a: np.ndarray) -> np.ndarray:
     top = np.max(a, axis=1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):
-        return (top + np.log(np.exp(a - top).sum(axis=1, keepdims=True)))[:, 0]
+        return np.asarray((top + np.log(np.exp(a - top).sum(axis=1, keepdims=True)))[:, 0])
 
 
 def _one_hot(codes: np.ndarray, k: int) -> np.ndarray:
@@ -157,6 +172,12 @@ class DominoMixture:
         self.max_iter = int(max_iter)
         self.tol = float(tol)
         self.seed = seed
+        self.means_: np.ndarray = np.zeros((0, 0))
+        self.variances_: np.ndarray = np.zeros((0, 0))
+        self.weights_: np.ndarray = np.zeros(0)
+        self.y_probs_: np.ndarray = np.zeros((0, 0))
+        self.y_hat_probs_: np.ndarray = np.zeros((0, 0))
+        self._reg = 0.0
         #: The objective after each E-step (it never decreases).
         self.log_likelihoods_: list[float] = []
         self.n_iter_ = 0
@@ -185,11 +206,13 @@ class DominoMixture:
             raise InputError("z holds NaN or infinite values")
         return z, y, y_hat
 
-    def _log_f(self, z: np.ndarray, y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
-        """``log π_s + log f_s(i)`` for every sample and component."""
+    def _log_f(
+        self, z: np.ndarray, y: np.ndarray, y_hat: np.ndarray, z2: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``log π_s + log f_s(i)`` for every sample and component (``z2`` is ``z**2``)."""
         inv = 1.0 / self.variances_
         quad = (
-            (z**2) @ inv.T
+            (z**2 if z2 is None else z2) @ inv.T
             - 2.0 * z @ (self.means_ * inv).T
             + (self.means_**2 * inv).sum(axis=1)[None, :]
         )
@@ -202,7 +225,7 @@ class DominoMixture:
             out += self.y_weight * (y @ np.log(self.y_probs_).T)
         if self.y_hat_weight:
             out += self.y_hat_weight * (y_hat @ np.log(self.y_hat_probs_).T)
-        return out
+        return np.asarray(out)
 
     def _log_prior(self) -> float:
         nu, reg, eps = self.prior_weight, self._reg, self.pseudo_count
@@ -212,15 +235,18 @@ class DominoMixture:
         total += self.y_hat_weight * eps * float(np.log(self.y_hat_probs_).sum())
         return total
 
-    def _m_step(self, z: np.ndarray, y: np.ndarray, y_hat: np.ndarray, r: np.ndarray) -> None:
+    def _m_step(
+        self, z: np.ndarray, z2: np.ndarray, y: np.ndarray, y_hat: np.ndarray, r: np.ndarray
+    ) -> None:
         nk = r.sum(axis=0)
         self.weights_ = nk / nk.sum()
         safe = np.where(nk > 0, nk, 1.0)
-        means = (r.T @ z) / safe[:, None]
-        if hasattr(self, "means_"):
+        rz = r.T @ z
+        means = rz / safe[:, None]
+        if self.means_.shape == means.shape:  # an empty component keeps its mean
             means = np.where((nk > 0)[:, None], means, self.means_)
         self.means_ = means
-        sq = r.T @ (z**2) - 2.0 * means * (r.T @ z) + nk[:, None] * means**2
+        sq = r.T @ z2 - 2.0 * means * rz + nk[:, None] * means**2
         sq = np.maximum(sq, 0.0)
         nu = self.prior_weight
         self.variances_ = (sq + nu * self._reg) / (nk[:, None] + nu)
@@ -272,13 +298,14 @@ class DominoMixture:
                 f"most {len(z)}"
             )
         self._reg = self.reg_covar * max(float(z.var(axis=0).mean()), 1e-12)
+        z2 = z**2
         r = self._init_responsibilities(z)
-        self._m_step(z, y, y_hat, r)
+        self._m_step(z, z2, y, y_hat, r)
         self.log_likelihoods_ = []
         self.converged_ = False
         previous = -np.inf
         for it in range(1, self.max_iter + 1):
-            log_f = self._log_f(z, y, y_hat)
+            log_f = self._log_f(z, y, y_hat, z2)
             log_norm = _logsumexp(log_f)
             objective = float(log_norm.sum()) + self._log_prior()
             self.log_likelihoods_.append(objective)
@@ -288,18 +315,18 @@ class DominoMixture:
                 break
             previous = objective
             r = np.exp(log_f - log_norm[:, None])
-            self._m_step(z, y, y_hat, r)
+            self._m_step(z, z2, y, y_hat, r)
         return self
 
     def predict_proba(self, z: np.ndarray, y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
         """Responsibilities: the probability of each component for each sample."""
         z, y, y_hat = self._check(z, y, y_hat)
         log_f = self._log_f(z, y, y_hat)
-        return np.exp(log_f - _logsumexp(log_f)[:, None])
+        return np.asarray(np.exp(log_f - _logsumexp(log_f)[:, None]))
 
     def predict(self, z: np.ndarray, y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
         """The most likely component of each sample."""
-        return self.predict_proba(z, y, y_hat).argmax(axis=1)
+        return np.asarray(self.predict_proba(z, y, y_hat).argmax(axis=1))
 
     @property
     def gaps(self) -> np.ndarray:
@@ -507,7 +534,7 @@ def domino_slices(
                     "ids": ids.gather(members).to_list(),
                 }
             )
-    schema = {
+    schema: dict[str, Any] = {
         "label": groups.labels.dtype,
         "slice": pl.Int64,
         "description": pl.String,

@@ -115,13 +115,14 @@ def _check_table(df: pl.DataFrame, name: str) -> pl.DataFrame:
     if not isinstance(dtype, pl.List) or not dtype.inner.is_numeric():
         raise InputError(f"{name}: column 'embedding' must hold lists of numbers, not {dtype}")
     lengths = df["embedding"].list.len()
-    if df.height and (lengths.min() != lengths.max() or df["embedding"].null_count()):
-        bad = (lengths != lengths.max()).fill_null(True).arg_true()
+    longest = int(lengths.max() or 0) if df.height else 0  # type: ignore[arg-type]
+    if df.height and (lengths.min() != longest or df["embedding"].null_count()):
+        first = int((lengths != longest).fill_null(True).arg_true()[0])
         raise InputError(
-            f"{name}: every embedding must have the same length; row {int(bad[0])} (counting "
-            f"from 0) has {lengths[int(bad[0])]}, others {lengths.max()}"
+            f"{name}: every embedding must have the same length; row {first} (counting "
+            f"from 0) has {lengths[first]!r}, others {longest}"
         )
-    d = int(lengths.max() or 0) if df.height else 0
+    d = longest
     return df.with_columns(pl.col("embedding").cast(pl.List(pl.Float32)).list.to_array(d))
 
 
@@ -189,7 +190,7 @@ def align_embeddings(samples: pl.DataFrame, embeddings: EmbeddingsLike) -> np.nd
     m = _matrix(table)[joined["_row"].to_numpy()]
     if not np.isfinite(m).all():
         raise InputError(f"{name}: embeddings hold NaN or infinite values")
-    return m
+    return np.asarray(m, dtype=np.float32)
 
 
 def image_paths(
@@ -364,7 +365,15 @@ def embed_samples(
 
     Examples
     --------
-    >>> emb = embed_samples(model, samples, cache_dir="cache")  # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> from prime_rs.vision.testing import load_tiny_clip
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> Image.new("RGB", (32, 32), "red").save(d / "fox.png")
+    >>> samples = pl.DataFrame({"id": [0], "path": [str(d / "fox.png")]})
+    >>> model = load_tiny_clip(d)
+    >>> embed_samples(model, samples, cache_dir=d / "cache", show_progress=False).shape
+    (1, 32)
     """
     cache = EmbeddingCache(cache_dir or default_cache_dir(), model.model_id)
     paths = image_paths(samples, rows, image_root=image_root)

@@ -7,6 +7,7 @@ drop is the holdout accuracy of ``c`` minus the accuracy of that group.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -292,33 +293,64 @@ def sweep(
     measure = None if holdout_index is None else _Measure(holdout_index)
     rows: list[dict[str, Any]] = []
     grid = [(s, a) for s in supports for a in drops]
-    for s, a in progress(grid, total=len(grid), desc="sweep", enabled=show_progress):
-        modes = detect_index.search(
-            max_tags=max_tags,
-            min_support=s,
-            min_drop=a,
-            necessity=necessity,
-            threads=threads,
-            q_values=False,
-        )
-        row: dict[str, Any] = {
-            "min_support": s,
-            "min_drop": a,
-            "n_modes": modes.height,
-            "n_classes": modes["label"].n_unique() if modes.height else 0,
-            "mean_drop": float(modes["drop"].mean()) if modes.height else None,  # type: ignore[arg-type]
+    # An empty grid point is a count of 0 in the table, not a warning worth a line each.
+    quiet = _WithoutEmptyReasons()
+    logger = logging.getLogger("prime_rs")
+    logger.addFilter(quiet)
+    try:
+        for s, a in progress(grid, total=len(grid), desc="sweep", enabled=show_progress):
+            rows.append(
+                _sweep_point(detect_index, measure, s, a, max_tags, necessity, generalizes, threads)
+            )
+    finally:
+        logger.removeFilter(quiet)
+    return _sweep_frame(rows, with_holdout=measure is not None)
+
+
+class _WithoutEmptyReasons(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No failure modes")
+
+
+def _sweep_point(
+    detect_index: TagIndex,
+    measure: _Measure | None,
+    s: int,
+    a: float,
+    max_tags: int,
+    necessity: Sequence[float],
+    generalizes: float,
+    threads: int | None,
+) -> dict[str, Any]:
+    modes = detect_index.search(
+        max_tags=max_tags,
+        min_support=s,
+        min_drop=a,
+        necessity=necessity,
+        threads=threads,
+        q_values=False,
+    )
+    row: dict[str, Any] = {
+        "min_support": s,
+        "min_drop": a,
+        "n_modes": modes.height,
+        "n_classes": modes["label"].n_unique() if modes.height else 0,
+        "mean_drop": float(modes["drop"].mean()) if modes.height else None,  # type: ignore[arg-type]
+    }
+    if measure is not None:
+        table = _measure_with(modes, measure)
+        summary = generalization_summary(table, min_drop=generalizes)
+        row |= {
+            "n_measured": summary["n_measured"],
+            "n_generalize": summary["n_generalize"],
+            "share_generalize": summary["share_generalize"],
+            "mean_holdout_drop": summary["mean_holdout_drop"],
+            "correlation": summary["correlation"],
         }
-        if measure is not None:
-            table = _measure_with(modes, measure)
-            summary = generalization_summary(table, min_drop=generalizes)
-            row |= {
-                "n_measured": summary["n_measured"],
-                "n_generalize": summary["n_generalize"],
-                "share_generalize": summary["share_generalize"],
-                "mean_holdout_drop": summary["mean_holdout_drop"],
-                "correlation": summary["correlation"],
-            }
-        rows.append(row)
+    return row
+
+
+def _sweep_frame(rows: list[dict[str, Any]], *, with_holdout: bool) -> pl.DataFrame:
     schema: dict[str, Any] = {
         "min_support": pl.Int64,
         "min_drop": pl.Float64,
@@ -326,7 +358,7 @@ def sweep(
         "n_classes": pl.Int64,
         "mean_drop": pl.Float64,
     }
-    if measure is not None:
+    if with_holdout:
         schema |= {
             "n_measured": pl.Int64,
             "n_generalize": pl.Int64,

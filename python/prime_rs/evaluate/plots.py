@@ -66,7 +66,12 @@ def generalization_plot(
 
     Examples
     --------
-    >>> paths = generalization_plot(table, "fig4")  # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> table = pl.DataFrame({"drop": [0.4, 0.5], "holdout_support": [30, 0],
+    ...                       "holdout_drop": [0.35, None]})
+    >>> stem = pathlib.Path(tempfile.mkdtemp()) / "fig4"
+    >>> [p.name for p in generalization_plot(table, stem)]
+    ['fig4.png', 'fig4.svg']
     """
     for col in ("drop", "holdout_drop", "holdout_support"):
         if col not in table.columns:
@@ -107,7 +112,11 @@ def sweep_plot(grid: pl.DataFrame, stem: str | Path) -> list[Path]:
 
     Examples
     --------
-    >>> paths = sweep_plot(grid, "fig10")  # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> grid = pl.DataFrame({"min_support": [30, 50], "min_drop": [0.3, 0.3],
+    ...                      "n_modes": [12, 5]})
+    >>> [p.suffix for p in sweep_plot(grid, pathlib.Path(tempfile.mkdtemp()) / "fig10")]
+    ['.png', '.svg']
     """
     for col in ("min_support", "min_drop", "n_modes"):
         if col not in grid.columns:
@@ -116,7 +125,7 @@ def sweep_plot(grid: pl.DataFrame, stem: str | Path) -> list[Path]:
     fig = _figure(5.0 * panels, 4.0)
     axes = [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
     for (a,), part in grid.sort("min_support").group_by(["min_drop"], maintain_order=True):
-        label = f"min_drop {float(a):g}"  # type: ignore[arg-type]
+        label = f"min_drop {float(a):g}"
         axes[0].plot(part["min_support"], part["n_modes"], marker="o", label=label)
         if panels == 2:
             share = part["share_generalize"].cast(pl.Float64).to_numpy()
@@ -139,7 +148,11 @@ def quality_plot(tables: dict[str, pl.DataFrame], stem: str | Path) -> list[Path
 
     Examples
     --------
-    >>> paths = quality_plot({"PRIME": prime_q, "DOMINO": domino_q}, "fig6")  # doctest: +SKIP
+    >>> import tempfile, pathlib
+    >>> q = pl.DataFrame({"similarity_mean": [0.3, 0.25], "auroc": [0.8, 0.7]})
+    >>> stem = pathlib.Path(tempfile.mkdtemp()) / "fig6"
+    >>> len(quality_plot({"PRIME": q, "DOMINO": q}, stem))
+    2
     """
     if not tables:
         raise InputError("quality_plot: no tables to plot")

@@ -94,7 +94,11 @@ def caption_embeddings(model: ImageTextModel, captions: Sequence[Sequence[str]])
 
     Examples
     --------
-    >>> caption_embeddings(model, [["a photo of a fox, snow"]])  # doctest: +SKIP
+    >>> import tempfile
+    >>> from prime_rs.vision.testing import load_tiny_clip
+    >>> model = load_tiny_clip(tempfile.mkdtemp())
+    >>> caption_embeddings(model, [["a photo of a fox, snow", "a fox in the snow"]]).shape
+    (1, 32)
     """
     flat = [c for group in captions for c in group]
     if not flat:
@@ -224,7 +228,7 @@ def description_quality(
         if model is None:
             raise ParameterError("give a model, or text_embeddings for the captions")
         have = [i for i, c in enumerate(caps) if c is not None]
-        t = caption_embeddings(model, [caps[i] for i in have])
+        t = caption_embeddings(model, [c for c in caps if c is not None])
         text = np.zeros((groups.height, t.shape[1] if len(t) else 0), dtype=np.float32)
         text[have] = t
     else:
@@ -256,7 +260,8 @@ def description_quality(
         "auroc": [],
     }
     for i, (rows, neg) in enumerate(zip(members, negatives, strict=True)):
-        out["caption"].append(caps[i][0] if caps[i] else None)
+        group_caps = caps[i]
+        out["caption"].append(group_caps[0] if group_caps else None)
         out["n_images"].append(len(rows))
         out["n_negatives"].append(len(neg))
         if caps[i] is None or len(rows) == 0:
@@ -297,7 +302,7 @@ def _image_embeddings(
 ) -> np.ndarray:
     if given is not None:
         if isinstance(given, np.ndarray):
-            return align_embeddings(df, given)[rows]
+            return np.asarray(align_embeddings(df, given)[rows])
         return align_embeddings(pl.DataFrame({"id": df["id"].gather(rows)}), given)
     if model is None:
         raise ParameterError("give a model, or image_embeddings of the samples")
@@ -398,7 +403,7 @@ def retrieval_generalization(
             raise ParameterError("give a model, or text_embeddings for the captions")
         caps = group_captions(groups, templates)
         have = [i for i, c in enumerate(caps) if c is not None]
-        t = caption_embeddings(model, [caps[i] for i in have])
+        t = caption_embeddings(model, [c for c in caps if c is not None])
         text = np.full((groups.height, t.shape[1] if len(t) else 0), np.nan, dtype=np.float32)
         text[have] = t
     else:
@@ -413,7 +418,9 @@ def retrieval_generalization(
     )  # fmt: skip
     where = np.full(h.height, -1, dtype=np.int64)
     where[rows_needed] = np.arange(len(rows_needed))
-    k_out, acc_out, cls_out = [], [], []
+    k_out: list[int] = []
+    acc_out: list[float | None] = []
+    cls_out: list[float | None] = []
     for i, (label, support) in enumerate(zip(labels, groups["support"].to_list(), strict=True)):
         rows = hidx.class_rows(label)
         if len(rows) == 0 or np.isnan(text[i]).any() or not support:
