@@ -6,7 +6,14 @@ PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: dev demo test test-rust test-python bench lint clean
+.PHONY: dev demo test test-rust test-python bench lint clean system-deps
+
+# Debian packages the tests use: headless Chromium (the report's DOM test) and the
+# Fashion-MNIST data (the example's CI-sized run). Installed once, when missing.
+system-deps:
+	@if ! command -v chromium >/dev/null || [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+		apt-get update -qq && apt-get install -y -qq chromium dataset-fashion-mnist; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +37,7 @@ demo: dev
 test-rust:
 	cargo test -p prime-core --release
 
-test-python: dev
+test-python: dev system-deps
 	$(PY) -m pytest -q --doctest-modules python/prime_rs tests
 
 test: test-rust test-python
