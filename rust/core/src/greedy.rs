@@ -1,7 +1,8 @@
 //! Greedy (beam) search, PRIME appendix A.6: at each size keep only the `beam_width` sets
 //! with the largest accuracy drop that still meet the support, and extend only those.
 //!
-//! Faster than the exhaustive search on large lattices, but it may miss modes. Every set it
+//! It may miss modes, and it is faster than the exhaustive search only where the lattice is
+//! large and deep (see benches/RESULTS.md): the exhaustive search prunes well. Every set it
 //! reports is judged exactly as the exhaustive search judges it (minimality is checked
 //! with recounted statistics even for subsets the beam dropped), so its modes are always a
 //! subset of the exhaustive ones, with identical statistics.
@@ -132,6 +133,10 @@ fn beam_class(
                 tags.push(t);
                 tags.sort_unstable();
                 let n_correct = parent_correct.intersection_len(tag) as u32;
+                if support - n_correct < plan.min_errors {
+                    // Too few errors for it, or any superset, to be a mode.
+                    continue;
+                }
                 next.push(Beamed {
                     tags,
                     samples: RoaringBitmap::new(),

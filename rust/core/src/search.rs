@@ -407,7 +407,7 @@ pub(crate) struct ClassPlan<'a> {
     /// `A_c - a`: a set is below it or not a mode.
     pub(crate) threshold: f64,
     /// Fewest wrong predictions any mode (or superset leading to one) can keep.
-    min_errors: u32,
+    pub(crate) min_errors: u32,
     /// Local ids of the tags searched, ascending.
     pub(crate) active: Vec<u32>,
     /// Rank of each local tag in `active`, or `u32::MAX`.
