@@ -413,7 +413,7 @@ def test_ctrl_c_prints_interrupted_and_exits_130(tmp_path: Path) -> None:
 def test_demo_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo.parquet"
     start = time.perf_counter()
-    proc = run_prime("demo", "-o", out)
+    proc = run_prime("demo", "--synthetic", "-o", out)
     elapsed = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -437,7 +437,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
 
 
 def test_demo_dense_and_seed() -> None:
-    result = invoke("demo", "--dense", "--seed", 3, "--threads", 2)
+    result = invoke("demo", "--synthetic", "--dense", "--seed", 3, "--threads", 2)
     assert result.exit_code == 0, result.output
     data = synthetic.generate(synthetic.DENSE, seed=3)
     modes = prime_rs.find_failure_modes(data.samples, threads=2)

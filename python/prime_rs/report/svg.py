@@ -35,7 +35,10 @@ def accuracy_bar(
     True
     """
     h = 18
-    x = lambda v: 4 + (width - 8) * min(max(v, 0.0), 1.0)  # noqa: E731
+
+    def x(v: float) -> float:
+        return 4 + (width - 8) * min(max(v, 0.0), 1.0)
+
     parts = [
         f'<svg class="bar" width="{width}" height="{h}" viewBox="0 0 {width} {h}" '
         f'role="img" aria-label="accuracy {accuracy:.0%} against class {class_accuracy:.0%}">',

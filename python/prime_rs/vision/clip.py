@@ -87,7 +87,7 @@ def _read_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _register(model_name: str, model_cfg: dict[str, Any]) -> str:
     """Register a custom architecture with open_clip under a private name and return it."""
-    import open_clip
+    import open_clip  # type: ignore[import-untyped,unused-ignore]
 
     digest = hashlib.sha256(json.dumps(model_cfg, sort_keys=True).encode()).hexdigest()[:12]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name)
@@ -125,7 +125,7 @@ class ClipModel:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: Any,
         tokenizer: Any,
         *,
         model_name: str,
@@ -197,7 +197,7 @@ class ClipModel:
         """
         require_vision("CLIP")
         require("open_clip", feature="CLIP", hint=_OPEN_CLIP_HINT)
-        import open_clip
+        import open_clip  # type: ignore[import-untyped,unused-ignore]
 
         from prime_rs.vision.device import resolve_device, resolve_precision
         from prime_rs.vision.images import Preprocess
@@ -233,13 +233,14 @@ class ClipModel:
                 force_preprocess_cfg=overrides or None,
                 weights_only=True,
             )
-        except (RuntimeError, KeyError, ValueError, OSError) as e:
+        except Exception as e:  # open_clip and torch raise many kinds
+            if _unreadable(e):
+                raise InputError(
+                    f"{ckpt}: not a readable checkpoint ({type(e).__name__}: {_first_line(e)})"
+                ) from None
             raise InputError(
-                f"{ckpt}: cannot load these weights into {model_name}: {_first_line(e)}"
-            ) from None
-        except Exception as e:  # unpickling errors have many types
-            raise InputError(
-                f"{ckpt}: not a readable checkpoint ({type(e).__name__}: {_first_line(e)})"
+                f"{ckpt}: cannot load these weights into {model_name}: "
+                f"{type(e).__name__}: {_first_line(e)}"
             ) from None
         model.eval().to(torch_device)
         tokenizer = open_clip.get_tokenizer(arch)
@@ -325,7 +326,9 @@ class ClipModel:
 
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
-        paths = [str(p) for p in images.paths] if hasattr(images, "paths") else list(map(str, images))
+        paths = (
+            [str(p) for p in images.paths] if hasattr(images, "paths") else list(map(str, images))
+        )
         n = len(paths)
         out: np.ndarray | None = None
         failures: list[tuple[int, str]] = []
@@ -356,8 +359,6 @@ class ClipModel:
         return out
 
     def _embed_dim(self) -> int:
-        import torch
-
         from prime_rs.vision.device import autocast
 
         with autocast(self.device, self.precision):
@@ -399,7 +400,20 @@ class ClipModel:
         return torch.cat(chunks).numpy().astype(np.float32, copy=False)
 
 
+def _unreadable(e: BaseException) -> bool:
+    """Whether loading failed on the file itself rather than on fitting the architecture."""
+    import pickle
+    import zipfile
+
+    if isinstance(e, (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, UnicodeDecodeError)):
+        return True
+    text = str(e)
+    return any(
+        s in text
+        for s in ("invalid load key", "PytorchStreamReader", "central directory", "Weights only")
+    )
+
+
 def _first_line(e: BaseException) -> str:
     text = " ".join(str(e).strip().splitlines()[:1]) or type(e).__name__
     return text if len(text) <= 300 else text[:297] + "..."
-

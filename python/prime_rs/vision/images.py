@@ -13,6 +13,7 @@ workers move a quarter of the bytes and the GPU does the arithmetic.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import sys
@@ -147,10 +148,8 @@ def load_image(path: str | Path, *, draft_size: int | None = None) -> Image.Imag
 def _to_rgb(im: Image.Image) -> Image.Image:
     from PIL import Image, ImageOps
 
-    try:
+    with contextlib.suppress(Exception):  # a broken EXIF block must not cost the image
         im = ImageOps.exif_transpose(im)
-    except Exception:  # a broken EXIF block must not cost the image
-        pass
     mode = im.mode
     if mode == "RGB":
         return im.copy() if "transparency" not in im.info else _on_white(im)
@@ -264,8 +263,8 @@ class Preprocess:
             if (nw, nh) != (w, h):
                 im = im.resize((nw, nh), resample)
             if nw != s or nh != s:
-                top = int(round((nh - s) / 2.0))
-                left = int(round((nw - s) / 2.0))
+                top = round((nh - s) / 2.0)
+                left = round((nw - s) / 2.0)
                 im = im.crop((left, top, left + s, top + s))
         arr = np.asarray(im, dtype=np.uint8)
         return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
@@ -330,7 +329,9 @@ class _Images:
 
     def __getitem__(self, i: int) -> tuple[int, Any, str | None]:
         try:
-            im = load_image(self.paths[i], draft_size=self.preprocess.resize or self.preprocess.size)
+            im = load_image(
+                self.paths[i], draft_size=self.preprocess.resize or self.preprocess.size
+            )
             return i, self.preprocess(im), None
         except ImageError as e:
             return i, None, str(e)
@@ -393,7 +394,8 @@ def iter_batches(
     >>> import tempfile, pathlib
     >>> from PIL import Image
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> Image.new("RGB", (8, 8)).save(d / "a.png"); (d / "b.png").write_bytes(b"")
+    >>> Image.new("RGB", (8, 8)).save(d / "a.png")
+    >>> _ = (d / "b.png").write_bytes(b"")
     >>> [(b.indices, b.failures) for b in iter_batches(
     ...     [str(d / "a.png"), str(d / "b.png")], Preprocess(size=4), [[0, 1]])]
     [([0], [(1, 'empty file (0 bytes)')])]
@@ -408,7 +410,7 @@ def iter_batches(
             "prefetch_factor": prefetch,
             "multiprocessing_context": _context(),
         }
-    loader = DataLoader(
+    loader: DataLoader[Any] = DataLoader(
         dataset,  # type: ignore[arg-type]
         batch_sampler=list(batches),
         collate_fn=_Collate(preprocess.size),

@@ -9,12 +9,15 @@ without downloading anything.
 - :func:`tiny_cnn` is a ``package.module:factory`` for ``prime predict --model``
   (``prime_rs.vision.testing:tiny_cnn``); :func:`save_tiny_cnn` saves one as a state dict,
   TorchScript or ``torch.export`` file.
-- :func:`make_image_folder` writes a small class-per-folder image set.
+- :func:`make_image_folder` writes a small class-per-folder image set;
+  :func:`write_odd_images` writes every kind of awkward file (empty, truncated, corrupt, not
+  an image, too large, CMYK, palette, 16-bit, alpha, tiny, huge) with the expected outcome.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,7 @@ __all__ = [
     "make_tiny_clip",
     "save_tiny_cnn",
     "tiny_cnn",
+    "write_odd_images",
 ]
 
 #: A tiny open_clip architecture: 32-pixel images, one transformer layer per tower, 32-wide
@@ -66,7 +70,7 @@ def make_tiny_clip(directory: str | Path, *, seed: int = 0, name: str = "tiny-cl
     >>> tiny.model_name, tiny.checkpoint.suffix, tiny.config.suffix
     ('tiny-clip', '.pt', '.json')
     """
-    import open_clip
+    import open_clip  # type: ignore[import-untyped,unused-ignore]
     import torch
 
     d = Path(directory)
@@ -162,7 +166,11 @@ def save_tiny_cnn(
     if kind == "state_dict":
         torch.save(model.state_dict(), p)
     elif kind == "torchscript":
-        torch.jit.save(torch.jit.script(model), str(p))
+        with warnings.catch_warnings():  # TorchScript is deprecated in recent torch
+            warnings.filterwarnings(
+                "ignore", message=r".*torch\.jit\.\w+.* is deprecated", category=FutureWarning
+            )
+            torch.jit.save(torch.jit.script(model), str(p))
     elif kind == "export":
         example = (torch.zeros(2, 3, 32, 32),)
         batch = torch.export.Dim("batch", min=1, max=4096)
@@ -205,3 +213,80 @@ def make_image_folder(
             arr = np.clip(base + noise, 0, 255).astype(np.uint8)
             Image.fromarray(arr, mode="RGB").save(folder / f"{name}_{i}{extension}")
     return r
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header announces ``width`` x ``height`` grey pixels, with almost no data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 16)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def write_odd_images(folder: str | Path, *, huge: bool = True) -> dict[str, str | None]:
+    """Write every kind of awkward image file into ``folder``.
+
+    Returns a map from file name to the start of the error the loader must report, or
+    ``None`` for files that must load (odd modes, tiny and huge sizes). The permission case
+    is not written here (root can read anything): see the tests.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cases = write_odd_images(tempfile.mkdtemp(), huge=False)
+    >>> cases["empty.jpg"], cases["cmyk.jpg"]
+    ('empty file', None)
+    """
+    from PIL import Image
+
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    photo = Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), mode="RGB")
+    cases: dict[str, str | None] = {}
+
+    (d / "empty.jpg").write_bytes(b"")
+    cases["empty.jpg"] = "empty file"
+    buf = d / "full.jpg"
+    photo.save(buf, quality=90)
+    data = buf.read_bytes()
+    buf.unlink()
+    (d / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    cases["truncated.jpg"] = "truncated or corrupt"
+    png = d / "corrupt.png"
+    photo.save(png)
+    raw = bytearray(png.read_bytes())
+    raw[60:200] = bytes(140)  # zeros over the compressed pixel data
+    png.write_bytes(bytes(raw))
+    cases["corrupt.png"] = "truncated or corrupt"
+    (d / "text.jpg").write_text("this is not an image\n")
+    cases["text.jpg"] = "not an image"
+    (d / "bomb.png").write_bytes(_png_header_only(20000, 20000))
+    cases["bomb.png"] = "too large"
+
+    Image.new("CMYK", (40, 30), (0, 255, 0, 0)).save(d / "cmyk.jpg")
+    palette = Image.new("P", (40, 30))
+    palette.putpalette([255, 0, 0] * 256)
+    palette.save(d / "palette.png", transparency=0)
+    Image.fromarray(np.full((30, 40), 40000, dtype=np.uint16)).save(d / "grey16.png")
+    Image.new("RGBA", (40, 30), (0, 0, 255, 0)).save(d / "alpha.png")
+    Image.new("LA", (40, 30), (10, 128)).save(d / "grey_alpha.png")
+    Image.new("1", (40, 30), 1).save(d / "bilevel.png")
+    Image.fromarray(np.full((30, 40), 0.25, dtype=np.float32), mode="F").save(d / "float.tif")
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(d / "tiny.png")
+    Image.new("RGB", (3000, 20), (10, 200, 10)).save(d / "wide.png")
+    for name in ("cmyk.jpg", "palette.png", "grey16.png", "alpha.png", "grey_alpha.png"):
+        cases[name] = None
+    for name in ("bilevel.png", "float.tif", "tiny.png", "wide.png"):
+        cases[name] = None
+    if huge:
+        # More pixels than Pillow's MAX_IMAGE_PIXELS (it warns), fewer than twice (it refuses).
+        Image.new("L", (9500, 9500), 90).save(d / "huge.jpg", quality=50)
+        cases["huge.jpg"] = None
+    return cases
