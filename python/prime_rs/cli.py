@@ -605,7 +605,7 @@ def search(
 #: Search parameters of the Fashion-MNIST demo (the bundled thumbnails were chosen with them).
 DEMO_PARAMS: dict[str, Any] = {
     "max_tags": 3,
-    "min_support": 10,
+    "min_support": 20,
     "min_drop": 0.20,
     "necessity": DEFAULT_NECESSITY,
     "min_tag_count": None,

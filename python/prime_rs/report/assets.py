@@ -42,7 +42,7 @@ td:not(:first-child){font-variant-numeric:tabular-nums}
 svg.bar{display:block;margin:6px 0}
 .thumbs{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0}
 .thumb{margin:0;text-align:center;font-size:11px;color:var(--mut);width:64px}
-.thumb .im{display:block;width:64px;height:64px;background:#fff center/contain no-repeat;
+.thumb .im{display:block;width:64px;height:64px;background-color:#fff;background-position:center;background-size:contain;background-repeat:no-repeat;image-rendering:pixelated;
  border:2px solid #d1fae5;border-radius:4px}
 .thumb.bad .im{border-color:#fecaca}.thumb.bad figcaption{color:var(--bad)}
 .thumb figcaption{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}

@@ -1,0 +1,90 @@
+"""``prime demo``: the bundled Fashion-MNIST data, searched and reported with no network."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+
+from prime_rs.cli import DEMO_PARAMS, cli
+from prime_rs.data.fashion_mnist import fashion_mnist, fashion_mnist_thumbnails
+
+CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+
+def _offline(cmd: list[str]) -> list[str]:
+    """``cmd`` in a new user and network namespace: the process has no network at all
+    (only a loopback interface that is down)."""
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "needs util-linux's unshare"
+    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, check=False)
+    assert probe.returncode == 0, f"unshare -rn is not allowed here: {probe.stderr!r}"
+    return [unshare, "-rn", *cmd]
+
+
+def test_bundled_data() -> None:
+    df = fashion_mnist()
+    assert {"id", "label", "prediction", "tags", "tag_scores", "split"} <= set(df.columns)
+    assert set(df["split"].unique().to_list()) == {"detect", "holdout"}
+    assert set(df["label"].unique().to_list()) == set(CLASSES)
+    assert df["id"].is_unique().all()
+    assert (df["tags"].list.len() == df["tag_scores"].list.len()).all()
+    thumbs = fashion_mnist_thumbnails()
+    assert thumbs and set(thumbs) <= set(df["id"].to_list())
+    files = Path(__file__).parents[1] / "python" / "prime_rs" / "data"
+    size = sum(p.stat().st_size for p in files.iterdir() if p.is_file())
+    assert size < 5_000_000
+
+
+def test_demo_offline(tmp_path: Path) -> None:
+    cmd = _offline([sys.executable, "-m", "prime_rs", "demo", "-o", "modes.parquet"])
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    text = proc.stdout
+    assert "Fashion-MNIST" in text
+    for step in ("load", "index build", "search", "generalization", "report", "total"):
+        assert re.search(rf"^{step} +\d+\.\d\d s", text, flags=re.MULTILINE), step
+    assert "per class (weakest first)" in text
+    for label in CLASSES:
+        assert re.search(rf"^ *{re.escape(label)} +\d+\.\d%", text, flags=re.MULTILINE), label
+    assert "strongest modes (top" in text and "mistaken for" in text
+    assert "generalization to the holdout split" in text
+    assert "expected from noise" in text
+    assert elapsed < 60  # under 30 s on an idle 2-core machine; generous for a loaded one
+
+    modes = pl.read_parquet(tmp_path / "modes.parquet")
+    assert modes.height > 0
+    assert "holdout_accuracy" in modes.columns
+    detect = fashion_mnist().filter(pl.col("split") == "detect")
+    from prime_rs import find_failure_modes
+
+    params = {k: v for k, v in DEMO_PARAMS.items() if k != "min_tag_count"}
+    expected = find_failure_modes(detect, **params)
+    assert modes.select(expected.columns).equals(expected)
+
+    report = tmp_path / "prime-demo" / "report.html"
+    page = report.read_text(encoding="utf-8")
+    assert page.count('class="card"') == modes.height
+    assert page.count('class="ladder"') == modes.height
+    assert "data:image/png;base64," in page
+    assert 'class="scatter"' in page
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)
+
+
+def test_demo_options() -> None:
+    result = CliRunner().invoke(cli, ["demo", "--dense"])
+    assert result.exit_code == 2
+    assert "--synthetic" in result.stderr
+    assert "--synthetic" in CliRunner().invoke(cli, ["demo", "-h"]).stdout
