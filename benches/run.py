@@ -1,8 +1,9 @@
 """Side-by-side benchmark: prime_rs against its peers, on the same synthetic data, in one run.
 
 ``make bench`` runs this (after setting up the peers' environments). Each tool runs in a process
-of its own (``benches/workers.py``), so that its wall time and peak memory (``ru_maxrss`` of that
-process) are its own; slow tools get a timeout, memory-hungry ones a cap on resident memory.
+of its own (``benches/workers.py``), so that its wall time and peak memory (the high-water mark
+of that process's resident size) are its own; slow tools get a timeout, memory-hungry ones a
+cap on resident memory.
 
 Tools:
 
@@ -35,6 +36,7 @@ import argparse
 import contextlib
 import datetime as dt
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -174,6 +176,8 @@ class Run:
     result: dict[str, Any] | None = None
     progress: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
+    date: str = ""
+    reused: bool = False  # read back from an earlier run (--reuse-peers)
 
     @property
     def ok(self) -> bool:
@@ -195,14 +199,14 @@ class Run:
         return next((str(p["version"]) for p in self.progress if "version" in p), "")
 
 
-def _rss_kb(pid: int) -> int:
-    try:
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(resident now, peak resident) of a running process, in KiB; zeros if unknown."""
+    found = {}
+    with contextlib.suppress(OSError, ValueError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                found[line[:5]] = int(line.split()[1])
+    return found.get("VmRSS", 0), found.get("VmHWM", 0)
 
 
 def run_tool(
@@ -227,6 +231,7 @@ def run_tool(
     if tool != "prime_rs":  # the peers are single-threaded; keep BLAS from spinning up threads
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     status = "ok"
+    peak_kb = 0
     with open(log_path, "w", encoding="utf-8") as log:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -239,9 +244,11 @@ def run_tool(
                 if pid:
                     break
                 elapsed = time.perf_counter() - start
+                rss_kb, hwm_kb = _memory_kb(proc.pid)
+                peak_kb = max(peak_kb, hwm_kb)
                 if elapsed > timeout_s:
                     status = "timeout"
-                elif max_rss_kb and _rss_kb(proc.pid) > max_rss_kb:
+                elif max_rss_kb and rss_kb > max_rss_kb:
                     status = "memory"
                 if status != "ok":
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -255,16 +262,16 @@ def run_tool(
         finally:
             wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(wait_status)
-    run = Run(
-        tool, status, wall_s=wall, maxrss_kb=int(usage.ru_maxrss),
-        cpu_s=usage.ru_utime + usage.ru_stime,
-    )  # fmt: skip
+    # Not usage.ru_maxrss: on Linux it keeps, through exec, the resident size of this (large)
+    # process at the fork. VmHWM belongs to the worker's own address space.
+    run = Run(tool, status, wall_s=wall, maxrss_kb=peak_kb, cpu_s=usage.ru_utime + usage.ru_stime)
     progress = Path(job["progress"])
     if progress.exists():
         run.progress = [json.loads(x) for x in progress.read_text().splitlines() if x.strip()]
     if status == "ok":
         if proc.returncode == 0 and Path(job["out"]).exists():
             run.result = json.loads(Path(job["out"]).read_text())
+            run.maxrss_kb = max(run.maxrss_kb, int(run.result.get("peak_rss_kb", 0)))
         else:
             run.status = "failed"
             tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
@@ -273,7 +280,44 @@ def run_tool(
         run.message = f"timeout > {timeout_s:.0f} s"
     else:
         run.message = f"stopped at {max_rss_kb / 2**20:.1f} GB resident (--max-rss-gb)"
+    run.date = now()
+    meta = {
+        "job": _job_key(job), "status": run.status, "wall_s": run.wall_s,
+        "maxrss_kb": run.maxrss_kb, "cpu_s": run.cpu_s, "message": run.message, "date": run.date,
+    }  # fmt: skip
+    (workdir / f"{tool}.run.json").write_text(json.dumps(meta))
     return run
+
+
+def _job_key(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: job[k] for k in ("data", "max_tags", "min_support", "min_drop", "necessity")}
+
+
+def previous_run(tool: str, job: dict[str, Any], workdir: Path) -> Run | None:
+    """The last run of ``tool`` on the same data and parameters, from ``benches/out/runs``."""
+    try:
+        meta = json.loads((workdir / f"{tool}.run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("job") != json.loads(json.dumps(_job_key(job))):
+        return None
+    run = Run(
+        tool, meta["status"], wall_s=meta["wall_s"], maxrss_kb=meta["maxrss_kb"],
+        cpu_s=meta["cpu_s"], message=meta["message"], date=meta["date"], reused=True,
+    )  # fmt: skip
+    progress = workdir / f"{tool}.progress.jsonl"
+    if progress.exists():
+        run.progress = [json.loads(x) for x in progress.read_text().splitlines() if x.strip()]
+    if run.status == "ok":
+        try:
+            run.result = json.loads((workdir / f"{tool}.result.json").read_text())
+        except (OSError, ValueError):
+            return None
+    return run
+
+
+def now() -> str:
+    return dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -320,7 +364,7 @@ def check_counts(name: str, run: Run, truth: dict[str, int], source: str) -> str
         return None
     bad = [(k, v, truth.get(k)) for k, v in sorted(counts.items()) if truth.get(k) != v]
     total = sum(counts.values())
-    part = "" if len(counts) == len(truth) else f" (the {len(counts)} classes it finished)"
+    part = "" if len(counts) == len(truth) else " (those it finished)"
     if not bad:
         return (
             f"{name}: frequent sets per class equal to {source} on {len(counts)}/{len(truth)} "
@@ -380,9 +424,10 @@ def check_reference(run: Run, index: Any, ds: Dataset) -> str | None:
     done = list((run.result or {}).get("per_class", {}))
     if not done:
         return None
+    extra = {"q_values": False} if "q_values" in inspect.signature(index.search).parameters else {}
     modes = index.search(
         max_tags=ds.max_tags, min_support=ds.min_support, min_drop=MIN_DROP,
-        necessity=NECESSITY, labels=done,
+        necessity=NECESSITY, labels=done, **extra,
     )  # fmt: skip
     ours = {
         (lab, tuple(t), int(n)): acc
@@ -396,7 +441,7 @@ def check_reference(run: Run, index: Any, ds: Dataset) -> str | None:
     if ours.keys() == theirs.keys() and all(abs(ours[k] - theirs[k]) < 1e-12 for k in ours):
         return (
             f"reference: the same {len(ours)} failure modes (sets, supports, accuracies) on the "
-            f"{len(done)} classes it finished"
+            f"{len(done)} of {len(index.labels)} classes it finished"
         )
     return (
         f"**reference: modes differ on its {len(done)} classes**: "
@@ -516,8 +561,8 @@ def render(
         lines += [f"**prime_rs failed**: {prime.status}: {prime.message}", ""]
     else:
         lines += [
-            f"**prime_rs {res['version']}** ({res['build_profile']} build), best of "
-            f"{meta['repeat']} runs:",
+            f"**prime_rs {res['version']}** ({res['build_profile']} build); searches: the best "
+            f"of {meta['repeat']} runs (of up to 20 when they take under a second in all):",
             "",
             "| step | time | notes |",
             "| --- | --- | --- |",
@@ -533,6 +578,12 @@ def render(
             lines.append(
                 f"| search, {t} thread{'s' if t > 1 else ''} | {seconds(search[t])} | {note} |"
             )
+        for t, secs in res.get("search_q_s", {}).items():
+            lines.append(
+                f"| search with q-values (the default), {t} threads | {seconds(secs)} | "
+                "the same search plus one more walk of the lattice of each class with a mode; "
+                "not compared below |"
+            )
         if lattice is not None:
             if lattice.ok:
                 lr = lattice.result or {}
@@ -546,7 +597,7 @@ def render(
         rss = f"{megabytes(prime.maxrss_kb)} (index built: {megabytes(res.get('rss_index_kb'))})"
         if lattice is not None and lattice.ok:
             rss += f"; with `frequent_sets`: {megabytes(lattice.maxrss_kb)}"
-        lines += [f"| peak RSS, search process | {rss} | `ru_maxrss` |", ""]
+        lines += [f"| peak RSS, search process | {rss} | `VmHWM` |", ""]
     lat_s = (lattice.result or {}).get("lattice_s") if lattice and lattice.ok else None
     summary: dict[str, Any] = {
         "name": ds.name,
@@ -563,9 +614,19 @@ def render(
     }
     if peers:
         n_classes = info["n_classes"]
+        reused = sorted({p.date for p in peers if p.reused})
         lines += [
             f"Peers, one process each, single-threaded; run ÷ prime_rs = how many times faster "
-            f"the prime_rs search with {max(threads or [2])} threads is (and its `frequent_sets`):",
+            f"the prime_rs search with {max(threads or [2])} threads is (and its `frequent_sets`)"
+            + (
+                f"; the rows of {', '.join(p.tool for p in peers if p.reused)} are from their "
+                f"earlier runs ({reused[0]}"
+                + (f" to {reused[-1]}" if len(reused) > 1 else "")
+                + ", `--reuse-peers`)"
+                if reused
+                else ""
+            )
+            + ":",
             "",
             "| tool | computes | prep | run | frequent sets | peak RSS | run ÷ prime_rs search "
             "| run ÷ prime_rs frequent_sets |",
@@ -652,7 +713,8 @@ What is timed: for prime_rs, reading the samples table, building the index (samp
 `TagIndex`), the full search (support, accuracy, drop, minimality) with 1 and 2 threads, and
 `frequent_sets` (the whole lattice as a DataFrame). For the peers, *prep* turns the Parquet table
 into the tool's input (read included) and *run* is the tool's own work, summed over classes, in
-one process per tool (peak RSS is that process's `ru_maxrss`, interpreter and data included).
+one process per tool (peak RSS is that process's high-water mark `VmHWM`, interpreter and
+data included; not `ru_maxrss`, which on Linux carries the parent's size over a fork and exec).
 The peers only enumerate frequent sets (pyfim only counts them), so their times are lower bounds
 on what the PRIME search needs. A peer stopped at its timeout is reported as `timeout > N s`,
 with an estimate extrapolated from the classes it finished (time per frequent set x all frequent
@@ -759,6 +821,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         + ", ".join(TOOLS) + "); comma-separated or repeated; prime_rs always runs",
     )  # fmt: skip
     p.add_argument("--skip-peers", action="store_true", help="run prime_rs alone")
+    p.add_argument(
+        "--reuse-peers", action="store_true",
+        help="take the reference's and peers' results from their last run on the same data "
+        "(benches/out/runs) instead of running them again; run those that have none",
+    )  # fmt: skip
     p.add_argument("--timeout", type=float, help="seconds per peer (default: per data set)")
     p.add_argument("--budget", type=float, help="seconds for the pure-Python reference")
     p.add_argument("--repeat", type=int, default=3, help="best of N searches (default 3)")
@@ -826,6 +893,10 @@ def main(argv: list[str] | None = None) -> int:
         "pysubgroup": args.pysubgroup_python,
     }
     blocks: dict[str, str] = {}
+    output = args.output or (OUT / "RESULTS-quick.md" if args.quick else RESULTS)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if args.quick and not args.output:
+        output.unlink(missing_ok=True)  # a smoke test's file starts afresh
     for ds in datasets:
         say(f"\n== {ds.name}: {ds.title} (l = {ds.max_tags}, s = {ds.min_support})")
         busy = busy_fraction(1.0) if ds is not datasets[0] else busy_before
@@ -852,6 +923,11 @@ def main(argv: list[str] | None = None) -> int:
         report_run(lattice)
         peers = []
         for tool in tools:
+            earlier = previous_run(tool, job, workdir) if args.reuse_peers else None
+            if earlier is not None:
+                say(f"  {tool:<24} reused    (run of {earlier.date})")
+                peers.append(earlier)
+                continue
             budget = args.budget or (5.0 if args.quick else min(60.0, timeout))
             peer = run_tool(
                 tool, pythons[tool], {**job, "budget_s": budget}, workdir=workdir,
@@ -862,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
         checks = verify(ds, data, prime, lattice, peers)
         for c in checks:
             say(f"  check: {c}")
-        contention = [r.cpu_s / r.wall_s for r in peers if r.tool != "prime_rs" and r.wall_s > 2]
+        contention = [r.cpu_s / r.wall_s for r in peers if r.wall_s > 2]
         loaded = (busy is not None and busy > 0.15) or min(contention, default=1.0) < 0.85
         load_note = (
             f"Other work kept {busy:.0%} of the CPU busy just before this data set"
@@ -873,12 +949,13 @@ def main(argv: list[str] | None = None) -> int:
             load_note += (
                 f"; the single-threaded peers got {min(contention):.0%}–{max(contention):.0%} "
                 "of a core while they ran"
+                + (" (in their earlier runs)" if any(p.reused for p in peers) else "")
             )
         load_note += "."
         if loaded:
             load_note += " **The machine was loaded by other work: numbers are preliminary.**"
         meta = {
-            "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "date": now(),
             "command": command,
             "load_note": load_note,
             "loaded": bool(loaded),
@@ -890,11 +967,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         blocks[ds.name] = block
         say("\n" + block)
-    output = args.output or (OUT / "RESULTS-quick.md" if args.quick else RESULTS)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if args.quick and not args.output:
-        output.unlink(missing_ok=True)  # a smoke test's file starts afresh
-    output.write_text(merge_results(output, blocks))
+        output.write_text(merge_results(output, {ds.name: block}))  # after each data set
     summaries = [
         json.loads(m.group(1))
         for m in (re.search(r"<!-- bench:summary (\{.*\}) -->", b) for b in blocks.values())
@@ -964,4 +1037,8 @@ def verify(ds: Dataset, data: Path, prime: Run, lattice: Run, peers: list[Run]) 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the running worker was stopped in run_tool
+        say("\ninterrupted; nothing written")
+        sys.exit(130)

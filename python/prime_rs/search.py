@@ -11,10 +11,11 @@ and longer sets reuse its last value).
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from statistics import NormalDist
 from typing import Any
 
@@ -316,12 +317,18 @@ class TagIndex:
             }
         ).with_columns(accuracy=pl.col("n_correct") / pl.col("n_samples"))
 
+    @functools.cached_property
+    def _label_ids(self) -> dict[Any, int]:
+        return {label: i for i, label in enumerate(self._labels.to_list())}
+
+    @functools.cached_property
+    def _vocabulary_ids(self) -> dict[str, int]:
+        return {tag: i for i, tag in enumerate(self._vocabulary.to_list())}
+
     def _class_id(self, label: Any) -> int:
-        try:
-            i = self._labels.search_sorted(label, side="left") if len(self._labels) else 0
-        except Exception:  # a value of another type than the labels
-            i = len(self._labels)
-        if isinstance(i, int) and i < len(self._labels) and self._labels[i] == label:
+        i = self._label_ids.get(label) if isinstance(label, Hashable) else None
+        # bool is an int: a True label must not match class 1
+        if i is not None and type(label) is not bool:
             return i
         known = [str(x) for x in self._labels.head(10).to_list()]
         close = difflib.get_close_matches(str(label), [str(x) for x in self._labels], n=3)
@@ -345,8 +352,8 @@ class TagIndex:
         for t in tags:
             if not isinstance(t, str):
                 raise InputError(f"tags must be strings, got {t!r}")
-            i = self._vocabulary.search_sorted(t, side="left") if len(self._vocabulary) else 0
-            if not (isinstance(i, int) and i < len(self._vocabulary) and self._vocabulary[i] == t):
+            i = self._vocabulary_ids.get(t)
+            if i is None:
                 close = difflib.get_close_matches(str(t), self.vocabulary, n=3)
                 hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
                 raise InputError(f"unknown tag {t!r}: no sample carries it{hint}")
@@ -532,10 +539,17 @@ class TagIndex:
             self._rows_by_class = [order[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
         return self._rows_by_class[class_id]
 
+    @functools.cached_property
+    def _prediction_codes(self) -> tuple[np.ndarray, pl.Series]:
+        """Each sample's prediction as a code into the sorted distinct predictions."""
+        assert self._predictions is not None
+        values = self._predictions.unique().sort()
+        return _codes(self._predictions, values).astype(np.int64), values
+
     def _confusion(self, modes: pl.DataFrame) -> pl.DataFrame:
         """``confused_with``, ``confused_share``, ``tag_lift`` of each mode."""
         assert self._predictions is not None and self._correct is not None
-        preds = self._predictions
+        codes, values = self._prediction_codes
         confused: list[Any] = []
         share: list[float | None] = []
         lift: list[float | None] = []
@@ -550,11 +564,11 @@ class TagIndex:
                 share.append(None)
                 lift.append(None)
                 continue
-            counts = preds.gather(wrong).value_counts(sort=False, name="n")
-            top = counts.sort(["n", counts.columns[0]], descending=[True, False]).row(0)
-            confused.append(top[0])
-            share.append(top[1] / len(wrong))
-            other = self._find_class(top[0])
+            counts = np.bincount(codes[wrong], minlength=len(values))
+            top = int(np.argmax(counts))  # ties: the smallest prediction
+            confused.append(values[top])
+            share.append(int(counts[top]) / len(wrong))
+            other = self._find_class(values[top])
             if other is None:
                 lift.append(None)
                 continue
@@ -563,7 +577,7 @@ class TagIndex:
             lift.append((other_support / int(n_samples[other])) / own_rate)
         return pl.DataFrame(
             {
-                "confused_with": pl.Series(confused, dtype=preds.dtype),
+                "confused_with": pl.Series(confused, dtype=values.dtype),
                 "confused_share": pl.Series(share, dtype=pl.Float64),
                 "tag_lift": pl.Series(lift, dtype=pl.Float64),
             }
