@@ -23,6 +23,12 @@ import polars as pl
 
 from prime_rs import synthetic
 from prime_rs._engine import __version__, build_profile
+from prime_rs._text import count as _count
+from prime_rs._text import echo_lines as _echo
+from prime_rs._text import join_tags
+from prime_rs._text import pct as _pct
+from prime_rs._text import plural as _plural
+from prime_rs._text import table as _table
 from prime_rs.data import output_format, write_table
 from prime_rs.errors import PrimeError, SearchCancelled
 from prime_rs.search import (
@@ -111,34 +117,8 @@ def _parse_fraction(text: str) -> float:
     return float(t)
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.1f}%"
-
-
 def _pct_short(x: float) -> str:
     return f"{x * 100:g}%"
-
-
-def _count(n: int) -> str:
-    return f"{n:,}"
-
-
-def _plural(n: int, word: str) -> str:
-    many = word + ("es" if word.endswith("s") else "s")
-    return f"{_count(n)} {word if n == 1 else many}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
-    """Aligned text columns: the first ``left`` columns to the left, the others right."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for r in [header, *rows]:
-        cells = [
-            str(c).ljust(w) if i < left else str(c).rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ]
-        lines.append("  " + "  ".join(cells).rstrip())
-    return lines
 
 
 @contextmanager
@@ -191,11 +171,6 @@ def _params_line(
         parts.append(f"min_tag_count {min_tag_count}")
     used = f"{threads}" if threads else f"{default_threads()} (one per core)"
     return f"parameters  {', '.join(parts)}\nthreads     {used}"
-
-
-def _join_tags(tags: Sequence[str]) -> str:
-    text = " + ".join(tags)
-    return text if len(text) <= _TAGS_WIDTH else text[: _TAGS_WIDTH - 3] + "..."
 
 
 def _modes_lines(index: TagIndex, modes: pl.DataFrame, max_tags: int) -> list[str]:
@@ -329,11 +304,6 @@ def _class_labels(index: TagIndex, labels: str | None, source: str) -> list[Any]
                 f"numbered ({first}, ...); give numbers, e.g. --labels {index.labels[0]}"
             ) from None
     return out
-
-
-def _echo(lines: Sequence[str]) -> None:
-    for line in lines:
-        click.echo(line)
 
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -911,3 +881,7 @@ def main(argv: Sequence[str] | None = None, prog_name: str = "prime") -> int:
         click.echo(str(e.code), err=True)
         return 1
     return 0
+
+
+def _join_tags(tags: Sequence[str]) -> str:
+    return join_tags(tags, _TAGS_WIDTH)

@@ -15,6 +15,10 @@ from typing import Any
 import click
 import polars as pl
 
+from prime_rs._text import echo_lines as _echo
+from prime_rs._text import join_tags
+from prime_rs._text import pct as _pct
+from prime_rs._text import table as _table
 from prime_rs.data import load_samples, output_format, write_table
 from prime_rs.errors import InputError
 from prime_rs.evaluate._common import read_modes, select_split
@@ -71,35 +75,8 @@ def _integers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return out
 
 
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None else f"{x * 100:.{digits}f}%"
-
-
 def _num(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _join_tags(tags: Sequence[str]) -> str:
-    text = " + ".join(tags)
-    return text if len(text) <= _TAGS_WIDTH else text[: _TAGS_WIDTH - 3] + "..."
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
-    """Aligned text columns: the first ``left`` columns to the left, the others right."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for r in [header, *rows]:
-        cells = [
-            str(c).ljust(w) if i < left else str(c).rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ]
-        lines.append("  " + "  ".join(cells).rstrip())
-    return lines
-
-
-def _echo(lines: Sequence[str]) -> None:
-    for line in lines:
-        click.echo(line)
 
 
 def _check_output(output: str | None) -> None:
@@ -1151,3 +1128,7 @@ def search_splits(
     if h is not None:
         line += f"; {split_column} == {holdout!r}: {h.height:,} unseen samples"
     return d, h, [line]
+
+
+def _join_tags(tags: Sequence[str]) -> str:
+    return join_tags(tags, _TAGS_WIDTH)

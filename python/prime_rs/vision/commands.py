@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import polars as pl
 
+from prime_rs._text import count as _count
+from prime_rs._text import echo_lines as _echo
+from prime_rs._text import plural as _plural
 from prime_rs.data import output_format, read_table, write_table
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.vision._deps import require_vision
@@ -236,15 +239,6 @@ def _model_options(f: F) -> F:
     return f
 
 
-def _count(n: int) -> str:
-    return f"{n:,}"
-
-
-def _plural(n: int, word: str) -> str:
-    many = word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
-    return f"{_count(n)} {word if n == 1 else many}"
-
-
 def _source(images: str, root: str | None) -> ImageSource:
     from prime_rs.vision.sources import open_images
 
@@ -304,11 +298,6 @@ def _tag_stats(table: pl.DataFrame) -> str:
     per = float(table["tags"].list.len().cast(pl.Float64).mean() or 0.0)  # type: ignore[arg-type]
     distinct = table["tags"].explode().drop_nulls().n_unique()
     return f"{per:.1f} tags per image, {_plural(distinct, 'distinct tag')}"
-
-
-def _echo(lines: Sequence[str]) -> None:
-    for line in lines:
-        click.echo(line)
 
 
 def _check_new_output(path: Path, *, resume: bool, overwrite: bool) -> None:
