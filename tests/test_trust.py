@@ -357,3 +357,42 @@ def test_cli_null_runs_greedy_and_max_q(tmp_path: Path, sparse: synthetic.Synthe
         check=False,
     )
     assert bad.returncode == 2 and "max_q" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@given(seed=st.integers(0, 10_000), other=st.floats(0, 0.5))
+@settings(max_examples=60, deadline=None)
+def test_confusion_columns_on_random_data(seed: int, other: float) -> None:
+    """Every mode's confusion columns against a direct count, including modes with no
+    errors (all three null), predictions that name no class (lift null) and ties (the
+    smallest prediction wins)."""
+    rng = np.random.default_rng(seed)
+    n = 160
+    labels = np.array(["b", "a", "c"])
+    label = rng.choice(labels, size=n)
+    tags = [[t for t in ("x", "y", "z") if rng.random() < 0.5] for _ in range(n)]
+    wrong_to = rng.choice(np.array(["a", "b", "c", "zz other"]), size=n)
+    flip = rng.random(n) < other
+    prediction = np.where(flip & (wrong_to != label), wrong_to, label)
+    df = pl.DataFrame({"id": range(n), "label": label, "prediction": prediction, "tags": tags})
+    # Every set is a mode with these parameters, error-free ones included.
+    modes = prime_rs.find_failure_modes(
+        df, max_tags=2, min_support=1, min_drop=0.0, necessity=(0.0, 0.0)
+    )
+    assert modes.height > 0
+    for row in modes.iter_rows(named=True):
+        has = np.array([set(row["tags"]) <= set(t) for t in tags])
+        group = (label == row["label"]) & has
+        wrong = group & (prediction != label)
+        if not wrong.any():
+            assert (row["confused_with"], row["confused_share"], row["tag_lift"]) == (None,) * 3
+            continue
+        values, counts = np.unique(prediction[wrong], return_counts=True)
+        top = values[np.lexsort((values, -counts))][0]
+        assert row["confused_with"] == top
+        assert math.isclose(row["confused_share"], counts.max() / wrong.sum(), rel_tol=1e-12)
+        if top not in labels:
+            assert row["tag_lift"] is None
+            continue
+        rate_other = (has & (label == top)).sum() / (label == top).sum()
+        rate_own = group.sum() / (label == row["label"]).sum()
+        assert math.isclose(row["tag_lift"], rate_other / rate_own, rel_tol=1e-12)

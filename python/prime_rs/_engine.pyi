@@ -5,10 +5,12 @@ from typing import Any, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TagIndex", "__version__", "build_profile"]
+__all__ = ["TagIndex", "__version__", "build_profile", "rows_with_null_tags"]
 
 __version__: str
 build_profile: str
+
+def rows_with_null_tags(tags: object) -> npt.NDArray[np.uint64] | None: ...
 
 @final
 class TagIndex:
@@ -22,6 +24,14 @@ class TagIndex:
         n_tags: int,
         min_tag_count: int = 1,
     ) -> TagIndex: ...
+    @staticmethod
+    def from_arrow_tags(
+        tags: object,
+        class_ids: npt.NDArray[np.uint32],
+        correct: npt.NDArray[np.bool_],
+        n_classes: int,
+        min_tag_count: int = 1,
+    ) -> tuple[TagIndex, list[str]] | None: ...
     @property
     def n_classes(self) -> int: ...
     @property
@@ -29,6 +39,15 @@ class TagIndex:
     def class_counts(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
     def stats(self, class_id: int, tags: list[int]) -> tuple[int, int]: ...
     def members(self, class_id: int, tags: list[int]) -> npt.NDArray[np.uint32]: ...
+    def confusions(
+        self,
+        class_id: npt.NDArray[np.uint32],
+        offsets: npt.NDArray[np.uint64],
+        tags: npt.NDArray[np.uint32],
+        predictions: npt.NDArray[np.uint32],
+        code_class: npt.NDArray[np.int64],
+        threads: int | None = None,
+    ) -> dict[str, npt.NDArray[np.int64]]: ...
     @staticmethod
     def binomial_cdf(
         k: npt.NDArray[np.uint64], n: npt.NDArray[np.uint64], p: float

@@ -253,23 +253,21 @@ class TagIndex:
 
         # Rows may repeat a tag: the engine counts it once.
         tags = df["tags"]
-        lengths = tags.list.len().to_numpy().astype(np.uint64)
-        flat = tags.explode().drop_nulls()
-        vocabulary = flat.unique().sort()
-        indices = _codes(flat, vocabulary)
-        indptr = np.zeros(len(lengths) + 1, dtype=np.uint64)
-        np.cumsum(lengths, out=indptr[1:])
-        correct = df["correct"].to_numpy().astype(np.bool_)
+        correct = np.ascontiguousarray(df["correct"].to_numpy(), dtype=np.bool_)
+        class_ids = np.ascontiguousarray(class_ids, dtype=np.uint32)
         build_min = min_tag_count or 1
-        engine = _engine.TagIndex.from_csr(
-            np.ascontiguousarray(indptr, dtype=np.uint64),
-            np.ascontiguousarray(indices, dtype=np.uint32),
-            np.ascontiguousarray(class_ids, dtype=np.uint32),
-            np.ascontiguousarray(correct, dtype=np.bool_),
-            len(labels),
-            len(vocabulary),
-            build_min,
+        # The engine reads the strings in place (Arrow C stream) and encodes them itself;
+        # a layout it does not know takes the Polars path below, with the same result.
+        built = _engine.TagIndex.from_arrow_tags(
+            tags.__arrow_c_stream__(), class_ids, correct, len(labels), build_min
         )
+        if built is not None:
+            engine, vocabulary_list = built
+            vocabulary = pl.Series("tags", vocabulary_list, dtype=pl.String)
+        else:
+            engine, vocabulary = _build_from_polars(
+                tags, class_ids, correct, len(labels), build_min
+            )
         predictions = None
         if "prediction" in df.columns:
             predictions = df["prediction"]
@@ -465,7 +463,7 @@ class TagIndex:
             modes = modes.with_columns(q_value=pl.lit(None, dtype=pl.Float64))
         modes = _with_intervals(modes, confidence)
         if self._predictions is not None:
-            modes = modes.hstack(self._confusion(modes))
+            modes = modes.hstack(self._confusion(out))
         modes = modes.select(self.mode_columns())
         found = modes.height
         if max_q is not None:
@@ -530,15 +528,6 @@ class TagIndex:
             q_values=q_values,
         )
 
-    def _class_rows(self, class_id: int) -> np.ndarray:
-        """Row numbers (in the samples table) of a class's samples, in class-local order."""
-        if not hasattr(self, "_rows_by_class"):
-            assert self._class_ids is not None
-            order = np.argsort(self._class_ids, kind="stable")
-            bounds = np.searchsorted(self._class_ids[order], np.arange(len(self._labels) + 1))
-            self._rows_by_class = [order[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
-        return self._rows_by_class[class_id]
-
     @functools.cached_property
     def _prediction_codes(self) -> tuple[np.ndarray, pl.Series]:
         """Each sample's prediction as a code into the sorted distinct predictions."""
@@ -546,42 +535,51 @@ class TagIndex:
         values = self._predictions.unique().sort()
         return _codes(self._predictions, values).astype(np.int64), values
 
-    def _confusion(self, modes: pl.DataFrame) -> pl.DataFrame:
-        """``confused_with``, ``confused_share``, ``tag_lift`` of each mode."""
-        assert self._predictions is not None and self._correct is not None
+    def _confusion(self, out: dict[str, np.ndarray]) -> pl.DataFrame:
+        """``confused_with``, ``confused_share``, ``tag_lift`` of each mode (engine columns)."""
+        assert self._predictions is not None and self._class_ids is not None
         codes, values = self._prediction_codes
-        confused: list[Any] = []
-        share: list[float | None] = []
-        lift: list[float | None] = []
-        n_samples, _ = self._engine.class_counts()
-        for label, tags, support in modes.select("label", "tags", "support").iter_rows():
-            class_id = self._class_id(label)
-            tag_ids = self._tag_ids(tags)
-            rows = self._class_rows(class_id)[self._engine.members(class_id, tag_ids)]
-            wrong = rows[~self._correct[rows]]
-            if len(wrong) == 0:
-                confused.append(None)
-                share.append(None)
-                lift.append(None)
-                continue
-            counts = np.bincount(codes[wrong], minlength=len(values))
-            top = int(np.argmax(counts))  # ties: the smallest prediction
-            confused.append(values[top])
-            share.append(int(counts[top]) / len(wrong))
-            other = self._find_class(values[top])
-            if other is None:
-                lift.append(None)
-                continue
-            other_support, _ = self._engine.stats(other, tag_ids)
-            own_rate = support / int(n_samples[class_id])
-            lift.append((other_support / int(n_samples[other])) / own_rate)
+        grouped = np.ascontiguousarray(codes[self._class_order], dtype=np.uint32)
+        code_class = np.array(
+            [-1 if (c := self._find_class(v)) is None else c for v in values.to_list()],
+            dtype=np.int64,
+        )
+        got = self._engine.confusions(
+            np.ascontiguousarray(out["class_id"], dtype=np.uint32),
+            np.ascontiguousarray(out["offsets"], dtype=np.uint64),
+            np.ascontiguousarray(out["tags"], dtype=np.uint32),
+            grouped,
+            code_class,
+        )
+        n_samples = self._engine.class_counts()[0].astype(np.float64)
+        has_wrong = got["n_wrong"] > 0
+        top = np.where(has_wrong, got["top"], 0)
+        other = np.where(has_wrong, code_class[top], -1) if len(top) else top
+        has_other = has_wrong & (other >= 0)
+        own_rate = out["support"] / n_samples[out["class_id"].astype(np.int64)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = got["top_count"] / got["n_wrong"]
+            lift = (got["other_support"] / n_samples[np.maximum(other, 0)]) / own_rate
+        confused = values.gather(top)
         return pl.DataFrame(
             {
-                "confused_with": pl.Series(confused, dtype=values.dtype),
-                "confused_share": pl.Series(share, dtype=pl.Float64),
-                "tag_lift": pl.Series(lift, dtype=pl.Float64),
+                "confused_with": confused.cast(values.dtype).scatter(
+                    np.flatnonzero(~has_wrong), None
+                ),
+                "confused_share": pl.Series(share, dtype=pl.Float64).scatter(
+                    np.flatnonzero(~has_wrong), None
+                ),
+                "tag_lift": pl.Series(lift, dtype=pl.Float64).scatter(
+                    np.flatnonzero(~has_other), None
+                ),
             }
         )
+
+    @functools.cached_property
+    def _class_order(self) -> np.ndarray:
+        """Row numbers of the samples grouped by class, each class in input order."""
+        assert self._class_ids is not None
+        return np.argsort(self._class_ids, kind="stable")
 
     def _find_class(self, label: Any) -> int | None:
         try:
@@ -791,6 +789,22 @@ class TagIndex:
         for col in extra:
             data[col] = pl.Series(out[col], dtype=pl.Float64)
         return pl.DataFrame(data)
+
+
+def _build_from_polars(
+    tags: pl.Series, class_ids: np.ndarray, correct: np.ndarray, n_classes: int, build_min: int
+) -> tuple[_engine.TagIndex, pl.Series]:
+    """The index and the sorted vocabulary, with the tag ids computed by Polars."""
+    lengths = tags.list.len().to_numpy().astype(np.uint64)
+    flat = tags.explode().drop_nulls()
+    vocabulary = flat.unique().sort()
+    indices = _codes(flat, vocabulary)
+    indptr = np.zeros(len(lengths) + 1, dtype=np.uint64)
+    np.cumsum(lengths, out=indptr[1:])
+    engine = _engine.TagIndex.from_csr(
+        indptr, indices, class_ids, correct, n_classes, len(vocabulary), build_min
+    )
+    return engine, vocabulary
 
 
 def _codes(values: pl.Series, sorted_unique: pl.Series) -> np.ndarray:

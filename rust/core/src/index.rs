@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use crate::encode::{encode_class, merge_vocabularies, ClassRows, TagRows};
 use crate::error::{PrimeError, Result};
 
 /// Support and accuracy counts of one tag set in one class.
@@ -115,6 +116,17 @@ impl ClassIndex {
     }
 }
 
+/// What a tag set's misclassified samples were mistaken for (see [`TagIndex::confusions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confusion {
+    /// How many samples of the set the classifier gets wrong.
+    pub n_wrong: u32,
+    /// The most frequent prediction code among them (ties: the smallest) and its count.
+    pub top: Option<(u32, u32)>,
+    /// The set's support in the class that prediction names, when it names one.
+    pub other_support: Option<u32>,
+}
+
 /// Per-class tag index of a whole samples table.
 ///
 /// Build it once with [`TagIndex::from_csr`], then run [`crate::search`] or
@@ -184,44 +196,93 @@ impl TagIndex {
                 len: n_tags.into(),
             });
         }
-        if let Some(&c) = class_ids.iter().find(|&&c| c >= n_classes) {
-            return Err(PrimeError::UnknownId {
-                what: "class",
-                id: c.into(),
-                len: n_classes.into(),
-            });
-        }
-        if n > u32::MAX as usize {
-            return Err(PrimeError::InvalidInput(format!(
-                "{n} samples is more than the engine's limit of {}",
-                u32::MAX
-            )));
-        }
+        check_class_ids(class_ids, n_classes)?;
 
-        // Counting sort of the samples by class, keeping their order within a class.
-        let mut class_start = vec![0usize; n_classes as usize + 1];
-        for &c in class_ids {
-            class_start[c as usize + 1] += 1;
-        }
-        for c in 0..n_classes as usize {
-            class_start[c + 1] += class_start[c];
-        }
-        let mut fill = class_start.clone();
-        let mut members = vec![0u32; n];
-        for (i, &c) in class_ids.iter().enumerate() {
-            members[fill[c as usize]] = i as u32;
-            fill[c as usize] += 1;
-        }
-
+        let (class_start, members) = group_by_class(class_ids, n_classes);
         let min_tag_count = min_tag_count.max(1);
         let classes = (0..n_classes as usize)
             .into_par_iter()
             .map(|c| {
                 let rows = &members[class_start[c]..class_start[c + 1]];
-                build_class(rows, indptr, indices, correct, n_tags, min_tag_count)
+                let row = |i: usize| {
+                    let r = rows[i] as usize;
+                    &indices[indptr[r] as usize..indptr[r + 1] as usize]
+                };
+                let correct = rows.iter().map(|&r| correct[r as usize]);
+                build_class(
+                    rows.len(),
+                    row,
+                    n_tags as usize,
+                    |t| t,
+                    correct,
+                    min_tag_count,
+                )
             })
             .collect();
         Ok(TagIndex { n_tags, classes })
+    }
+
+    /// Builds the index straight from tag strings (see [`TagRows`]); returns it with its
+    /// vocabulary, every distinct tag sorted by bytes (code point order), whose positions
+    /// are the tag ids.
+    ///
+    /// Each class's rows are encoded apart, in parallel, with a small hash map of their own;
+    /// the classes' vocabularies are then merged, and each class index is built from its own
+    /// compact rows. A null tag is an error naming its row (counted from 0).
+    ///
+    /// ```
+    /// use prime_core::{Tag, TagIndex, TagRows};
+    ///
+    /// struct Rows(Vec<Vec<&'static str>>);
+    /// impl TagRows for Rows {
+    ///     fn n_rows(&self) -> usize { self.0.len() }
+    ///     fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
+    ///         self.0[row].iter().for_each(|t| f(Some(Tag::Bytes(t.as_bytes()))));
+    ///     }
+    /// }
+    /// let rows = Rows(vec![vec!["zoo", "fox"], vec![], vec!["fox"]]);
+    /// let (index, vocabulary) =
+    ///     TagIndex::from_tag_rows(&rows, &[0, 0, 0], &[false, true, true], 1, 1).unwrap();
+    /// assert_eq!(vocabulary, ["fox", "zoo"]);
+    /// assert_eq!(index.stats(0, &[0]).unwrap().support, 2);
+    /// ```
+    pub fn from_tag_rows<R: TagRows>(
+        rows: &R,
+        class_ids: &[u32],
+        correct: &[bool],
+        n_classes: u32,
+        min_tag_count: u32,
+    ) -> Result<(Self, Vec<String>)> {
+        let n = class_ids.len();
+        if rows.n_rows() != n || correct.len() != n {
+            return Err(PrimeError::InvalidInput(format!(
+                "{} rows of tags, {} correct flags and {n} class ids; they must be as many",
+                rows.n_rows(),
+                correct.len()
+            )));
+        }
+        check_class_ids(class_ids, n_classes)?;
+        let (class_start, members) = group_by_class(class_ids, n_classes);
+        let encoded: Vec<ClassRows<'_>> = (0..n_classes as usize)
+            .into_par_iter()
+            .map(|c| encode_class(rows, &members[class_start[c]..class_start[c + 1]]))
+            .collect::<Result<_>>()?;
+        let (vocabulary, remaps) = merge_vocabularies(encoded.iter().map(|e| &e.vocabulary))?;
+        let n_tags = u32::try_from(vocabulary.len())
+            .map_err(|_| PrimeError::InvalidInput("more than 2^32 distinct tags".into()))?;
+        let min_tag_count = min_tag_count.max(1);
+        let classes = (0..n_classes as usize)
+            .into_par_iter()
+            .map(|c| {
+                let (e, remap) = (&encoded[c], &remaps[c]);
+                let rows = &members[class_start[c]..class_start[c + 1]];
+                let row = |i: usize| &e.ids[e.row_ptr[i] as usize..e.row_ptr[i + 1] as usize];
+                let correct = rows.iter().map(|&r| correct[r as usize]);
+                let global = |t: u32| remap[t as usize];
+                build_class(rows.len(), row, remap.len(), global, correct, min_tag_count)
+            })
+            .collect();
+        Ok((TagIndex { n_tags, classes }, vocabulary))
     }
 
     /// Number of classes.
@@ -280,6 +341,10 @@ impl TagIndex {
     /// Class-local ids (ascending; the `i`-th sample of the class in input order is `i`) of
     /// the samples of `class` carrying every tag in `tags` (global ids).
     pub fn members(&self, class: u32, tags: &[u32]) -> Result<Vec<u32>> {
+        Ok(self.member_bitmap(class, tags)?.iter().collect())
+    }
+
+    fn member_bitmap(&self, class: u32, tags: &[u32]) -> Result<RoaringBitmap> {
         let ci = self.class(class)?;
         if let Some(&t) = tags.iter().find(|&&t| t >= self.n_tags) {
             return Err(PrimeError::UnknownId {
@@ -291,7 +356,7 @@ impl TagIndex {
         let mut acc: Option<RoaringBitmap> = None;
         for &t in tags {
             let Some(l) = ci.local(t) else {
-                return Ok(Vec::new());
+                return Ok(RoaringBitmap::new());
             };
             let b = &ci.data.bitmaps[l as usize];
             acc = Some(match acc {
@@ -299,10 +364,86 @@ impl TagIndex {
                 Some(a) => a & b,
             });
         }
-        Ok(match acc {
-            Some(a) => a.iter().collect(),
-            None => (0..ci.data.n_samples).collect(),
-        })
+        Ok(acc.unwrap_or_else(|| (0..ci.data.n_samples).collect()))
+    }
+
+    /// What the misclassified samples of each tag set were mistaken for, in parallel.
+    ///
+    /// `sets` are `(class, tags)` (global ids). `predictions` holds one prediction code per
+    /// sample, the samples grouped by class (class 0's samples in input order, then class
+    /// 1's, ...); `code_class[code]` is the class a prediction code names, if any.
+    ///
+    /// ```
+    /// use prime_core::TagIndex;
+    /// // Class 0: samples {0, 1} carry tag 0; sample 1 is wrong, predicted as code 1 (class 1).
+    /// let index = TagIndex::from_csr(&[0, 1, 2, 2], &[0, 0], &[0, 0, 1], &[true, false, true], 2, 1, 1)
+    ///     .unwrap();
+    /// let out = index.confusions(&[(0, vec![0])], &[0, 1, 1], &[Some(0), Some(1)]).unwrap();
+    /// assert_eq!((out[0].n_wrong, out[0].top), (1, Some((1, 1))));
+    /// assert_eq!(out[0].other_support, Some(0));
+    /// ```
+    pub fn confusions(
+        &self,
+        sets: &[(u32, Vec<u32>)],
+        predictions: &[u32],
+        code_class: &[Option<u32>],
+    ) -> Result<Vec<Confusion>> {
+        let mut start = Vec::with_capacity(self.classes.len() + 1);
+        start.push(0usize);
+        for ci in &self.classes {
+            start.push(start.last().expect("not empty") + ci.data.n_samples as usize);
+        }
+        let total = *start.last().expect("not empty");
+        if predictions.len() != total {
+            return Err(PrimeError::InvalidInput(format!(
+                "{} predictions for {total} samples",
+                predictions.len()
+            )));
+        }
+        if let Some(&p) = predictions
+            .iter()
+            .find(|&&p| p as usize >= code_class.len())
+        {
+            return Err(PrimeError::UnknownId {
+                what: "prediction code",
+                id: p.into(),
+                len: code_class.len() as u64,
+            });
+        }
+        sets.par_iter()
+            .map_init(
+                || vec![0u32; code_class.len()],
+                |counts, (class, tags)| {
+                    let ci = self.class(*class)?;
+                    let wrong = self.member_bitmap(*class, tags)? - &ci.correct;
+                    let codes = &predictions[start[*class as usize]..];
+                    let mut top: Option<(u32, u32)> = None;
+                    for i in &wrong {
+                        counts[codes[i as usize] as usize] += 1;
+                    }
+                    for i in &wrong {
+                        let code = codes[i as usize];
+                        let n = counts[code as usize];
+                        // Most frequent; ties go to the smallest code.
+                        if top.map_or(true, |(c, k)| n > k || (n == k && code < c)) {
+                            top = Some((code, n));
+                        }
+                    }
+                    for i in &wrong {
+                        counts[codes[i as usize] as usize] = 0;
+                    }
+                    let other_support = match top.and_then(|(code, _)| code_class[code as usize]) {
+                        Some(other) => Some(self.stats(other, tags)?.support),
+                        None => None,
+                    };
+                    Ok(Confusion {
+                        n_wrong: wrong.len() as u32,
+                        top,
+                        other_support,
+                    })
+                },
+            )
+            .collect()
     }
 
     /// A copy of this index with other correctness flags (one per sample, in the order
@@ -347,76 +488,122 @@ impl TagIndex {
     }
 }
 
-fn build_class(
-    rows: &[u32],
-    indptr: &[u64],
-    indices: &[u32],
-    correct: &[bool],
-    n_tags: u32,
+/// Checks that every class id is below `n_classes` and that the samples fit in u32 ids.
+fn check_class_ids(class_ids: &[u32], n_classes: u32) -> Result<()> {
+    if let Some(&c) = class_ids.iter().find(|&&c| c >= n_classes) {
+        return Err(PrimeError::UnknownId {
+            what: "class",
+            id: c.into(),
+            len: n_classes.into(),
+        });
+    }
+    if class_ids.len() > u32::MAX as usize {
+        return Err(PrimeError::InvalidInput(format!(
+            "{} samples is more than the engine's limit of {}",
+            class_ids.len(),
+            u32::MAX
+        )));
+    }
+    Ok(())
+}
+
+/// Counting sort of the samples by class, keeping their order within a class: the rows of
+/// class `c` are `members[start[c]..start[c + 1]]`.
+fn group_by_class(class_ids: &[u32], n_classes: u32) -> (Vec<usize>, Vec<u32>) {
+    let mut start = vec![0usize; n_classes as usize + 1];
+    for &c in class_ids {
+        start[c as usize + 1] += 1;
+    }
+    for c in 0..n_classes as usize {
+        start[c + 1] += start[c];
+    }
+    let mut fill = start.clone();
+    let mut members = vec![0u32; class_ids.len()];
+    for (i, &c) in class_ids.iter().enumerate() {
+        members[fill[c as usize]] = i as u32;
+        fill[c as usize] += 1;
+    }
+    (start, members)
+}
+
+/// Builds one class's index. `row(i)` gives the tag ids (below `k`, in any order, repeats
+/// allowed) of the class's `i`-th sample, `global(t)` the global id of tag id `t`, and
+/// `correct` each sample's flag in order.
+///
+/// No row is sorted: the rows are transposed into each tag's samples (ascending, as the
+/// samples are visited in order), and those are transposed back into rows, which come out
+/// ascending in the local ids because the tags are visited in that order.
+fn build_class<'r>(
+    n_samples: usize,
+    row: impl Fn(usize) -> &'r [u32],
+    k: usize,
+    global: impl Fn(u32) -> u32,
+    correct: impl Iterator<Item = bool>,
     min_tag_count: u32,
 ) -> ClassIndex {
-    // Count each global tag once per sample (rows may repeat a tag).
-    let mut counts_global = vec![0u32; n_tags as usize];
-    let mut last_seen = vec![u32::MAX; n_tags as usize];
-    for (local_sample, &r) in rows.iter().enumerate() {
-        let r = r as usize;
-        for &t in &indices[indptr[r] as usize..indptr[r + 1] as usize] {
-            if last_seen[t as usize] != local_sample as u32 {
-                last_seen[t as usize] = local_sample as u32;
-                counts_global[t as usize] += 1;
+    // Count each tag once per sample.
+    let mut counts_all = vec![0u32; k];
+    let mut last_seen = vec![u32::MAX; k];
+    for i in 0..n_samples {
+        for &t in row(i) {
+            let t = t as usize;
+            if last_seen[t] != i as u32 {
+                last_seen[t] = i as u32;
+                counts_all[t] += 1;
             }
         }
     }
-    let mut kept: Vec<u32> = (0..n_tags)
-        .filter(|&t| counts_global[t as usize] >= min_tag_count)
+    let mut kept: Vec<u32> = (0..k as u32)
+        .filter(|&t| counts_all[t as usize] >= min_tag_count)
         .collect();
-    kept.sort_by_key(|&t| (counts_global[t as usize], t));
-    let mut to_local = vec![u32::MAX; n_tags as usize];
-    for (l, &g) in kept.iter().enumerate() {
-        to_local[g as usize] = l as u32;
+    kept.sort_unstable_by_key(|&t| (counts_all[t as usize], global(t)));
+    let mut to_local = vec![u32::MAX; k];
+    for (l, &t) in kept.iter().enumerate() {
+        to_local[t as usize] = l as u32;
     }
-    let counts: Vec<u32> = kept.iter().map(|&g| counts_global[g as usize]).collect();
-    let mut lookup: Vec<(u32, u32)> = kept
+    let counts: Vec<u32> = kept.iter().map(|&t| counts_all[t as usize]).collect();
+    let tags: Vec<u32> = kept.iter().map(|&t| global(t)).collect();
+    let mut lookup: Vec<(u32, u32)> = tags
         .iter()
         .enumerate()
         .map(|(l, &g)| (g, l as u32))
         .collect();
     lookup.sort_unstable();
 
-    let mut row_ptr = Vec::with_capacity(rows.len() + 1);
-    row_ptr.push(0usize);
-    let mut row_tags = Vec::new();
-    for &r in rows {
-        let r = r as usize;
-        let start = row_tags.len();
-        row_tags.extend(
-            indices[indptr[r] as usize..indptr[r + 1] as usize]
-                .iter()
-                .map(|&t| to_local[t as usize])
-                .filter(|&l| l != u32::MAX),
-        );
-        row_tags[start..].sort_unstable();
-        let mut kept_len = start;
-        for i in start..row_tags.len() {
-            if i == start || row_tags[i] != row_tags[kept_len - 1] {
-                row_tags[kept_len] = row_tags[i];
-                kept_len += 1;
-            }
-        }
-        row_tags.truncate(kept_len);
-        row_ptr.push(row_tags.len());
-    }
-    // Transpose the rows into each tag's ascending sample list, then into a bitmap.
+    // Rows -> each kept tag's ascending samples.
     let mut col_ptr = vec![0usize; kept.len() + 1];
     for (l, &c) in counts.iter().enumerate() {
         col_ptr[l + 1] = col_ptr[l] + c as usize;
     }
-    let mut fill = col_ptr.clone();
-    let mut col_samples = vec![0u32; row_tags.len()];
-    for sample in 0..rows.len() {
-        for &l in &row_tags[row_ptr[sample]..row_ptr[sample + 1]] {
-            col_samples[fill[l as usize]] = sample as u32;
-            fill[l as usize] += 1;
+    let total = col_ptr[kept.len()];
+    let mut fill = col_ptr[..kept.len()].to_vec();
+    let mut col_samples = vec![0u32; total];
+    let mut row_ptr = vec![0usize; n_samples + 1];
+    for i in 0..n_samples {
+        let mut len = 0;
+        for &t in row(i) {
+            let l = to_local[t as usize];
+            if l == u32::MAX {
+                continue;
+            }
+            let l = l as usize;
+            // A repeated tag: this sample is already the last one of the tag's list.
+            if fill[l] > col_ptr[l] && col_samples[fill[l] - 1] == i as u32 {
+                continue;
+            }
+            col_samples[fill[l]] = i as u32;
+            fill[l] += 1;
+            len += 1;
+        }
+        row_ptr[i + 1] = row_ptr[i] + len;
+    }
+    // ... and back into rows, ascending in the local ids.
+    let mut row_fill = row_ptr[..n_samples].to_vec();
+    let mut row_tags = vec![0u32; total];
+    for l in 0..kept.len() {
+        for &s in &col_samples[col_ptr[l]..col_ptr[l + 1]] {
+            row_tags[row_fill[s as usize]] = l as u32;
+            row_fill[s as usize] += 1;
         }
     }
     let bitmaps = (0..kept.len())
@@ -426,16 +613,16 @@ fn build_class(
         })
         .collect();
     let correct_bm = RoaringBitmap::from_sorted_iter(
-        rows.iter()
+        correct
             .enumerate()
-            .filter(|&(_, &r)| correct[r as usize])
+            .filter(|&(_, ok)| ok)
             .map(|(i, _)| i as u32),
     )
     .expect("sample ids ascend");
     ClassIndex {
         data: Arc::new(ClassTags {
-            n_samples: rows.len() as u32,
-            tags: kept,
+            n_samples: n_samples as u32,
+            tags,
             counts,
             lookup,
             bitmaps,

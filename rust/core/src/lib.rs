@@ -11,6 +11,7 @@
 //! [`TagIndex::stats`] for one set.
 #![warn(missing_docs)]
 
+mod encode;
 mod error;
 mod greedy;
 mod index;
@@ -18,9 +19,10 @@ mod params;
 mod search;
 mod stats;
 
+pub use encode::{Tag, TagRows};
 pub use error::{PrimeError, Result};
 pub use greedy::greedy_search;
-pub use index::{ClassIndex, SetStats, TagIndex};
+pub use index::{ClassIndex, Confusion, SetStats, TagIndex};
 pub use params::{LatticeParams, SearchParams};
 pub use search::{
     attach_q_values, frequent_sets, search, with_threads, FailureMode, FrequentSets, SearchOutput,

@@ -295,7 +295,7 @@ pub fn search(
     let mut sets_tested = vec![0u64; index.n_classes()];
     let mut modes = Vec::new();
     for part in run {
-        sets_tested[part.class as usize] += part.tested_counts.len() as u64;
+        sets_tested[part.class as usize] += part.n_tested;
         modes.extend(part.modes);
     }
     attach_p_values(&mut modes);
@@ -393,7 +393,9 @@ impl From<SetStats> for Counts {
 #[derive(Default)]
 struct Part {
     class: u32,
-    /// Packed counts of every set tested (see [`pack`]).
+    /// How many sets were tested.
+    n_tested: u64,
+    /// Packed counts of every set tested (see [`pack`]); kept only for the q-value family.
     tested_counts: Vec<u64>,
     modes: Vec<FailureMode>,
     lattice: FrequentSets,
@@ -922,7 +924,7 @@ impl Ctx<'_> {
             }
             Goal::Modes(p) => p,
         };
-        part.tested_counts.push(pack(c));
+        part.n_tested += 1;
         if c.accuracy() > plan.threshold {
             return;
         }

@@ -10,8 +10,9 @@
 use std::sync::atomic::AtomicBool;
 
 use prime_core::{
-    attach_q_values, frequent_sets, greedy_search, search, with_threads, FailureMode, FrequentSets,
-    LatticeParams, PrimeError, SearchOutput, SearchParams, SetStats, TagIndex,
+    attach_q_values, frequent_sets, greedy_search, search, with_threads, Confusion, FailureMode,
+    FrequentSets, LatticeParams, PrimeError, SearchOutput, SearchParams, SetStats, Tag, TagIndex,
+    TagRows,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -1364,4 +1365,155 @@ fn q_value_is_never_below_p_value() {
         let q_value = m.q_value.expect("attached");
         assert!(m.p_value <= q_value, "p {} > q {q_value}", m.p_value);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Building from tag strings, and confusions
+
+/// Tag names whose byte order differs from the ids' order: long ones (not inline in an
+/// Arrow view), a 12-byte one (the longest inline), the empty string, non-ASCII.
+const NAMES: [&str; 9] = [
+    "zeta",
+    "a",
+    "a name longer than twelve",
+    "twelve bytes",
+    "é",
+    "ab",
+    "",
+    "Z",
+    "thirteen byte",
+];
+
+/// A table's rows as strings; short tags come inline on even rows, as bytes on odd rows
+/// (both forms must give the same id).
+struct StringRows<'t>(&'t Table);
+
+impl TagRows for StringRows<'_> {
+    fn n_rows(&self) -> usize {
+        self.0.class_ids.len()
+    }
+
+    fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
+        for &t in self.0.row(row) {
+            let name = NAMES[t as usize].as_bytes();
+            match Tag::inline(name) {
+                Some(view) if row % 2 == 0 => f(Some(Tag::Inline(view))),
+                _ => f(Some(Tag::Bytes(name))),
+            }
+        }
+    }
+}
+
+/// The same table with each tag renumbered by its name's position in the sorted
+/// vocabulary of the names in use.
+fn renamed(table: &Table) -> (Table, Vec<String>) {
+    let mut used: Vec<&str> = table.indices.iter().map(|&t| NAMES[t as usize]).collect();
+    used.sort_unstable();
+    used.dedup();
+    let mut out = Table::new(table.n_classes, used.len() as u32);
+    for i in 0..table.class_ids.len() {
+        let tags: Vec<u32> = table
+            .row(i)
+            .iter()
+            .map(|&t| used.binary_search(&NAMES[t as usize]).unwrap() as u32)
+            .collect();
+        out.push(table.class_ids[i], &tags, table.correct[i]);
+    }
+    // Table::push only sizes `members` up to the classes seen.
+    out.members.resize(table.n_classes as usize, Vec::new());
+    (out, used.into_iter().map(String::from).collect())
+}
+
+proptest! {
+    #![proptest_config(config(1000))]
+
+    #[test]
+    fn from_tag_rows_matches_brute_force((table, p, percent) in cases()) {
+        let (expected_table, expected_vocabulary) = renamed(&table);
+        let threshold = build_threshold(&p, percent);
+        let (index, vocabulary) = TagIndex::from_tag_rows(
+            &StringRows(&table), &table.class_ids, &table.correct, table.n_classes, threshold,
+        ).unwrap();
+        prop_assert_eq!(vocabulary, expected_vocabulary);
+        check_search(&expected_table, &index, &p);
+        check_lattice(&expected_table, &index, &lattice_of(&p));
+    }
+
+    #[test]
+    fn confusions_match_brute_force(
+        table in tables(),
+        codes in prop::collection::vec(0u32..4, 120),
+        named in prop::collection::vec(prop::option::of(0u32..3), 4),
+    ) {
+        let index = table.index(1);
+        let code_class: Vec<Option<u32>> =
+            named.iter().map(|c| c.filter(|&c| c < table.n_classes)).collect();
+        // Predictions in the class-grouped order the engine takes.
+        let grouped: Vec<u32> = (0..table.n_classes as usize)
+            .flat_map(|c| table.members.get(c).cloned().unwrap_or_default())
+            .map(|i| codes[i])
+            .collect();
+        let lattice = brute_lattice(&table, &LatticeParams {
+            max_tags: 3, min_support: 1, min_tag_count: None, classes: None,
+        });
+        let mut sets: Vec<(u32, Vec<u32>)> =
+            lattice.iter().map(|(c, tags, _, _)| (*c, tags.clone())).collect();
+        sets.extend((0..table.n_classes).map(|c| (c, Vec::new())));
+        let got = index.confusions(&sets, &grouped, &code_class).unwrap();
+        for ((class, tags), got) in sets.iter().zip(&got) {
+            let mut counts = [0u32; 4];
+            let members = table.members.get(*class as usize).cloned().unwrap_or_default();
+            for &i in &members {
+                if !table.correct[i] && tags.iter().all(|t| table.row(i).contains(t)) {
+                    counts[codes[i] as usize] += 1;
+                }
+            }
+            let n_wrong: u32 = counts.iter().sum();
+            let top = (n_wrong > 0).then(|| {
+                let k = *counts.iter().max().unwrap();
+                (counts.iter().position(|&x| x == k).unwrap() as u32, k)
+            });
+            let other_support = top
+                .and_then(|(code, _)| code_class[code as usize])
+                .map(|other| count(&table, other, tags).0);
+            prop_assert_eq!(*got, Confusion { n_wrong, top, other_support });
+        }
+    }
+}
+
+#[test]
+fn from_tag_rows_refuses_bad_input() {
+    struct Rows(Vec<Vec<Option<&'static str>>>);
+    impl TagRows for Rows {
+        fn n_rows(&self) -> usize {
+            self.0.len()
+        }
+        fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
+            for t in &self.0[row] {
+                f(t.map(|t| Tag::Bytes(t.as_bytes())));
+            }
+        }
+    }
+    let rows = Rows(vec![vec![Some("a")], vec![Some("b"), None]]);
+    let err = TagIndex::from_tag_rows(&rows, &[0, 0], &[true, true], 1, 1).unwrap_err();
+    assert!(err.to_string().contains("row 1 has a null tag"), "{err}");
+    let rows = Rows(vec![vec![Some("a")]]);
+    let err = TagIndex::from_tag_rows(&rows, &[0, 0], &[true, true], 1, 1).unwrap_err();
+    assert!(err.to_string().contains("must be as many"), "{err}");
+    let err = TagIndex::from_tag_rows(&rows, &[3], &[true], 1, 1).unwrap_err();
+    assert!(
+        matches!(err, PrimeError::UnknownId { what: "class", .. }),
+        "{err}"
+    );
+    struct Bad;
+    impl TagRows for Bad {
+        fn n_rows(&self) -> usize {
+            1
+        }
+        fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, _: usize, mut f: F) {
+            f(Some(Tag::Bytes(&[0xff, 0xfe])));
+        }
+    }
+    let err = TagIndex::from_tag_rows(&Bad, &[0], &[true], 1, 1).unwrap_err();
+    assert!(err.to_string().contains("not valid UTF-8"), "{err}");
 }

@@ -4,6 +4,13 @@
 //! released. A search runs on its own thread while the calling thread checks for Ctrl-C,
 //! raising the engine's cancel flag when it comes.
 
+mod arrow;
+
+/// mimalloc keeps freed pages for reuse, so repeated searches and builds do not fault fresh
+/// pages in (page faults serialise threads on the process's memory map).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -13,7 +20,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1};
 use prime_core as core;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyCapsule, PyDict};
 
 /// Maps an engine error onto the matching exception of `prime_rs.errors`.
 fn to_py(err: core::PrimeError) -> PyErr {
@@ -123,6 +130,36 @@ impl PyTagIndex {
         })
     }
 
+    /// Builds the index from an Arrow `list<string>` tags column (an `arrow_array_stream`
+    /// capsule), reading the strings in place; returns the index and the sorted vocabulary,
+    /// or `None` when the column's layout is not one this reader knows.
+    #[staticmethod]
+    #[pyo3(signature = (tags, class_ids, correct, n_classes, min_tag_count=1))]
+    fn from_arrow_tags(
+        py: Python<'_>,
+        tags: &Bound<'_, PyCapsule>,
+        class_ids: PyReadonlyArray1<'_, u32>,
+        correct: PyReadonlyArray1<'_, bool>,
+        n_classes: u32,
+        min_tag_count: u32,
+    ) -> PyResult<Option<(Self, Vec<String>)>> {
+        let Some(column) = arrow::read_list_column(tags)? else {
+            return Ok(None);
+        };
+        let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
+        let (index, vocabulary) = py
+            .detach(|| {
+                core::TagIndex::from_tag_rows(&column, class_ids, correct, n_classes, min_tag_count)
+            })
+            .map_err(to_py)?;
+        Ok(Some((
+            PyTagIndex {
+                inner: Arc::new(index),
+            },
+            vocabulary,
+        )))
+    }
+
     /// Number of classes.
     #[getter]
     fn n_classes(&self) -> usize {
@@ -163,6 +200,61 @@ impl PyTagIndex {
             .detach(|| self.inner.members(class_id, &tags))
             .map_err(to_py)?;
         Ok(ids.into_pyarray(py).into_any())
+    }
+
+    /// What each set's misclassified samples were mistaken for (see
+    /// `prime_core::TagIndex::confusions`): arrays `n_wrong`, `top` (-1: none), `top_count`
+    /// and `other_support` (-1: the top prediction names no class).
+    #[pyo3(signature = (class_id, offsets, tags, predictions, code_class, threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn confusions<'py>(
+        &self,
+        py: Python<'py>,
+        class_id: PyReadonlyArray1<'py, u32>,
+        offsets: PyReadonlyArray1<'py, u64>,
+        tags: PyReadonlyArray1<'py, u32>,
+        predictions: PyReadonlyArray1<'py, u32>,
+        code_class: PyReadonlyArray1<'py, i64>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (class_id, offsets, tags) =
+            (class_id.as_slice()?, offsets.as_slice()?, tags.as_slice()?);
+        if offsets.len() != class_id.len() + 1 {
+            return Err(PyValueError::new_err(
+                "offsets must have one more entry than class_id",
+            ));
+        }
+        let sets: Vec<(u32, Vec<u32>)> = class_id
+            .iter()
+            .zip(offsets.windows(2))
+            .map(|(&c, w)| (c, tags[w[0] as usize..w[1] as usize].to_vec()))
+            .collect();
+        let predictions = predictions.as_slice()?;
+        let code_class: Vec<Option<u32>> = code_class
+            .as_slice()?
+            .iter()
+            .map(|&c| u32::try_from(c).ok())
+            .collect();
+        let index = &self.inner;
+        let out = run_cancellable(py, threads, |_| {
+            index.confusions(&sets, predictions, &code_class)
+        })?;
+        let d = PyDict::new(py);
+        let col = |f: fn(&core::Confusion) -> i64| out.iter().map(f).collect::<Vec<i64>>();
+        d.set_item("n_wrong", col(|c| c.n_wrong.into()).into_pyarray(py))?;
+        d.set_item(
+            "top",
+            col(|c| c.top.map_or(-1, |t| t.0.into())).into_pyarray(py),
+        )?;
+        d.set_item(
+            "top_count",
+            col(|c| c.top.map_or(0, |t| t.1.into())).into_pyarray(py),
+        )?;
+        d.set_item(
+            "other_support",
+            col(|c| c.other_support.map_or(-1, i64::from)).into_pyarray(py),
+        )?;
+        Ok(d)
     }
 
     /// `binomial_cdf(k, n, p)` for arrays of `k` and `n` (the engine's p-values).
@@ -322,9 +414,24 @@ impl PyTagIndex {
     }
 }
 
+/// The rows (counted from 0) of an Arrow `list<string>` column (an `arrow_array_stream`
+/// capsule) that hold a null tag, or `None` when the layout is not one the reader knows.
+#[pyfunction]
+fn rows_with_null_tags<'py>(
+    py: Python<'py>,
+    tags: &Bound<'py, PyCapsule>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some(column) = arrow::read_list_column(tags)? else {
+        return Ok(None);
+    };
+    let rows = py.detach(|| column.rows_with_null_tags());
+    Ok(Some(rows.into_pyarray(py).into_any()))
+}
+
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTagIndex>()?;
+    m.add_function(wrap_pyfunction!(rows_with_null_tags, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "build_profile",

@@ -1,0 +1,192 @@
+//! Tag strings to tag ids, for [`crate::TagIndex::from_tag_rows`].
+//!
+//! Each class's rows are encoded on their own, with a small hash map of their own, into
+//! compact rows of class-local ids; the classes' vocabularies are then merged and sorted.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use rustc_hash::FxHasher;
+
+use crate::error::{PrimeError, Result};
+
+/// Rows of tag strings, read in place: one row per sample (an Arrow `list<string>` column,
+/// say). See [`crate::TagIndex::from_tag_rows`].
+pub trait TagRows: Sync {
+    /// Number of rows (samples).
+    fn n_rows(&self) -> usize;
+    /// Calls `f` with each tag of `row` in order, `None` for a null tag.
+    fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, f: F);
+}
+
+/// One tag, as [`TagRows`] hands it over.
+#[derive(Debug, Clone, Copy)]
+pub enum Tag<'a> {
+    /// The tag's UTF-8 bytes.
+    Bytes(&'a [u8]),
+    /// A tag of at most 12 bytes as an Arrow string view holds it inline: the length as a
+    /// little-endian u32, then the bytes, then zeros, read as one little-endian u128.
+    /// Hashing and comparing it needs no look at the string data.
+    Inline(u128),
+}
+
+impl Tag<'_> {
+    /// The tag in the inline form when it is short enough.
+    #[inline]
+    pub fn inline(bytes: &[u8]) -> Option<u128> {
+        (bytes.len() <= 12).then(|| {
+            let mut view = [0u8; 16];
+            view[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+            view[4..4 + bytes.len()].copy_from_slice(bytes);
+            u128::from_le_bytes(view)
+        })
+    }
+}
+
+/// A hash key: short tags inline, longer ones by their bytes; a given tag always takes the
+/// same form, so equal keys are equal tags.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Short(u128),
+    Long(&'a [u8]),
+}
+
+impl<'a> Key<'a> {
+    #[inline]
+    fn of(tag: Tag<'a>) -> Self {
+        match tag {
+            Tag::Inline(view) => Key::Short(view),
+            Tag::Bytes(bytes) => match Tag::inline(bytes) {
+                Some(view) => Key::Short(view),
+                None => Key::Long(bytes),
+            },
+        }
+    }
+}
+
+/// A vocabulary entry: the inline form's 16 bytes, or the tag's own bytes.
+#[derive(Clone, Copy)]
+pub(crate) enum TagBytes<'a> {
+    Short([u8; 16]),
+    Long(&'a [u8]),
+}
+
+impl TagBytes<'_> {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            TagBytes::Short(view) => {
+                let len = u32::from_le_bytes([view[0], view[1], view[2], view[3]]) as usize;
+                &view[4..4 + len]
+            }
+            TagBytes::Long(bytes) => bytes,
+        }
+    }
+}
+
+/// One class's rows as ids into its own vocabulary (first-seen order).
+pub(crate) struct ClassRows<'a> {
+    pub(crate) vocabulary: Vec<TagBytes<'a>>,
+    /// Sample `i`'s ids are `ids[row_ptr[i]..row_ptr[i + 1]]`.
+    pub(crate) row_ptr: Vec<u32>,
+    pub(crate) ids: Vec<u32>,
+}
+
+/// A hasher for the inline form: one multiply of its two halves folded together.
+#[derive(Default)]
+struct InlineHasher(u64);
+
+impl Hasher for InlineHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by u128 keys; kept correct for any other use.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        let folded = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
+        self.0 = folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (folded >> 29);
+    }
+}
+
+/// Encodes the rows `members` (in that order) with ids into a vocabulary of their own.
+///
+/// Short tags (at most 12 bytes) are looked up by their inline form in one map, longer
+/// ones by their bytes in another: a given tag always lands in the same map.
+pub(crate) fn encode_class<'a, R: TagRows>(rows: &'a R, members: &[u32]) -> Result<ClassRows<'a>> {
+    let mut short: HashMap<u128, u32, BuildHasherDefault<InlineHasher>> = HashMap::default();
+    let mut long: HashMap<&'a [u8], u32, BuildHasherDefault<FxHasher>> = HashMap::default();
+    let mut vocabulary: Vec<TagBytes<'a>> = Vec::new();
+    let mut row_ptr = Vec::with_capacity(members.len() + 1);
+    let mut ids = Vec::new();
+    let mut null = false;
+    row_ptr.push(0u32);
+    for &r in members {
+        rows.for_each_tag(r as usize, |tag| {
+            let Some(tag) = tag else {
+                null = true;
+                return;
+            };
+            let next = vocabulary.len() as u32;
+            let id = match Key::of(tag) {
+                Key::Short(view) => *short.entry(view).or_insert_with(|| {
+                    vocabulary.push(TagBytes::Short(view.to_le_bytes()));
+                    next
+                }),
+                Key::Long(bytes) => *long.entry(bytes).or_insert_with(|| {
+                    vocabulary.push(TagBytes::Long(bytes));
+                    next
+                }),
+            };
+            ids.push(id);
+        });
+        if null {
+            return Err(PrimeError::InvalidInput(format!(
+                "row {r} has a null tag; a sample without tags is an empty list"
+            )));
+        }
+        let end = u32::try_from(ids.len()).map_err(|_| {
+            PrimeError::InvalidInput("a class has more than 2^32 tags in all".into())
+        })?;
+        row_ptr.push(end);
+    }
+    Ok(ClassRows {
+        vocabulary,
+        row_ptr,
+        ids,
+    })
+}
+
+/// The sorted union of the classes' vocabularies (sorted by bytes, which is code point
+/// order), and for each class the global id of each of its own ids.
+pub(crate) fn merge_vocabularies<'a: 'b, 'b>(
+    classes: impl Iterator<Item = &'b Vec<TagBytes<'a>>> + Clone,
+) -> Result<(Vec<String>, Vec<Vec<u32>>)> {
+    // Distinct tags first (classes share most of theirs), then one sort of those.
+    let mut ids: HashMap<&[u8], u32, BuildHasherDefault<FxHasher>> = HashMap::default();
+    for tag in classes.clone().flatten() {
+        ids.entry(tag.bytes()).or_insert(0);
+    }
+    let mut sorted: Vec<&[u8]> = ids.keys().copied().collect();
+    sorted.sort_unstable();
+    for (i, tag) in sorted.iter().enumerate() {
+        ids.insert(tag, i as u32);
+    }
+    let remaps = classes
+        .map(|local| local.iter().map(|tag| ids[tag.bytes()]).collect())
+        .collect();
+    let vocabulary = sorted
+        .iter()
+        .map(|bytes| {
+            String::from_utf8(bytes.to_vec()).map_err(|_| {
+                PrimeError::InvalidInput(format!(
+                    "a tag is not valid UTF-8 text: {:?}",
+                    String::from_utf8_lossy(bytes)
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((vocabulary, remaps))
+}

@@ -1,0 +1,404 @@
+//! Reads a `list<string>` column in place through the Arrow C stream interface (the
+//! `__arrow_c_stream__` PyCapsule that Polars, pyarrow and others export), for
+//! [`prime_core::encode_tags`]. Layouts it does not know give `None`; the caller then
+//! takes the slower path through Polars.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ptr::NonNull;
+
+use prime_core::{Tag, TagRows};
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyCapsuleMethods};
+
+#[repr(C)]
+struct ArrowSchema {
+    format: *const c_char,
+    name: *const c_char,
+    metadata: *const c_char,
+    flags: i64,
+    n_children: i64,
+    children: *mut *mut ArrowSchema,
+    dictionary: *mut ArrowSchema,
+    release: Option<unsafe extern "C" fn(*mut ArrowSchema)>,
+    private_data: *mut c_void,
+}
+
+#[repr(C)]
+struct ArrowArray {
+    length: i64,
+    null_count: i64,
+    offset: i64,
+    n_buffers: i64,
+    n_children: i64,
+    buffers: *mut *const c_void,
+    children: *mut *mut ArrowArray,
+    dictionary: *mut ArrowArray,
+    release: Option<unsafe extern "C" fn(*mut ArrowArray)>,
+    private_data: *mut c_void,
+}
+
+#[repr(C)]
+struct ArrowArrayStream {
+    get_schema: Option<unsafe extern "C" fn(*mut ArrowArrayStream, *mut ArrowSchema) -> c_int>,
+    get_next: Option<unsafe extern "C" fn(*mut ArrowArrayStream, *mut ArrowArray) -> c_int>,
+    get_last_error: Option<unsafe extern "C" fn(*mut ArrowArrayStream) -> *const c_char>,
+    release: Option<unsafe extern "C" fn(*mut ArrowArrayStream)>,
+    private_data: *mut c_void,
+}
+
+/// A released-on-drop Arrow struct (schema, array or stream), moved out of its producer.
+struct Owned<T: Release>(Box<T>);
+
+trait Release {
+    fn release(&mut self);
+}
+
+macro_rules! release_impl {
+    ($t:ty) => {
+        impl Release for $t {
+            fn release(&mut self) {
+                if let Some(release) = self.release.take() {
+                    // SAFETY: the producer's own release callback, called once, on its struct.
+                    unsafe { release(self) }
+                }
+            }
+        }
+    };
+}
+release_impl!(ArrowSchema);
+release_impl!(ArrowArray);
+release_impl!(ArrowArrayStream);
+
+impl<T: Release> Drop for Owned<T> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// The physical layout of the strings inside the lists.
+#[derive(Clone, Copy)]
+enum StringKind {
+    /// `u`: 32-bit offsets.
+    Utf8,
+    /// `U`: 64-bit offsets.
+    LargeUtf8,
+    /// `vu`: 16-byte views, short strings inline.
+    Utf8View,
+}
+
+/// One chunk of the column: list offsets over a string child.
+struct Chunk {
+    rows: usize,
+    list_offset: usize,
+    list_validity: Option<NonNull<u8>>,
+    large_list: bool,
+    list_offsets: NonNull<u8>,
+    kind: StringKind,
+    child_offset: usize,
+    child_validity: Option<NonNull<u8>>,
+    /// `u` / `U`: the offsets; `vu`: the views.
+    child_main: NonNull<u8>,
+    /// `u` / `U`: the one data buffer; `vu`: every variadic data buffer.
+    data: Vec<*const u8>,
+}
+
+/// The whole column, readable from any thread; the arrays stay alive as long as it does.
+pub struct ListColumn {
+    chunks: Vec<Chunk>,
+    /// First row of each chunk, then the total.
+    starts: Vec<usize>,
+    _arrays: Vec<Owned<ArrowArray>>,
+}
+
+// SAFETY: the column only reads immutable Arrow buffers, which its owned arrays keep alive.
+unsafe impl Send for ListColumn {}
+unsafe impl Sync for ListColumn {}
+
+fn bit(validity: Option<NonNull<u8>>, i: usize) -> bool {
+    match validity {
+        // SAFETY: a validity bitmap covers offset + length bits of its array.
+        Some(v) => unsafe { *v.as_ptr().add(i / 8) >> (i % 8) & 1 == 1 },
+        None => true,
+    }
+}
+
+impl Chunk {
+    fn list_bounds(&self, row: usize) -> (usize, usize) {
+        let i = self.list_offset + row;
+        // SAFETY: list offsets hold offset + length + 1 entries.
+        unsafe {
+            if self.large_list {
+                let o = self.list_offsets.as_ptr() as *const i64;
+                (*o.add(i) as usize, *o.add(i + 1) as usize)
+            } else {
+                let o = self.list_offsets.as_ptr() as *const i32;
+                (*o.add(i) as usize, *o.add(i + 1) as usize)
+            }
+        }
+    }
+
+    /// Child element `j` (an absolute index, child offset included).
+    fn tag(&self, j: usize) -> Tag<'_> {
+        // SAFETY: offsets and views are in bounds of an array that follows the Arrow spec.
+        unsafe {
+            match self.kind {
+                StringKind::Utf8 => {
+                    let o = self.child_main.as_ptr() as *const i32;
+                    let (a, b) = (*o.add(j) as usize, *o.add(j + 1) as usize);
+                    Tag::Bytes(std::slice::from_raw_parts(self.data[0].add(a), b - a))
+                }
+                StringKind::LargeUtf8 => {
+                    let o = self.child_main.as_ptr() as *const i64;
+                    let (a, b) = (*o.add(j) as usize, *o.add(j + 1) as usize);
+                    Tag::Bytes(std::slice::from_raw_parts(self.data[0].add(a), b - a))
+                }
+                StringKind::Utf8View => {
+                    let view =
+                        (self.child_main.as_ptr().add(16 * j) as *const u128).read_unaligned();
+                    let len = (view as u32) as usize;
+                    if len <= 12 {
+                        // Whatever a producer left in the padding is masked off.
+                        let keep = 32 + 8 * len as u32;
+                        let mask = if keep >= 128 {
+                            u128::MAX
+                        } else {
+                            (1u128 << keep) - 1
+                        };
+                        Tag::Inline(view & mask)
+                    } else {
+                        let buffer = ((view >> 64) as u32) as usize;
+                        let offset = ((view >> 96) as u32) as usize;
+                        Tag::Bytes(std::slice::from_raw_parts(
+                            self.data[buffer].add(offset),
+                            len,
+                        ))
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl ListColumn {
+    fn locate(&self, row: usize) -> (&Chunk, usize) {
+        let c = self.starts.partition_point(|&s| s <= row) - 1;
+        (&self.chunks[c], row - self.starts[c])
+    }
+}
+
+impl ListColumn {
+    /// The rows (counted from 0) whose list holds a null tag.
+    pub fn rows_with_null_tags(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (chunk, &start) in self.chunks.iter().zip(&self.starts) {
+            if chunk.child_validity.is_none() {
+                continue;
+            }
+            for r in 0..chunk.rows {
+                if !bit(chunk.list_validity, chunk.list_offset + r) {
+                    continue;
+                }
+                let (a, b) = chunk.list_bounds(r);
+                let base = chunk.child_offset;
+                if (a..b).any(|k| !bit(chunk.child_validity, base + k)) {
+                    out.push((start + r) as u64);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl TagRows for ListColumn {
+    fn n_rows(&self) -> usize {
+        *self.starts.last().expect("starts has the total")
+    }
+
+    fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
+        let (chunk, r) = self.locate(row);
+        if !bit(chunk.list_validity, chunk.list_offset + r) {
+            return;
+        }
+        let (a, b) = chunk.list_bounds(r);
+        for k in a..b {
+            let j = chunk.child_offset + k;
+            if bit(chunk.child_validity, j) {
+                f(Some(chunk.tag(j)));
+            } else {
+                f(None);
+            }
+        }
+    }
+}
+
+fn format_of(schema: &ArrowSchema) -> &[u8] {
+    if schema.format.is_null() {
+        return b"";
+    }
+    // SAFETY: a non-null format is a NUL-terminated string owned by the schema.
+    unsafe { CStr::from_ptr(schema.format) }.to_bytes()
+}
+
+/// Reads the column behind an `arrow_array_stream` capsule; `Ok(None)` when its type is not
+/// a list (32- or 64-bit offsets) of strings (`u`, `U` or `vu`).
+pub fn read_list_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<ListColumn>> {
+    let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    let raw = ptr.as_ptr() as *mut ArrowArrayStream;
+    // SAFETY: the capsule holds a stream; moving it out and clearing the original's release
+    // is how the PyCapsule protocol hands a stream over to its consumer.
+    let mut stream = Owned(Box::new(unsafe { raw.read() }));
+    unsafe { (*raw).release = None };
+
+    let mut schema = Owned(Box::new(ArrowSchema {
+        format: std::ptr::null(),
+        name: std::ptr::null(),
+        metadata: std::ptr::null(),
+        flags: 0,
+        n_children: 0,
+        children: std::ptr::null_mut(),
+        dictionary: std::ptr::null_mut(),
+        release: None,
+        private_data: std::ptr::null_mut(),
+    }));
+    let Some(get_schema) = stream.0.get_schema else {
+        return Ok(None);
+    };
+    // SAFETY: the stream's own callback fills our schema.
+    if unsafe { get_schema(&mut *stream.0, &mut *schema.0) } != 0 {
+        return Ok(None);
+    }
+    let large_list = match format_of(&schema.0) {
+        b"+l" => false,
+        b"+L" => true,
+        _ => return Ok(None),
+    };
+    if schema.0.n_children != 1 || !schema.0.dictionary.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: a list schema has one child schema.
+    let child_schema = unsafe { &**schema.0.children };
+    if !child_schema.dictionary.is_null() {
+        return Ok(None);
+    }
+    let kind = match format_of(child_schema) {
+        b"u" => StringKind::Utf8,
+        b"U" => StringKind::LargeUtf8,
+        b"vu" => StringKind::Utf8View,
+        _ => return Ok(None),
+    };
+
+    let mut chunks = Vec::new();
+    let mut arrays = Vec::new();
+    let mut starts = vec![0usize];
+    let Some(get_next) = stream.0.get_next else {
+        return Ok(None);
+    };
+    loop {
+        let mut array = Owned(Box::new(ArrowArray {
+            length: 0,
+            null_count: 0,
+            offset: 0,
+            n_buffers: 0,
+            n_children: 0,
+            buffers: std::ptr::null_mut(),
+            children: std::ptr::null_mut(),
+            dictionary: std::ptr::null_mut(),
+            release: None,
+            private_data: std::ptr::null_mut(),
+        }));
+        // SAFETY: the stream's own callback fills our array; a null release ends the stream.
+        if unsafe { get_next(&mut *stream.0, &mut *array.0) } != 0 {
+            return Ok(None);
+        }
+        if array.0.release.is_none() {
+            break;
+        }
+        // SAFETY: the array follows the schema checked above.
+        let Some(chunk) = (unsafe { chunk_of(&array.0, large_list, kind) }) else {
+            return Ok(None);
+        };
+        starts.push(starts.last().expect("not empty") + chunk.rows);
+        chunks.push(chunk);
+        arrays.push(array);
+    }
+    Ok(Some(ListColumn {
+        chunks,
+        starts,
+        _arrays: arrays,
+    }))
+}
+
+/// The pointers of one list array.
+///
+/// # Safety
+/// `array` must be a valid Arrow array of a list type with a string child of `kind`.
+unsafe fn chunk_of(array: &ArrowArray, large_list: bool, kind: StringKind) -> Option<Chunk> {
+    if array.n_buffers != 2 || array.n_children != 1 {
+        return None;
+    }
+    let buffers = std::slice::from_raw_parts(array.buffers, 2);
+    let child = &**array.children;
+    let child_buffers = std::slice::from_raw_parts(child.buffers, child.n_buffers as usize);
+    let rows = array.length as usize;
+    let list_validity = NonNull::new(buffers[0] as *mut u8).filter(|_| array.null_count != 0);
+    let child_validity =
+        NonNull::new(child_buffers[0] as *mut u8).filter(|_| child.null_count != 0);
+    let (child_main, data) = match kind {
+        StringKind::Utf8 | StringKind::LargeUtf8 => {
+            if child.n_buffers != 3 {
+                return None;
+            }
+            (child_buffers[1], vec![data_ptr(child_buffers[2])])
+        }
+        StringKind::Utf8View => {
+            // validity, views, the data buffers, then their sizes
+            if child.n_buffers < 3 {
+                return None;
+            }
+            let n_data = child.n_buffers as usize - 3;
+            let data = child_buffers[2..2 + n_data]
+                .iter()
+                .map(|&b| data_ptr(b))
+                .collect();
+            (child_buffers[1], data)
+        }
+    };
+    let list_offsets = NonNull::new(buffers[1] as *mut u8);
+    let child_main = NonNull::new(child_main as *mut u8);
+    if rows == 0 {
+        // Empty arrays may leave their buffers null; nothing is read from them.
+        return Some(Chunk {
+            rows,
+            list_offset: 0,
+            list_validity: None,
+            large_list,
+            list_offsets: NonNull::dangling(),
+            kind,
+            child_offset: 0,
+            child_validity: None,
+            child_main: NonNull::dangling(),
+            data: Vec::new(),
+        });
+    }
+    Some(Chunk {
+        rows,
+        list_offset: array.offset as usize,
+        list_validity,
+        large_list,
+        list_offsets: list_offsets?,
+        kind,
+        child_offset: child.offset as usize,
+        child_validity,
+        child_main: child_main.unwrap_or(NonNull::dangling()),
+        data,
+    })
+}
+
+/// A data buffer's start; an all-empty buffer may be null, which a slice must not be.
+fn data_ptr(buffer: *const c_void) -> *const u8 {
+    if buffer.is_null() {
+        NonNull::<u8>::dangling().as_ptr()
+    } else {
+        buffer as *const u8
+    }
+}

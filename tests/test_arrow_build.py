@@ -1,0 +1,209 @@
+"""Building the index from Arrow memory: the engine reads the tag strings in place.
+
+`TagIndex.from_samples` hands the `tags` column to the engine through the Arrow C stream
+interface. These tests check that this path gives exactly what the Polars path gives (tag ids
+computed by Polars, then `from_csr`), and that the reader handles every layout it claims:
+lists with 32- and 64-bit offsets over `string`, `large_string` and `string_view`, sliced and
+chunked arrays, null lists, repeated tags and long (non-inline) strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from prime_rs import TagIndex, _engine
+from prime_rs.data import load_samples
+from prime_rs.errors import InputError
+from prime_rs.search import _build_from_polars
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Short tags (inline in a string view: at most 12 bytes), long ones, shared prefixes,
+# non-ASCII, and the empty string.
+TAGS = (
+    "", "a", "ab", "a b", "snow", "Snow", "café", "caf", "twelve bytes", "thirteen byte",
+    "zebra crossing", "a much longer tag than twelve bytes", "ñandú", "日本",
+)  # fmt: skip
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(("cat", "dog", "fox")),
+        st.booleans(),
+        st.lists(st.sampled_from(TAGS), max_size=6),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def _frame(rows: list[tuple[str, bool, list[str]]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": list(range(len(rows))),
+            "label": [r[0] for r in rows],
+            "correct": [r[1] for r in rows],
+            "tags": [r[2] for r in rows],
+        },
+        schema={"id": pl.Int64, "label": pl.String, "correct": pl.Boolean,
+                "tags": pl.List(pl.String)},
+    )  # fmt: skip
+
+
+def _lattice(engine: _engine.TagIndex, vocabulary: list[str]) -> set[tuple[Any, ...]]:
+    """Every frequent set (support >= 1, up to 3 tags) by tag names, with its counts."""
+    out = engine.frequent_sets(max_tags=3, min_support=1)
+    offsets = out["offsets"]
+    return {
+        (
+            int(out["class_id"][i]),
+            tuple(vocabulary[t] for t in out["tags"][offsets[i] : offsets[i + 1]]),
+            int(out["support"][i]),
+            int(out["n_correct"][i]),
+        )
+        for i in range(len(out["class_id"]))
+    }
+
+
+def _reference(
+    rows: list[list[str] | None], class_ids: list[int], correct: list[bool]
+) -> tuple[_engine.TagIndex, list[str]]:
+    """The index built from CSR arrays encoded here, in plain Python."""
+    vocabulary = sorted({t for r in rows if r for t in r})
+    ids = {t: i for i, t in enumerate(vocabulary)}
+    indptr, indices = [0], []
+    for r in rows:
+        indices += [ids[t] for t in r or []]
+        indptr.append(len(indices))
+    engine = _engine.TagIndex.from_csr(
+        np.array(indptr, dtype=np.uint64),
+        np.array(indices, dtype=np.uint32),
+        np.array(class_ids, dtype=np.uint32),
+        np.array(correct, dtype=np.bool_),
+        max(class_ids, default=0) + 1,
+        len(vocabulary),
+    )
+    return engine, vocabulary
+
+
+def _both_paths(df: pl.DataFrame) -> tuple[TagIndex, tuple[_engine.TagIndex, pl.Series]]:
+    validated = load_samples(df)
+    index = TagIndex._from_validated(validated, min_tag_count=None)
+    labels = validated["label"].unique().sort()
+    class_ids = validated["label"].cast(pl.Enum(labels.to_list())).to_physical().to_numpy()
+    polars_path = _build_from_polars(
+        validated["tags"],
+        np.ascontiguousarray(class_ids, dtype=np.uint32),
+        validated["correct"].to_numpy(),
+        len(labels),
+        1,
+    )
+    return index, polars_path
+
+
+@SETTINGS
+@given(rows=rows_strategy, cut=st.integers(0, 40))
+def test_arrow_path_equals_polars_path(rows: list[tuple[str, bool, list[str]]], cut: int) -> None:
+    df = _frame(rows)
+    # Two chunks (the stream yields each), the second one a slice with an offset.
+    cut = min(cut, len(rows))
+    chunked = pl.concat([df[:cut], df[cut:]], rechunk=False)
+    for table in (df, chunked, df[cut:] if cut < len(rows) else df):
+        index, (engine, vocabulary) = _both_paths(table)
+        assert index.vocabulary == vocabulary.to_list()
+        assert _lattice(index._engine, index.vocabulary) == _lattice(engine, vocabulary.to_list())
+        n, k = index._engine.class_counts()
+        n2, k2 = engine.class_counts()
+        assert n.tolist() == n2.tolist() and k.tolist() == k2.tolist()
+
+
+LIST_TYPES = [pa.list_, pa.large_list]
+STRING_TYPES = [pa.string(), pa.large_string(), pa.string_view()]
+
+
+@pytest.mark.parametrize("list_type", LIST_TYPES, ids=["list", "large_list"])
+@pytest.mark.parametrize("string_type", STRING_TYPES, ids=["string", "large_string", "view"])
+@SETTINGS
+@given(
+    rows=st.lists(st.none() | st.lists(st.sampled_from(TAGS), max_size=5), min_size=1, max_size=30),
+    start=st.integers(0, 5),
+    data=st.data(),
+)
+def test_every_arrow_layout(
+    list_type: Any, string_type: Any, rows: list[list[str] | None], start: int, data: Any
+) -> None:
+    """pyarrow arrays of each layout (null lists, sliced, chunked) read as Python reads them."""
+    class_ids = data.draw(st.lists(st.integers(0, 2), min_size=len(rows), max_size=len(rows)))
+    correct = data.draw(st.lists(st.booleans(), min_size=len(rows), max_size=len(rows)))
+    array = pa.array(rows, type=list_type(string_type))
+    start = min(start, len(rows) - 1)
+    pieces = [array.slice(0, start), array.slice(start)] if start else [array]
+    chunked = pa.chunked_array(pieces, type=array.type)
+    n_classes = max(class_ids) + 1
+    built = _engine.TagIndex.from_arrow_tags(
+        chunked.__arrow_c_stream__(),
+        np.array(class_ids, dtype=np.uint32),
+        np.array(correct, dtype=np.bool_),
+        n_classes,
+    )
+    assert built is not None
+    engine, vocabulary = built
+    expected, expected_vocabulary = _reference(rows, class_ids, correct)
+    assert vocabulary == expected_vocabulary
+    assert _lattice(engine, vocabulary) == _lattice(expected, expected_vocabulary)
+    assert _engine.rows_with_null_tags(chunked.__arrow_c_stream__()).tolist() == []
+
+
+def test_unknown_layouts_fall_back() -> None:
+    """A type the reader does not know gives None (the caller then uses Polars)."""
+    ids, ok = np.zeros(2, dtype=np.uint32), np.ones(2, dtype=np.bool_)
+    for array in (
+        pa.array([[1], [2]], type=pa.list_(pa.int64())),
+        pa.array(["a", "b"]),
+        pa.array([["a"], ["b"]], type=pa.list_(pa.binary())),
+        pa.array([["a"], ["b"]], type=pa.list_(pa.dictionary(pa.int32(), pa.string()))),
+    ):
+        stream = pa.chunked_array([array]).__arrow_c_stream__()
+        assert _engine.TagIndex.from_arrow_tags(stream, ids, ok, 1) is None
+        assert _engine.rows_with_null_tags(pa.chunked_array([array]).__arrow_c_stream__()) is None
+
+
+def test_null_tags_are_found_and_refused() -> None:
+    array = pa.array([["a"], ["b", None], None, [None], []], type=pa.list_(pa.string_view()))
+    rows = _engine.rows_with_null_tags(pa.chunked_array([array]).__arrow_c_stream__())
+    assert rows is not None and rows.tolist() == [1, 3]
+    with pytest.raises(InputError, match="row 1 has a null tag"):
+        _engine.TagIndex.from_arrow_tags(
+            pa.chunked_array([array]).__arrow_c_stream__(),
+            np.zeros(5, dtype=np.uint32),
+            np.ones(5, dtype=np.bool_),
+            1,
+        )
+    # Through the public API the message names the table, the column and the rows.
+    df = pl.DataFrame({"id": range(5), "label": ["a"] * 5, "correct": [True] * 5,
+                       "tags": pl.from_arrow(array)})  # fmt: skip
+    with pytest.raises(InputError, match=r"null tag inside the list in rows 1, 3"):
+        TagIndex.from_samples(df)
+
+
+def test_lengths_must_agree() -> None:
+    array = pa.chunked_array([pa.array([["a"], ["b"]], type=pa.list_(pa.string()))])
+    with pytest.raises(InputError, match="must be as many"):
+        _engine.TagIndex.from_arrow_tags(
+            array.__arrow_c_stream__(), np.zeros(3, dtype=np.uint32), np.ones(3, dtype=np.bool_), 1
+        )
+
+
+def test_a_capsule_of_another_kind_is_refused() -> None:
+    array = pa.array([["a"]], type=pa.list_(pa.string()))
+    schema_capsule, _ = array.__arrow_c_array__()
+    with pytest.raises(ValueError):
+        _engine.TagIndex.from_arrow_tags(
+            schema_capsule, np.zeros(1, dtype=np.uint32), np.ones(1, dtype=np.bool_), 1
+        )
