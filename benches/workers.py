@@ -432,7 +432,7 @@ def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
     t1 = time.perf_counter()
     index = prime_rs.TagIndex.from_samples(df)
     t2 = time.perf_counter()
-    out.update(load_s=t1 - t0, build_s=t2 - t1, rss_index_kb=_maxrss_kb())
+    out.update(load_s=t1 - t0, build_first_s=t2 - t1, rss_index_kb=_maxrss_kb())
     labels = job.get("labels")
 
     def best_of(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -449,6 +449,10 @@ def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
             times.append(time.perf_counter() - start)
             spent += times[-1]
         return min(times), result
+
+    # The build is timed like the searches (the best of a few calls), and its first, cold
+    # call apart: that one also pays for fresh memory pages.
+    out["build_s"] = min(out["build_first_s"], best_of(lambda: prime_rs.TagIndex.from_samples(df))[0])
 
     # The method's search (support, accuracy, drop, minimality) is what is compared; q-values
     # (on by default where the engine has them) cost one more walk of the lattice, timed apart.

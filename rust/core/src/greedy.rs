@@ -56,6 +56,7 @@ pub fn greedy_search(
     let plans = class_plans(index, params)?;
     let results: Vec<(u32, Vec<u64>, Vec<crate::FailureMode>)> = plans
         .par_iter()
+        .with_max_len(1)
         .map(|plan| {
             let (tested, modes) = beam_class(plan, params, beam_width, cancel);
             (plan.class, tested, modes)

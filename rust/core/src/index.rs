@@ -202,6 +202,7 @@ impl TagIndex {
         let min_tag_count = min_tag_count.max(1);
         let classes = (0..n_classes as usize)
             .into_par_iter()
+            .with_max_len(1)
             .map(|c| {
                 let rows = &members[class_start[c]..class_start[c + 1]];
                 let row = |i: usize| {
@@ -265,6 +266,7 @@ impl TagIndex {
         let (class_start, members) = group_by_class(class_ids, n_classes);
         let encoded: Vec<ClassRows<'_>> = (0..n_classes as usize)
             .into_par_iter()
+            .with_max_len(1)
             .map(|c| encode_class(rows, &members[class_start[c]..class_start[c + 1]]))
             .collect::<Result<_>>()?;
         let (vocabulary, remaps) = merge_vocabularies(encoded.iter().map(|e| &e.vocabulary))?;
@@ -273,6 +275,7 @@ impl TagIndex {
         let min_tag_count = min_tag_count.max(1);
         let classes = (0..n_classes as usize)
             .into_par_iter()
+            .with_max_len(1)
             .map(|c| {
                 let (e, remap) = (&encoded[c], &remaps[c]);
                 let rows = &members[class_start[c]..class_start[c + 1]];

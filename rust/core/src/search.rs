@@ -7,6 +7,7 @@
 //! (anti-monotone) and, for the mode search, so do error counts: a set that keeps fewer
 //! wrong predictions than any mode of its class needs cannot lead to one.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
@@ -341,6 +342,7 @@ fn plans<'a>(
     let threshold_count = lattice.tag_threshold();
     Ok(classes
         .par_iter()
+        .with_max_len(1)
         .filter_map(|&c| plan_class(index, c, lattice, threshold_count, goal))
         .collect())
 }
@@ -456,10 +458,24 @@ fn run(
             .enumerate()
             .flat_map(|(p, plan)| (0..plan.active.len()).map(move |r| (p, r)))
             .collect();
+        // One job per item, so that a thread that runs out of work can always take some
+        // (rayon's adaptive splitting otherwise hands each thread long runs of items it
+        // cannot give up, and one thread may idle for a third of the search); each worker
+        // keeps its buffers across items.
+        let scratches: Vec<Mutex<Scratch>> = (0..rayon::current_num_threads() + 1)
+            .map(|_| Mutex::new(Scratch::default()))
+            .collect();
         let item_parts: Vec<Part> = items
             .par_iter()
-            .map_init(Scratch::default, |scratch, &(p, r)| {
-                ctx.item(&plans[p], r, scratch)
+            .with_max_len(1)
+            .map(|&(p, r)| {
+                let me = rayon::current_thread_index().unwrap_or(scratches.len() - 1);
+                // try_lock: were an item ever to wait on another job of the same thread, it
+                // gets fresh buffers instead of a deadlock.
+                match scratches[me.min(scratches.len() - 1)].try_lock() {
+                    Ok(mut scratch) => ctx.item(&plans[p], r, &mut scratch),
+                    Err(_) => ctx.item(&plans[p], r, &mut Scratch::default()),
+                }
             })
             .collect();
         parts.extend(item_parts);
