@@ -7,8 +7,8 @@
 //! (anti-monotone) and, for the mode search, so do error counts: a set that keeps fewer
 //! wrong predictions than any mode of its class needs cannot lead to one.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
