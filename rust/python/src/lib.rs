@@ -236,9 +236,15 @@ impl PyTagIndex {
             .map(|&c| u32::try_from(c).ok())
             .collect();
         let index = &self.inner;
-        let out = run_cancellable(py, threads, |_| {
-            index.confusions(&sets, predictions, &code_class)
-        })?;
+        // Short work: without a thread count it runs on the shared pool, not a new one.
+        let out = match threads {
+            None => py
+                .detach(|| index.confusions(&sets, predictions, &code_class))
+                .map_err(to_py)?,
+            Some(_) => run_cancellable(py, threads, |_| {
+                index.confusions(&sets, predictions, &code_class)
+            })?,
+        };
         let d = PyDict::new(py);
         let col = |f: fn(&core::Confusion) -> i64| out.iter().map(f).collect::<Vec<i64>>();
         d.set_item("n_wrong", col(|c| c.n_wrong.into()).into_pyarray(py))?;
