@@ -562,7 +562,9 @@ def render(
     else:
         lines += [
             f"**prime_rs {res['version']}** ({res['build_profile']} build); searches: the best "
-            f"of {meta['repeat']} runs (of up to 20 when they take under a second in all):",
+            f"of {meta['repeat']} runs (of up to 20 when they take under a second in all); the "
+            "1- and 2-thread searches take turns, so a change in the machine's speed falls on "
+            "both:",
             "",
             "| step | time | notes |",
             "| --- | --- | --- |",

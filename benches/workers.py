@@ -435,20 +435,29 @@ def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
     out.update(load_s=t1 - t0, build_first_s=t2 - t1, rss_index_kb=_maxrss_kb())
     labels = job.get("labels")
 
-    def best_of(fn: Callable[[], Any]) -> tuple[float, Any]:
-        """The fastest of ``repeat`` runs (fewer past ``repeat_s`` seconds); a fast call runs
-        on until a second is spent (at most 20 times), which steadies it on a busy machine."""
+    def best_of_each(fns: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
+        """The fastest of ``repeat`` runs of each function (fewer past ``repeat_s`` seconds
+        each); fast calls run on until a second each is spent (at most 20 times), which
+        steadies them on a busy machine. The functions take turns, so that a change in the
+        machine's speed (other work, clock) falls on all of them alike."""
         repeat, limit = job.get("repeat", 3), job.get("repeat_s", 20.0)
-        times: list[float] = []
-        result, spent = None, 0.0
-        while not times or (
-            (len(times) < repeat and spent < limit) or (spent < 1.0 and len(times) < 20)
+        times: dict[str, list[float]] = {k: [] for k in fns}
+        results: dict[str, Any] = {}
+        spent, rounds = 0.0, 0
+        while rounds == 0 or (
+            (rounds < repeat and spent < limit * len(fns))
+            or (spent < 1.0 * len(fns) and rounds < 20)
         ):
-            start = time.perf_counter()
-            result = fn()
-            times.append(time.perf_counter() - start)
-            spent += times[-1]
-        return min(times), result
+            for key, fn in fns.items():
+                start = time.perf_counter()
+                results[key] = fn()
+                times[key].append(time.perf_counter() - start)
+                spent += times[key][-1]
+            rounds += 1
+        return {k: (min(times[k]), results[k]) for k in fns}
+
+    def best_of(fn: Callable[[], Any]) -> tuple[float, Any]:
+        return best_of_each({"": fn})[""]
 
     # The build is timed like the searches (the best of a few calls), and its first, cold
     # call apart: that one also pays for fresh memory pages.
@@ -462,11 +471,16 @@ def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("search", True):
         searches = {}
         first = None
-        for threads in job.get("threads", [1, 2]):
-            seconds, modes = best_of(
-                lambda threads=threads: index.search(**method, labels=labels, threads=threads)
-            )
-            searches[str(threads)] = seconds
+        timed = best_of_each(
+            {
+                str(threads): lambda threads=threads: index.search(
+                    **method, labels=labels, threads=threads
+                )
+                for threads in job.get("threads", [1, 2])
+            }
+        )
+        for threads, (seconds, modes) in timed.items():
+            searches[threads] = seconds
             if first is None:
                 first = modes
             elif not modes.equals(first):

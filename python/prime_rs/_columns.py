@@ -9,8 +9,6 @@ __all__ = ["list_column"]
 
 # Gathering one run costs about as much as putting 5,000 rows back in order.
 _ROWS_PER_RUN = 5000
-# Up to this many rows, plain Python lists are the faster way.
-_SMALL = 512
 
 
 def list_column(values: pl.Series, offsets: np.ndarray, sizes: np.ndarray) -> pl.Series:
@@ -30,11 +28,6 @@ def list_column(values: pl.Series, offsets: np.ndarray, sizes: np.ndarray) -> pl
         return pl.Series("tags", [], dtype=dtype)
     offsets = np.asarray(offsets, dtype=np.int64)[:n]
     sizes = np.asarray(sizes, dtype=np.int64)
-    if n <= _SMALL:
-        # A few hundred rows: Python lists beat a handful of Polars calls.
-        flat = values.to_list()
-        lists = [flat[a : a + k] for a, k in zip(offsets.tolist(), sizes.tolist(), strict=True)]
-        return pl.Series("tags", lists, dtype=dtype)
     # Runs of consecutive rows of one size (a lattice sorted by class and size has few;
     # modes ranked by drop have many).
     starts = np.flatnonzero(np.concatenate([[True], sizes[1:] != sizes[:-1]]))
