@@ -610,10 +610,7 @@ fn build_class<'r>(
         }
     }
     let bitmaps = (0..kept.len())
-        .map(|l| {
-            RoaringBitmap::from_sorted_iter(col_samples[col_ptr[l]..col_ptr[l + 1]].iter().copied())
-                .expect("sample ids ascend")
-        })
+        .map(|l| bitmap_of_sorted(&col_samples[col_ptr[l]..col_ptr[l + 1]]))
         .collect();
     let correct_bm = RoaringBitmap::from_sorted_iter(
         correct
@@ -633,5 +630,104 @@ fn build_class<'r>(
             row_tags,
         }),
         correct: correct_bm,
+    }
+}
+
+/// A bitmap of strictly ascending values, built container by container through roaring's
+/// portable serialized form (one copy of the values) instead of value by value.
+fn bitmap_of_sorted(values: &[u32]) -> RoaringBitmap {
+    const COOKIE_NO_RUN: u32 = 12346;
+    const ARRAY_LIMIT: usize = 4096;
+    // Containers: runs of values sharing their high 16 bits.
+    let mut bounds = Vec::new();
+    let mut start = 0;
+    while start < values.len() {
+        let key = values[start] >> 16;
+        let end = start + values[start..].partition_point(|&v| v >> 16 == key);
+        bounds.push((start, end));
+        start = end;
+    }
+    let data_len: usize = bounds
+        .iter()
+        .map(|&(a, b)| {
+            if b - a <= ARRAY_LIMIT {
+                2 * (b - a)
+            } else {
+                8192
+            }
+        })
+        .sum();
+    let header = 8 + 8 * bounds.len();
+    let mut out = Vec::with_capacity(header + data_len);
+    out.extend_from_slice(&COOKIE_NO_RUN.to_le_bytes());
+    out.extend_from_slice(&(bounds.len() as u32).to_le_bytes());
+    for &(a, b) in &bounds {
+        out.extend_from_slice(&((values[a] >> 16) as u16).to_le_bytes());
+        out.extend_from_slice(&((b - a - 1) as u16).to_le_bytes());
+    }
+    let mut offset = header as u32;
+    for &(a, b) in &bounds {
+        out.extend_from_slice(&offset.to_le_bytes());
+        offset += if b - a <= ARRAY_LIMIT {
+            2 * (b - a) as u32
+        } else {
+            8192
+        };
+    }
+    for &(a, b) in &bounds {
+        if b - a <= ARRAY_LIMIT {
+            for &v in &values[a..b] {
+                out.extend_from_slice(&(v as u16).to_le_bytes());
+            }
+        } else {
+            let mut words = [0u64; 1024];
+            for &v in &values[a..b] {
+                let low = (v & 0xFFFF) as usize;
+                words[low / 64] |= 1 << (low % 64);
+            }
+            for w in words {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+    }
+    RoaringBitmap::deserialize_unchecked_from(&out[..]).expect("a well-formed bitmap")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Array and bitmap containers, several keys, empty and full ones, against roaring's own
+    /// value-by-value construction.
+    #[test]
+    fn bitmap_of_sorted_equals_roaring() {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        let mut cases: Vec<Vec<u32>> = vec![
+            vec![],
+            vec![0],
+            vec![u32::MAX],
+            (0..4096).collect(),
+            (0..4097).collect(),
+            (0..65536).collect(),
+            (65530..70000).chain(200_000..200_001).collect(),
+        ];
+        for density in [1, 3, 10, 40, 200] {
+            let mut v: Vec<u32> = (0..300_000).filter(|_| next() % density == 0).collect();
+            v.dedup();
+            cases.push(v);
+        }
+        for values in cases {
+            let expected = RoaringBitmap::from_sorted_iter(values.iter().copied()).unwrap();
+            let got = bitmap_of_sorted(&values);
+            assert_eq!(got, expected, "{} values", values.len());
+            assert_eq!(got.len(), values.len() as u64);
+            got.internal_validate().unwrap();
+        }
     }
 }
