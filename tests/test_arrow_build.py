@@ -207,3 +207,36 @@ def test_a_capsule_of_another_kind_is_refused() -> None:
         _engine.TagIndex.from_arrow_tags(
             schema_capsule, np.zeros(1, dtype=np.uint32), np.ones(1, dtype=np.bool_), 1
         )
+
+
+@pytest.mark.parametrize("string_type", STRING_TYPES, ids=["string", "large_string", "view"])
+@SETTINGS
+@given(values=st.lists(st.sampled_from(TAGS), min_size=1, max_size=40), start=st.integers(0, 5))
+def test_string_labels_are_encoded_in_place(
+    string_type: Any, values: list[str], start: int
+) -> None:
+    """Labels: every distinct value sorted by code point, and each row's position."""
+    array = pa.array(values, type=string_type)
+    start = min(start, len(values) - 1)
+    pieces = [array.slice(0, start), array.slice(start)] if start else [array]
+    got = _engine.encode_strings(pa.chunked_array(pieces, type=array.type).__arrow_c_stream__())
+    assert got is not None
+    distinct, codes = got
+    assert distinct == sorted(set(values))
+    assert [distinct[c] for c in codes.tolist()] == values
+
+
+def test_encode_strings_takes_only_string_columns() -> None:
+    for array in (pa.array([1, 2]), pa.array([["a"], ["b"]], type=pa.list_(pa.string()))):
+        assert _engine.encode_strings(pa.chunked_array([array]).__arrow_c_stream__()) is None
+    with pytest.raises(InputError, match="row 1 has a null tag"):
+        _engine.encode_strings(pa.chunked_array([pa.array(["a", None])]).__arrow_c_stream__())
+    # A string tags column is not a list column: the tag readers leave it to Polars.
+    strings = pa.chunked_array([pa.array(["a|b"])])
+    assert _engine.rows_with_null_tags(strings.__arrow_c_stream__()) is None
+    assert (
+        _engine.TagIndex.from_arrow_tags(
+            strings.__arrow_c_stream__(), np.zeros(1, np.uint32), np.ones(1, np.bool_), 1
+        )
+        is None
+    )

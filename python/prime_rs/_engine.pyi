@@ -5,12 +5,13 @@ from typing import Any, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TagIndex", "__version__", "build_profile", "rows_with_null_tags"]
+__all__ = ["TagIndex", "__version__", "build_profile", "encode_strings", "rows_with_null_tags"]
 
 __version__: str
 build_profile: str
 
 def rows_with_null_tags(tags: object) -> npt.NDArray[np.uint64] | None: ...
+def encode_strings(column: object) -> tuple[list[str], npt.NDArray[np.uint32]] | None: ...
 
 @final
 class TagIndex:

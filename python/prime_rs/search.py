@@ -248,8 +248,16 @@ class TagIndex:
         label = df["label"]
         if label.dtype == pl.Categorical or isinstance(label.dtype, pl.Enum):
             label = label.cast(pl.String)
-        labels = label.unique().sort()
-        class_ids = _codes(label, labels)
+        # String labels: encoded by the engine, read in place; other types through Polars.
+        encoded = (
+            _engine.encode_strings(label.__arrow_c_stream__()) if label.dtype == pl.String else None
+        )
+        if encoded is not None:
+            labels = pl.Series(label.name, encoded[0], dtype=pl.String)
+            class_ids = encoded[1]
+        else:
+            labels = label.unique().sort()
+            class_ids = _codes(label, labels)
 
         # Rows may repeat a tag: the engine counts it once.
         tags = df["tags"]

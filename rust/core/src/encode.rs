@@ -190,3 +190,49 @@ pub(crate) fn merge_vocabularies<'a: 'b, 'b>(
         .collect::<Result<Vec<_>>>()?;
     Ok((vocabulary, remaps))
 }
+
+/// Encodes a column of one string per row (class labels, say): every distinct string sorted
+/// by bytes, and each row's position among them. Pieces of rows are encoded in parallel.
+///
+/// ```
+/// use prime_core::{encode_strings, Tag, TagRows};
+///
+/// struct Labels(Vec<&'static str>);
+/// impl TagRows for Labels {
+///     fn n_rows(&self) -> usize { self.0.len() }
+///     fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
+///         f(Some(Tag::Bytes(self.0[row].as_bytes())));
+///     }
+/// }
+/// let (values, codes) = encode_strings(&Labels(vec!["fox", "cat", "fox"])).unwrap();
+/// assert_eq!((values, codes), (vec!["cat".to_string(), "fox".to_string()], vec![1, 0, 1]));
+/// ```
+pub fn encode_strings<R: TagRows>(rows: &R) -> Result<(Vec<String>, Vec<u32>)> {
+    use rayon::prelude::*;
+    let n = rows.n_rows();
+    let n32 = u32::try_from(n).map_err(|_| {
+        PrimeError::InvalidInput(format!("{n} rows is more than the engine's limit"))
+    })?;
+    let members: Vec<u32> = (0..n32).collect();
+    let n_pieces = (rayon::current_num_threads() * 2).clamp(1, n.max(1));
+    let pieces: Vec<ClassRows<'_>> = (0..n_pieces)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|p| encode_class(rows, &members[p * n / n_pieces..(p + 1) * n / n_pieces]))
+        .collect::<Result<_>>()?;
+    for (p, piece) in pieces.iter().enumerate() {
+        if let Some(i) = piece.row_ptr.windows(2).position(|w| w[1] - w[0] != 1) {
+            let row = p * n / n_pieces + i;
+            return Err(PrimeError::InvalidInput(format!(
+                "row {row} holds {} values; one per row is expected",
+                piece.row_ptr[i + 1] - piece.row_ptr[i]
+            )));
+        }
+    }
+    let (vocabulary, remaps) = merge_vocabularies(pieces.iter().map(|p| &p.vocabulary))?;
+    let mut codes = Vec::with_capacity(n);
+    for (piece, remap) in pieces.iter().zip(&remaps) {
+        codes.extend(piece.ids.iter().map(|&i| remap[i as usize]));
+    }
+    Ok((vocabulary, codes))
+}

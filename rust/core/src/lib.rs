@@ -19,7 +19,7 @@ mod params;
 mod search;
 mod stats;
 
-pub use encode::{Tag, TagRows};
+pub use encode::{encode_strings, Tag, TagRows};
 pub use error::{PrimeError, Result};
 pub use greedy::greedy_search;
 pub use index::{ClassIndex, Confusion, SetStats, TagIndex};

@@ -10,9 +10,9 @@
 use std::sync::atomic::AtomicBool;
 
 use prime_core::{
-    attach_q_values, frequent_sets, greedy_search, search, with_threads, Confusion, FailureMode,
-    FrequentSets, LatticeParams, PrimeError, SearchOutput, SearchParams, SetStats, Tag, TagIndex,
-    TagRows,
+    attach_q_values, encode_strings, frequent_sets, greedy_search, search, with_threads, Confusion,
+    FailureMode, FrequentSets, LatticeParams, PrimeError, SearchOutput, SearchParams, SetStats,
+    Tag, TagIndex, TagRows,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -1516,4 +1516,31 @@ fn from_tag_rows_refuses_bad_input() {
     }
     let err = TagIndex::from_tag_rows(&Bad, &[0], &[true], 1, 1).unwrap_err();
     assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+}
+
+#[test]
+fn encode_strings_wants_one_value_per_row() {
+    struct Rows(Vec<Vec<&'static str>>);
+    impl TagRows for Rows {
+        fn n_rows(&self) -> usize {
+            self.0.len()
+        }
+        fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
+            for t in &self.0[row] {
+                f(Some(Tag::Bytes(t.as_bytes())));
+            }
+        }
+    }
+    let many: Vec<Vec<&str>> = (0..1000).map(|i| vec![NAMES[i % NAMES.len()]]).collect();
+    let (values, codes) = encode_strings(&Rows(many.clone())).unwrap();
+    let mut expected: Vec<&str> = NAMES.to_vec();
+    expected.sort_unstable();
+    assert_eq!(values, expected);
+    for (row, code) in many.iter().zip(&codes) {
+        assert_eq!(values[*code as usize], row[0]);
+    }
+    let err = encode_strings(&Rows(vec![vec!["a"], vec!["a", "b"]])).unwrap_err();
+    assert!(err.to_string().contains("row 1 holds 2 values"), "{err}");
+    let err = encode_strings(&Rows(vec![vec!["a"], vec![]])).unwrap_err();
+    assert!(err.to_string().contains("row 1 holds 0 values"), "{err}");
 }

@@ -86,9 +86,11 @@ enum StringKind {
     Utf8View,
 }
 
-/// One chunk of the column: list offsets over a string child.
+/// One chunk of the column: list offsets over a string child, or (`single`) a string array
+/// read as one tag per row.
 struct Chunk {
     rows: usize,
+    single: bool,
     list_offset: usize,
     list_validity: Option<NonNull<u8>>,
     large_list: bool,
@@ -105,6 +107,8 @@ struct Chunk {
 /// The whole column, readable from any thread; the arrays stay alive as long as it does.
 pub struct ListColumn {
     chunks: Vec<Chunk>,
+    /// A string column, one tag per row, rather than a list column.
+    pub single: bool,
     /// First row of each chunk, then the total.
     starts: Vec<usize>,
     _arrays: Vec<Owned<ArrowArray>>,
@@ -124,6 +128,9 @@ fn bit(validity: Option<NonNull<u8>>, i: usize) -> bool {
 
 impl Chunk {
     fn list_bounds(&self, row: usize) -> (usize, usize) {
+        if self.single {
+            return (row, row + 1);
+        }
         let i = self.list_offset + row;
         // SAFETY: list offsets hold offset + length + 1 entries.
         unsafe {
@@ -239,8 +246,9 @@ fn format_of(schema: &ArrowSchema) -> &[u8] {
     unsafe { CStr::from_ptr(schema.format) }.to_bytes()
 }
 
-/// Reads the column behind an `arrow_array_stream` capsule; `Ok(None)` when its type is not
-/// a list (32- or 64-bit offsets) of strings (`u`, `U` or `vu`).
+/// Reads the column behind an `arrow_array_stream` capsule: a list (32- or 64-bit offsets)
+/// of strings (`u`, `U` or `vu`), or a string column, read as one tag per row; `Ok(None)`
+/// for any other type.
 pub fn read_list_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<ListColumn>> {
     let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
     let raw = ptr.as_ptr() as *mut ArrowArrayStream;
@@ -267,24 +275,34 @@ pub fn read_list_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<ListC
     if unsafe { get_schema(&mut *stream.0, &mut *schema.0) } != 0 {
         return Ok(None);
     }
-    let large_list = match format_of(&schema.0) {
-        b"+l" => false,
-        b"+L" => true,
-        _ => return Ok(None),
+    let string_kind = |format: &[u8]| match format {
+        b"u" => Some(StringKind::Utf8),
+        b"U" => Some(StringKind::LargeUtf8),
+        b"vu" => Some(StringKind::Utf8View),
+        _ => None,
     };
-    if schema.0.n_children != 1 || !schema.0.dictionary.is_null() {
+    if !schema.0.dictionary.is_null() {
         return Ok(None);
     }
-    // SAFETY: a list schema has one child schema.
-    let child_schema = unsafe { &**schema.0.children };
-    if !child_schema.dictionary.is_null() {
-        return Ok(None);
-    }
-    let kind = match format_of(child_schema) {
-        b"u" => StringKind::Utf8,
-        b"U" => StringKind::LargeUtf8,
-        b"vu" => StringKind::Utf8View,
-        _ => return Ok(None),
+    let (single, large_list, kind) = match format_of(&schema.0) {
+        b"+l" | b"+L" => {
+            if schema.0.n_children != 1 {
+                return Ok(None);
+            }
+            // SAFETY: a list schema has one child schema.
+            let child_schema = unsafe { &**schema.0.children };
+            if !child_schema.dictionary.is_null() {
+                return Ok(None);
+            }
+            let Some(kind) = string_kind(format_of(child_schema)) else {
+                return Ok(None);
+            };
+            (false, format_of(&schema.0) == b"+L", kind)
+        }
+        other => match string_kind(other) {
+            Some(kind) => (true, false, kind),
+            None => return Ok(None),
+        },
     };
 
     let mut chunks = Vec::new();
@@ -314,7 +332,7 @@ pub fn read_list_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<ListC
             break;
         }
         // SAFETY: the array follows the schema checked above.
-        let Some(chunk) = (unsafe { chunk_of(&array.0, large_list, kind) }) else {
+        let Some(chunk) = (unsafe { chunk_of(&array.0, single, large_list, kind) }) else {
             return Ok(None);
         };
         starts.push(starts.last().expect("not empty") + chunk.rows);
@@ -324,6 +342,7 @@ pub fn read_list_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<ListC
     Ok(Some(ListColumn {
         chunks,
         starts,
+        single,
         _arrays: arrays,
     }))
 }
@@ -331,16 +350,27 @@ pub fn read_list_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<ListC
 /// The pointers of one list array.
 ///
 /// # Safety
-/// `array` must be a valid Arrow array of a list type with a string child of `kind`.
-unsafe fn chunk_of(array: &ArrowArray, large_list: bool, kind: StringKind) -> Option<Chunk> {
-    if array.n_buffers != 2 || array.n_children != 1 {
-        return None;
-    }
-    let buffers = std::slice::from_raw_parts(array.buffers, 2);
-    let child = &**array.children;
+/// `array` must be a valid Arrow array of a list type with a string child of `kind`, or
+/// (`single`) a string array of `kind`.
+unsafe fn chunk_of(
+    array: &ArrowArray,
+    single: bool,
+    large_list: bool,
+    kind: StringKind,
+) -> Option<Chunk> {
+    let child = if single {
+        array
+    } else {
+        if array.n_buffers != 2 || array.n_children != 1 {
+            return None;
+        }
+        &**array.children
+    };
+    let buffers = std::slice::from_raw_parts(array.buffers, array.n_buffers as usize);
     let child_buffers = std::slice::from_raw_parts(child.buffers, child.n_buffers as usize);
     let rows = array.length as usize;
-    let list_validity = NonNull::new(buffers[0] as *mut u8).filter(|_| array.null_count != 0);
+    let list_validity =
+        NonNull::new(buffers[0] as *mut u8).filter(|_| array.null_count != 0 && !single);
     let child_validity =
         NonNull::new(child_buffers[0] as *mut u8).filter(|_| child.null_count != 0);
     let (child_main, data) = match kind {
@@ -363,12 +393,17 @@ unsafe fn chunk_of(array: &ArrowArray, large_list: bool, kind: StringKind) -> Op
             (child_buffers[1], data)
         }
     };
-    let list_offsets = NonNull::new(buffers[1] as *mut u8);
+    let list_offsets = if single {
+        Some(NonNull::dangling())
+    } else {
+        NonNull::new(buffers[1] as *mut u8)
+    };
     let child_main = NonNull::new(child_main as *mut u8);
     if rows == 0 {
         // Empty arrays may leave their buffers null; nothing is read from them.
         return Some(Chunk {
             rows,
+            single,
             list_offset: 0,
             list_validity: None,
             large_list,
@@ -382,6 +417,7 @@ unsafe fn chunk_of(array: &ArrowArray, large_list: bool, kind: StringKind) -> Op
     }
     Some(Chunk {
         rows,
+        single,
         list_offset: array.offset as usize,
         list_validity,
         large_list,

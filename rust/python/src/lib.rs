@@ -143,7 +143,7 @@ impl PyTagIndex {
         n_classes: u32,
         min_tag_count: u32,
     ) -> PyResult<Option<(Self, Vec<String>)>> {
-        let Some(column) = arrow::read_list_column(tags)? else {
+        let Some(column) = arrow::read_list_column(tags)?.filter(|c| !c.single) else {
             return Ok(None);
         };
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
@@ -427,17 +427,32 @@ fn rows_with_null_tags<'py>(
     py: Python<'py>,
     tags: &Bound<'py, PyCapsule>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Some(column) = arrow::read_list_column(tags)? else {
+    let Some(column) = arrow::read_list_column(tags)?.filter(|c| !c.single) else {
         return Ok(None);
     };
     let rows = py.detach(|| column.rows_with_null_tags());
     Ok(Some(rows.into_pyarray(py).into_any()))
 }
 
+/// A string column (an `arrow_array_stream` capsule) as `(distinct values sorted, each row's
+/// position among them)`, or `None` when it is not a string column the reader knows.
+#[pyfunction]
+fn encode_strings<'py>(
+    py: Python<'py>,
+    column: &Bound<'py, PyCapsule>,
+) -> PyResult<Option<(Vec<String>, Bound<'py, PyAny>)>> {
+    let Some(column) = arrow::read_list_column(column)?.filter(|c| c.single) else {
+        return Ok(None);
+    };
+    let (values, codes) = py.detach(|| core::encode_strings(&column)).map_err(to_py)?;
+    Ok(Some((values, codes.into_pyarray(py).into_any())))
+}
+
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTagIndex>()?;
     m.add_function(wrap_pyfunction!(rows_with_null_tags, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_strings, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "build_profile",
