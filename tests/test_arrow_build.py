@@ -240,3 +240,48 @@ def test_encode_strings_takes_only_string_columns() -> None:
         )
         is None
     )
+
+
+class _NoArrow:
+    """The engine module with its Arrow readers answering "layout unknown"."""
+
+    def __init__(self) -> None:
+        self.TagIndex = _NoArrowIndex
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_engine, name)
+
+    @staticmethod
+    def rows_with_null_tags(tags: object) -> None:
+        return None
+
+    @staticmethod
+    def encode_strings(column: object) -> None:
+        return None
+
+
+class _NoArrowIndex:
+    from_csr = staticmethod(_engine.TagIndex.from_csr)
+
+    @staticmethod
+    def from_arrow_tags(*args: object) -> None:
+        return None
+
+
+def test_the_polars_fallbacks_inside_from_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every Arrow reader declining, validation and the build take the Polars paths
+    and give the same index; null tags are still refused."""
+    import prime_rs.data as data
+    import prime_rs.search as search
+
+    rows = [("cat", True, ["a", "zebra crossing"]), ("dog", False, []), ("cat", False, ["a"])]
+    df = _frame(rows)
+    expected = TagIndex.from_samples(df)
+    monkeypatch.setattr(search, "_engine", _NoArrow())
+    monkeypatch.setattr(data, "_engine", _NoArrow())
+    got = TagIndex.from_samples(df)
+    assert got.vocabulary == expected.vocabulary and got.labels == expected.labels
+    assert _lattice(got._engine, got.vocabulary) == _lattice(expected._engine, got.vocabulary)
+    bad = df.with_columns(tags=pl.Series([["a", None], [], ["a"]], dtype=pl.List(pl.String)))
+    with pytest.raises(InputError, match="null tag inside the list in row 0"):
+        TagIndex.from_samples(bad)

@@ -562,7 +562,7 @@ class TagIndex:
         n_samples = self._engine.class_counts()[0].astype(np.float64)
         has_wrong = got["n_wrong"] > 0
         top = np.where(has_wrong, got["top"], 0)
-        other = np.where(has_wrong, code_class[top], -1) if len(top) else top
+        other = np.where(has_wrong, code_class[top], -1)
         has_other = has_wrong & (other >= 0)
         own_rate = out["support"] / n_samples[out["class_id"].astype(np.int64)]
         with np.errstate(invalid="ignore", divide="ignore"):

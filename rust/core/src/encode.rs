@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
+use rayon::prelude::*;
 use rustc_hash::FxHasher;
 
 use crate::error::{PrimeError, Result};
@@ -258,7 +259,6 @@ pub(crate) fn merge_vocabularies<'a: 'b, 'b>(
 /// assert_eq!((values, codes), (vec!["cat".to_string(), "fox".to_string()], vec![1, 0, 1]));
 /// ```
 pub fn encode_strings<R: TagRows>(rows: &R) -> Result<(Vec<String>, Vec<u32>)> {
-    use rayon::prelude::*;
     let n = rows.n_rows();
     let n32 = u32::try_from(n).map_err(|_| {
         PrimeError::InvalidInput(format!("{n} rows is more than the engine's limit"))

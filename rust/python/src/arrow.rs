@@ -1,6 +1,7 @@
-//! Reads a `list<string>` column in place through the Arrow C stream interface (the
-//! `__arrow_c_stream__` PyCapsule that Polars, pyarrow and others export), for
-//! [`prime_core::encode_tags`]. Layouts it does not know give `None`; the caller then
+//! Reads a `list<string>` column (or a string column, one tag per row) in place through the
+//! Arrow C stream interface (the `__arrow_c_stream__` PyCapsule that Polars, pyarrow and
+//! others export), for `prime_core::TagIndex::from_tag_rows` and
+//! `prime_core::encode_strings`. Layouts it does not know give `None`; the caller then
 //! takes the slower path through Polars.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -105,7 +106,7 @@ struct Chunk {
 }
 
 /// The whole column, readable from any thread; the arrays stay alive as long as it does.
-pub struct ListColumn {
+pub struct TagColumn {
     chunks: Vec<Chunk>,
     /// A string column, one tag per row, rather than a list column.
     pub single: bool,
@@ -115,8 +116,8 @@ pub struct ListColumn {
 }
 
 // SAFETY: the column only reads immutable Arrow buffers, which its owned arrays keep alive.
-unsafe impl Send for ListColumn {}
-unsafe impl Sync for ListColumn {}
+unsafe impl Send for TagColumn {}
+unsafe impl Sync for TagColumn {}
 
 fn bit(validity: Option<NonNull<u8>>, i: usize) -> bool {
     match validity {
@@ -186,14 +187,12 @@ impl Chunk {
     }
 }
 
-impl ListColumn {
+impl TagColumn {
     fn locate(&self, row: usize) -> (&Chunk, usize) {
         let c = self.starts.partition_point(|&s| s <= row) - 1;
         (&self.chunks[c], row - self.starts[c])
     }
-}
 
-impl ListColumn {
     /// The rows (counted from 0) whose list holds a null tag.
     pub fn rows_with_null_tags(&self) -> Vec<u64> {
         let mut out = Vec::new();
@@ -216,7 +215,7 @@ impl ListColumn {
     }
 }
 
-impl TagRows for ListColumn {
+impl TagRows for TagColumn {
     fn n_rows(&self) -> usize {
         *self.starts.last().expect("starts has the total")
     }
@@ -249,7 +248,7 @@ fn format_of(schema: &ArrowSchema) -> &[u8] {
 /// Reads the column behind an `arrow_array_stream` capsule: a list (32- or 64-bit offsets)
 /// of strings (`u`, `U` or `vu`), or a string column, read as one tag per row; `Ok(None)`
 /// for any other type.
-pub fn read_list_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<ListColumn>> {
+pub fn read_tag_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<TagColumn>> {
     let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
     let raw = ptr.as_ptr() as *mut ArrowArrayStream;
     // SAFETY: the capsule holds a stream; moving it out and clearing the original's release
@@ -339,7 +338,7 @@ pub fn read_list_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<ListC
         chunks.push(chunk);
         arrays.push(array);
     }
-    Ok(Some(ListColumn {
+    Ok(Some(TagColumn {
         chunks,
         starts,
         single,

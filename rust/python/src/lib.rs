@@ -143,7 +143,7 @@ impl PyTagIndex {
         n_classes: u32,
         min_tag_count: u32,
     ) -> PyResult<Option<(Self, Vec<String>)>> {
-        let Some(column) = arrow::read_list_column(tags)?.filter(|c| !c.single) else {
+        let Some(column) = arrow::read_tag_column(tags)?.filter(|c| !c.single) else {
             return Ok(None);
         };
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
@@ -427,7 +427,7 @@ fn rows_with_null_tags<'py>(
     py: Python<'py>,
     tags: &Bound<'py, PyCapsule>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Some(column) = arrow::read_list_column(tags)?.filter(|c| !c.single) else {
+    let Some(column) = arrow::read_tag_column(tags)?.filter(|c| !c.single) else {
         return Ok(None);
     };
     let rows = py.detach(|| column.rows_with_null_tags());
@@ -441,7 +441,7 @@ fn encode_strings<'py>(
     py: Python<'py>,
     column: &Bound<'py, PyCapsule>,
 ) -> PyResult<Option<(Vec<String>, Bound<'py, PyAny>)>> {
-    let Some(column) = arrow::read_list_column(column)?.filter(|c| c.single) else {
+    let Some(column) = arrow::read_tag_column(column)?.filter(|c| c.single) else {
         return Ok(None);
     };
     let (values, codes) = py.detach(|| core::encode_strings(&column)).map_err(to_py)?;
