@@ -9,6 +9,7 @@ chunked arrays, null lists, repeated tags and long (non-inline) strings.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -160,6 +161,47 @@ def test_every_arrow_layout(
     assert _engine.rows_with_null_tags(chunked.__arrow_c_stream__()).tolist() == []
 
 
+def test_rows_are_found_across_many_chunks() -> None:
+    """The reader finds each row's chunk by blocks of 4,096 rows: chunks of every size,
+    empty ones included, inside one block or across several, and rows visited class by
+    class (out of order)."""
+    rng = np.random.default_rng(7)
+    n = 13_000
+    rows = [[TAGS[t] for t in rng.integers(0, len(TAGS), rng.integers(0, 5))] for _ in range(n)]
+    class_ids = rng.integers(0, 5, n).tolist()
+    correct = rng.integers(0, 2, n).astype(bool).tolist()
+    labels = [f"class {c}" for c in class_ids]
+    sizes, total = [], 0
+    while total < n:
+        size = min(int(rng.choice([0, 1, 3, 250, 2_000, 4_096, 6_000])), n - total)
+        sizes.append(size)
+        total += size
+    sizes[3:3] = [0, 0]  # empty chunks in a row
+    cuts = np.cumsum([0, *sizes])
+    assert len(sizes) > 10
+
+    def chunked(values: list[Any], type_: Any) -> pa.ChunkedArray:
+        array = pa.array(values, type=type_)
+        return pa.chunked_array(
+            [array.slice(a, b - a) for a, b in itertools.pairwise(cuts)], type=type_
+        )
+
+    tags = chunked(rows, pa.large_list(pa.string_view()))
+    built = _engine.TagIndex.from_arrow_tags(
+        tags.__arrow_c_stream__(),
+        np.array(class_ids, dtype=np.uint32),
+        np.array(correct, dtype=np.bool_),
+        5,
+    )
+    assert built is not None
+    engine, vocabulary = built
+    expected, expected_vocabulary = _reference(rows, class_ids, correct)
+    assert vocabulary == expected_vocabulary
+    assert _lattice(engine, vocabulary) == _lattice(expected, expected_vocabulary)
+    values, codes = _engine.encode_strings(chunked(labels, pa.string_view()).__arrow_c_stream__())
+    assert [values[c] for c in codes] == labels
+
+
 def test_unknown_layouts_fall_back() -> None:
     """A type the reader does not know gives None (the caller then uses Polars)."""
     ids, ok = np.zeros(2, dtype=np.uint32), np.ones(2, dtype=np.bool_)
@@ -229,7 +271,7 @@ def test_string_labels_are_encoded_in_place(
 def test_encode_strings_takes_only_string_columns() -> None:
     for array in (pa.array([1, 2]), pa.array([["a"], ["b"]], type=pa.list_(pa.string()))):
         assert _engine.encode_strings(pa.chunked_array([array]).__arrow_c_stream__()) is None
-    with pytest.raises(InputError, match="row 1 has a null tag"):
+    with pytest.raises(InputError, match="row 1 is null"):
         _engine.encode_strings(pa.chunked_array([pa.array(["a", None])]).__arrow_c_stream__())
     # A string tags column is not a list column: the tag readers leave it to Polars.
     strings = pa.chunked_array([pa.array(["a|b"])])

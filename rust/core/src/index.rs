@@ -52,7 +52,7 @@ pub(crate) struct ClassTags {
     pub(crate) bitmaps: Vec<RoaringBitmap>,
     /// Row `i` of the horizontal layout is `row_tags[row_ptr[i]..row_ptr[i + 1]]`: the
     /// local tag ids of sample `i`, ascending.
-    pub(crate) row_ptr: Vec<usize>,
+    pub(crate) row_ptr: Vec<u32>,
     pub(crate) row_tags: Vec<u32>,
 }
 
@@ -82,7 +82,7 @@ impl ClassIndex {
 
     pub(crate) fn row(&self, sample: u32) -> &[u32] {
         let s = sample as usize;
-        &self.data.row_tags[self.data.row_ptr[s]..self.data.row_ptr[s + 1]]
+        &self.data.row_tags[self.data.row_ptr[s] as usize..self.data.row_ptr[s + 1] as usize]
     }
 
     /// Support and correct count of the samples carrying every local tag in `local_tags`.
@@ -205,21 +205,16 @@ impl TagIndex {
             .with_max_len(1)
             .map(|c| {
                 let rows = &members[class_start[c]..class_start[c + 1]];
-                let row = |i: usize| {
-                    let r = rows[i] as usize;
-                    &indices[indptr[r] as usize..indptr[r + 1] as usize]
-                };
+                let (row_ptr, ids, counts) = distinct_rows(indptr, indices, rows, n_tags)?;
                 let correct = rows.iter().map(|&r| correct[r as usize]);
-                build_class(
-                    rows.len(),
-                    row,
-                    n_tags as usize,
-                    |t| t,
-                    correct,
-                    min_tag_count,
-                )
+                let rows = Rows {
+                    row_ptr,
+                    ids,
+                    counts,
+                };
+                Ok(build_class(rows, |t| t, correct, min_tag_count))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(TagIndex { n_tags, classes })
     }
 
@@ -267,22 +262,29 @@ impl TagIndex {
         let encoded: Vec<ClassRows<'_>> = (0..n_classes as usize)
             .into_par_iter()
             .with_max_len(1)
-            .map(|c| encode_class(rows, &members[class_start[c]..class_start[c + 1]]))
+            .map(|c| encode_class(rows, &members[class_start[c]..class_start[c + 1]], true))
             .collect::<Result<_>>()?;
         let (vocabulary, remaps) = merge_vocabularies(encoded.iter().map(|e| &e.vocabulary))?;
         let n_tags = u32::try_from(vocabulary.len())
             .map_err(|_| PrimeError::InvalidInput("more than 2^32 distinct tags".into()))?;
         let min_tag_count = min_tag_count.max(1);
-        let classes = (0..n_classes as usize)
+        // Each class's encoded rows are freed as soon as its index is built, so that the
+        // next class's build reuses their memory.
+        let classes = encoded
             .into_par_iter()
+            .zip(remaps)
+            .enumerate()
             .with_max_len(1)
-            .map(|c| {
-                let (e, remap) = (&encoded[c], &remaps[c]);
+            .map(|(c, (e, remap))| {
                 let rows = &members[class_start[c]..class_start[c + 1]];
-                let row = |i: usize| &e.ids[e.row_ptr[i] as usize..e.row_ptr[i + 1] as usize];
                 let correct = rows.iter().map(|&r| correct[r as usize]);
                 let global = |t: u32| remap[t as usize];
-                build_class(rows.len(), row, remap.len(), global, correct, min_tag_count)
+                let rows = Rows {
+                    row_ptr: e.row_ptr,
+                    ids: e.ids,
+                    counts: e.counts,
+                };
+                build_class(rows, global, correct, min_tag_count)
             })
             .collect();
         Ok((TagIndex { n_tags, classes }, vocabulary))
@@ -529,33 +531,66 @@ fn group_by_class(class_ids: &[u32], n_classes: u32) -> (Vec<usize>, Vec<u32>) {
     (start, members)
 }
 
-/// Builds one class's index. `row(i)` gives the tag ids (below `k`, in any order, repeats
-/// allowed) of the class's `i`-th sample, `global(t)` the global id of tag id `t`, and
-/// `correct` each sample's flag in order.
+/// The rows `rows` of a CSR table as one class's compact rows (see [`Rows`]), each tag once
+/// per row, and each tag's count.
+fn distinct_rows(
+    indptr: &[u64],
+    indices: &[u32],
+    rows: &[u32],
+    n_tags: u32,
+) -> Result<(Vec<u32>, Vec<u32>, Vec<u32>)> {
+    let mut last = vec![u32::MAX; n_tags as usize];
+    let mut counts = vec![0u32; n_tags as usize];
+    let mut row_ptr = Vec::with_capacity(rows.len() + 1);
+    let mut ids = Vec::with_capacity(
+        rows.iter()
+            .map(|&r| (indptr[r as usize + 1] - indptr[r as usize]) as usize)
+            .sum(),
+    );
+    row_ptr.push(0u32);
+    for (i, &r) in rows.iter().enumerate() {
+        let r = r as usize;
+        for &t in &indices[indptr[r] as usize..indptr[r + 1] as usize] {
+            if last[t as usize] != i as u32 {
+                last[t as usize] = i as u32;
+                counts[t as usize] += 1;
+                ids.push(t);
+            }
+        }
+        row_ptr.push(u32::try_from(ids.len()).map_err(|_| {
+            PrimeError::InvalidInput("a class has more than 2^32 tags in all".into())
+        })?);
+    }
+    Ok((row_ptr, ids, counts))
+}
+
+/// One class's rows, the input of [`build_class`]: row `i` (the class's `i`-th sample) is
+/// `ids[row_ptr[i]..row_ptr[i + 1]]`, tag ids in any order and none twice, and tag id `t`
+/// is in `counts[t]` rows.
+struct Rows {
+    row_ptr: Vec<u32>,
+    ids: Vec<u32>,
+    counts: Vec<u32>,
+}
+
+/// Builds one class's index from its rows; `global(t)` is the global id of tag id `t`, and
+/// `correct` gives each sample's flag in order.
 ///
 /// No row is sorted: the rows are transposed into each tag's samples (ascending, as the
 /// samples are visited in order), and those are transposed back into rows, which come out
 /// ascending in the local ids because the tags are visited in that order.
-fn build_class<'r>(
-    n_samples: usize,
-    row: impl Fn(usize) -> &'r [u32],
-    k: usize,
+fn build_class(
+    rows: Rows,
     global: impl Fn(u32) -> u32,
     correct: impl Iterator<Item = bool>,
     min_tag_count: u32,
 ) -> ClassIndex {
-    // Count each tag once per sample.
-    let mut counts_all = vec![0u32; k];
-    let mut last_seen = vec![u32::MAX; k];
-    for i in 0..n_samples {
-        for &t in row(i) {
-            let t = t as usize;
-            if last_seen[t] != i as u32 {
-                last_seen[t] = i as u32;
-                counts_all[t] += 1;
-            }
-        }
-    }
+    let Rows {
+        row_ptr,
+        ids,
+        counts: counts_all,
+    } = rows;
+    let (n_samples, k) = (row_ptr.len() - 1, counts_all.len());
     let mut kept: Vec<u32> = (0..k as u32)
         .filter(|&t| counts_all[t as usize] >= min_tag_count)
         .collect();
@@ -573,44 +608,67 @@ fn build_class<'r>(
         .collect();
     lookup.sort_unstable();
 
-    // Rows -> each kept tag's ascending samples.
-    let mut col_ptr = vec![0usize; kept.len() + 1];
+    // Rows -> each kept tag's ascending samples. (Sums fit in u32: they are at most
+    // `ids.len()`, which the row pointers hold.)
+    let mut col_ptr = vec![0u32; kept.len() + 1];
     for (l, &c) in counts.iter().enumerate() {
-        col_ptr[l + 1] = col_ptr[l] + c as usize;
+        col_ptr[l + 1] = col_ptr[l] + c;
     }
-    let total = col_ptr[kept.len()];
+    let total = col_ptr[kept.len()] as usize;
     let mut fill = col_ptr[..kept.len()].to_vec();
     let mut col_samples = vec![0u32; total];
-    let mut row_ptr = vec![0usize; n_samples + 1];
-    for i in 0..n_samples {
-        let mut len = 0;
-        for &t in row(i) {
-            let l = to_local[t as usize];
-            if l == u32::MAX {
-                continue;
+    // Rows keep their length, and their pointers, when every tag is kept (the usual case,
+    // which then takes a loop without a check).
+    let mut kept_ptr = Vec::new();
+    if kept.len() == k {
+        for (i, w) in row_ptr.windows(2).enumerate() {
+            for &t in &ids[w[0] as usize..w[1] as usize] {
+                let l = to_local[t as usize] as usize;
+                col_samples[fill[l] as usize] = i as u32;
+                fill[l] += 1;
             }
-            let l = l as usize;
-            // A repeated tag: this sample is already the last one of the tag's list.
-            if fill[l] > col_ptr[l] && col_samples[fill[l] - 1] == i as u32 {
-                continue;
-            }
-            col_samples[fill[l]] = i as u32;
-            fill[l] += 1;
-            len += 1;
         }
-        row_ptr[i + 1] = row_ptr[i] + len;
+    } else {
+        kept_ptr = vec![0u32; n_samples + 1];
+        for (i, w) in row_ptr.windows(2).enumerate() {
+            let mut len = 0;
+            for &t in &ids[w[0] as usize..w[1] as usize] {
+                let l = to_local[t as usize];
+                if l != u32::MAX {
+                    col_samples[fill[l as usize] as usize] = i as u32;
+                    fill[l as usize] += 1;
+                    len += 1;
+                }
+            }
+            kept_ptr[i + 1] = kept_ptr[i] + len;
+        }
     }
-    // ... and back into rows, ascending in the local ids.
+    let row_ptr = if kept_ptr.is_empty() {
+        row_ptr
+    } else {
+        kept_ptr
+    };
+    // ... and back into rows, ascending in the local ids, written over the ids (read no
+    // more), which saves the build a fresh allocation of their size.
     let mut row_fill = row_ptr[..n_samples].to_vec();
-    let mut row_tags = vec![0u32; total];
+    let mut row_tags = ids;
+    row_tags.truncate(total);
+    // The index keeps at most an eighth more room than its rows take.
+    if row_tags.capacity() - total > total / 8 {
+        row_tags.shrink_to_fit();
+    }
     for l in 0..kept.len() {
-        for &s in &col_samples[col_ptr[l]..col_ptr[l + 1]] {
-            row_tags[row_fill[s as usize]] = l as u32;
+        for &s in &col_samples[col_ptr[l] as usize..col_ptr[l + 1] as usize] {
+            row_tags[row_fill[s as usize] as usize] = l as u32;
             row_fill[s as usize] += 1;
         }
     }
+    let (mut bounds, mut out) = (Vec::new(), Vec::new());
     let bitmaps = (0..kept.len())
-        .map(|l| bitmap_of_sorted(&col_samples[col_ptr[l]..col_ptr[l + 1]]))
+        .map(|l| {
+            let column = &col_samples[col_ptr[l] as usize..col_ptr[l + 1] as usize];
+            bitmap_of_sorted(column, &mut bounds, &mut out)
+        })
         .collect();
     let correct_bm = RoaringBitmap::from_sorted_iter(
         correct
@@ -635,11 +693,16 @@ fn build_class<'r>(
 
 /// A bitmap of strictly ascending values, built container by container through roaring's
 /// portable serialized form (one copy of the values) instead of value by value.
-fn bitmap_of_sorted(values: &[u32]) -> RoaringBitmap {
+/// `bounds` and `out` are scratch space, kept from one call to the next.
+fn bitmap_of_sorted(
+    values: &[u32],
+    bounds: &mut Vec<(usize, usize)>,
+    out: &mut Vec<u8>,
+) -> RoaringBitmap {
     const COOKIE_NO_RUN: u32 = 12346;
     const ARRAY_LIMIT: usize = 4096;
     // Containers: runs of values sharing their high 16 bits.
-    let mut bounds = Vec::new();
+    bounds.clear();
     let mut start = 0;
     while start < values.len() {
         let key = values[start] >> 16;
@@ -658,15 +721,16 @@ fn bitmap_of_sorted(values: &[u32]) -> RoaringBitmap {
         })
         .sum();
     let header = 8 + 8 * bounds.len();
-    let mut out = Vec::with_capacity(header + data_len);
+    out.clear();
+    out.reserve(header + data_len);
     out.extend_from_slice(&COOKIE_NO_RUN.to_le_bytes());
     out.extend_from_slice(&(bounds.len() as u32).to_le_bytes());
-    for &(a, b) in &bounds {
+    for &(a, b) in bounds.iter() {
         out.extend_from_slice(&((values[a] >> 16) as u16).to_le_bytes());
         out.extend_from_slice(&((b - a - 1) as u16).to_le_bytes());
     }
     let mut offset = header as u32;
-    for &(a, b) in &bounds {
+    for &(a, b) in bounds.iter() {
         out.extend_from_slice(&offset.to_le_bytes());
         offset += if b - a <= ARRAY_LIMIT {
             2 * (b - a) as u32
@@ -674,7 +738,7 @@ fn bitmap_of_sorted(values: &[u32]) -> RoaringBitmap {
             8192
         };
     }
-    for &(a, b) in &bounds {
+    for &(a, b) in bounds.iter() {
         if b - a <= ARRAY_LIMIT {
             for &v in &values[a..b] {
                 out.extend_from_slice(&(v as u16).to_le_bytes());
@@ -722,9 +786,11 @@ mod tests {
             v.dedup();
             cases.push(v);
         }
+        // The scratch space carries over from case to case, as it does in a build.
+        let (mut bounds, mut out) = (Vec::new(), Vec::new());
         for values in cases {
             let expected = RoaringBitmap::from_sorted_iter(values.iter().copied()).unwrap();
-            let got = bitmap_of_sorted(&values);
+            let got = bitmap_of_sorted(&values, &mut bounds, &mut out);
             assert_eq!(got, expected, "{} values", values.len());
             assert_eq!(got.len(), values.len() as u64);
             got.internal_validate().unwrap();

@@ -105,6 +105,9 @@ struct Chunk {
     data: Vec<*const u8>,
 }
 
+/// Rows per block of [`TagColumn::block_chunks`].
+const BLOCK: usize = 4096;
+
 /// The whole column, readable from any thread; the arrays stay alive as long as it does.
 pub struct TagColumn {
     chunks: Vec<Chunk>,
@@ -112,6 +115,9 @@ pub struct TagColumn {
     pub single: bool,
     /// First row of each chunk, then the total.
     starts: Vec<usize>,
+    /// For each block of [`BLOCK`] rows, the chunks holding its first and last rows, which
+    /// narrow the search for a row's chunk (once per row) to those between them.
+    block_chunks: Vec<(usize, usize)>,
     _arrays: Vec<Owned<ArrowArray>>,
 }
 
@@ -189,7 +195,10 @@ impl Chunk {
 
 impl TagColumn {
     fn locate(&self, row: usize) -> (&Chunk, usize) {
-        let c = self.starts.partition_point(|&s| s <= row) - 1;
+        let (first, last) = self.block_chunks[row / BLOCK];
+        // Each start after the first chunk's that is at most `row` is a chunk passed (an
+        // empty chunk's start equals the next one's, so it is passed too).
+        let c = first + self.starts[first + 1..=last].partition_point(|&s| s <= row);
         (&self.chunks[c], row - self.starts[c])
     }
 
@@ -228,11 +237,8 @@ impl TagRows for TagColumn {
         let (a, b) = chunk.list_bounds(r);
         for k in a..b {
             let j = chunk.child_offset + k;
-            if bit(chunk.child_validity, j) {
-                f(Some(chunk.tag(j)));
-            } else {
-                f(None);
-            }
+            // One call site, so that `f` is inlined.
+            f(bit(chunk.child_validity, j).then(|| chunk.tag(j)));
         }
     }
 }
@@ -338,9 +344,18 @@ pub fn read_tag_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<TagCol
         chunks.push(chunk);
         arrays.push(array);
     }
+    let n_rows = *starts.last().expect("not empty");
+    let chunk_of_row = |row: usize| starts.partition_point(|&s| s <= row) - 1;
+    let block_chunks = (0..n_rows.div_ceil(BLOCK))
+        .map(|b| {
+            let last = (b * BLOCK + BLOCK).min(n_rows) - 1;
+            (chunk_of_row(b * BLOCK), chunk_of_row(last))
+        })
+        .collect();
     Ok(Some(TagColumn {
         chunks,
         starts,
+        block_chunks,
         single,
         _arrays: arrays,
     }))
