@@ -537,21 +537,26 @@ class TagIndex:
         )
 
     @functools.cached_property
-    def _prediction_codes(self) -> tuple[np.ndarray, pl.Series]:
-        """Each sample's prediction as a code into the sorted distinct predictions."""
-        assert self._predictions is not None
-        values = self._predictions.unique().sort()
-        return _codes(self._predictions, values).astype(np.int64), values
-
-    def _confusion(self, out: dict[str, np.ndarray]) -> pl.DataFrame:
-        """``confused_with``, ``confused_share``, ``tag_lift`` of each mode (engine columns)."""
+    def _confusion_inputs(self) -> tuple[np.ndarray, np.ndarray, pl.Series, np.ndarray]:
+        """What every confusion call needs, computed once per index: each sample's prediction
+        as a code into the sorted distinct predictions, with the samples grouped by class
+        (each class in input order), the class id of each code (-1 for none), the distinct
+        predictions, and each class's sample count."""
         assert self._predictions is not None and self._class_ids is not None
-        codes, values = self._prediction_codes
-        grouped = np.ascontiguousarray(codes[self._class_order], dtype=np.uint32)
+        values = self._predictions.unique().sort()
+        codes = _codes(self._predictions, values)
+        order = np.argsort(self._class_ids, kind="stable")
+        grouped = np.ascontiguousarray(codes[order], dtype=np.uint32)
         code_class = np.array(
             [-1 if (c := self._find_class(v)) is None else c for v in values.to_list()],
             dtype=np.int64,
         )
+        n_samples = self._engine.class_counts()[0].astype(np.float64)
+        return grouped, code_class, values, n_samples
+
+    def _confusion(self, out: dict[str, np.ndarray]) -> pl.DataFrame:
+        """``confused_with``, ``confused_share``, ``tag_lift`` of each mode (engine columns)."""
+        grouped, code_class, values, n_samples = self._confusion_inputs
         got = self._engine.confusions(
             np.ascontiguousarray(out["class_id"], dtype=np.uint32),
             np.ascontiguousarray(out["offsets"], dtype=np.uint64),
@@ -559,7 +564,6 @@ class TagIndex:
             grouped,
             code_class,
         )
-        n_samples = self._engine.class_counts()[0].astype(np.float64)
         has_wrong = got["n_wrong"] > 0
         top = np.where(has_wrong, got["top"], 0)
         other = np.where(has_wrong, code_class[top], -1)
@@ -582,12 +586,6 @@ class TagIndex:
                 ),
             }
         )
-
-    @functools.cached_property
-    def _class_order(self) -> np.ndarray:
-        """Row numbers of the samples grouped by class, each class in input order."""
-        assert self._class_ids is not None
-        return np.argsort(self._class_ids, kind="stable")
 
     def _find_class(self, label: Any) -> int | None:
         try:

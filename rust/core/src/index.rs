@@ -621,11 +621,12 @@ fn build_class(
     // which then takes a loop without a check).
     let mut kept_ptr = Vec::new();
     if kept.len() == k {
+        // Each tag's next place, by its own id: one look-up less per tag.
+        let mut next: Vec<u32> = to_local.iter().map(|&l| col_ptr[l as usize]).collect();
         for (i, w) in row_ptr.windows(2).enumerate() {
             for &t in &ids[w[0] as usize..w[1] as usize] {
-                let l = to_local[t as usize] as usize;
-                col_samples[fill[l] as usize] = i as u32;
-                fill[l] += 1;
+                col_samples[next[t as usize] as usize] = i as u32;
+                next[t as usize] += 1;
             }
         }
     } else {

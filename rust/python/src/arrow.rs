@@ -194,6 +194,7 @@ impl Chunk {
 }
 
 impl TagColumn {
+    #[inline]
     fn locate(&self, row: usize) -> (&Chunk, usize) {
         let (first, last) = self.block_chunks[row / BLOCK];
         // Each start after the first chunk's that is at most `row` is a chunk passed (an
@@ -227,6 +228,31 @@ impl TagColumn {
 impl TagRows for TagColumn {
     fn n_rows(&self) -> usize {
         *self.starts.last().expect("starts has the total")
+    }
+
+    fn for_each_in<'a, F: FnMut(usize, Option<Tag<'a>>)>(
+        &'a self,
+        rows: std::ops::Range<usize>,
+        mut f: F,
+    ) {
+        // Chunk by chunk: each row's chunk is found once per run, not once per row.
+        let mut row = rows.start;
+        while row < rows.end {
+            let (chunk, first) = self.locate(row);
+            let n = (chunk.rows - first).min(rows.end - row);
+            for (r, row) in (first..first + n).zip(row..) {
+                if !bit(chunk.list_validity, chunk.list_offset + r) {
+                    continue;
+                }
+                let (a, b) = chunk.list_bounds(r);
+                for k in a..b {
+                    let j = chunk.child_offset + k;
+                    // One call site, so that `f` is inlined.
+                    f(row, bit(chunk.child_validity, j).then(|| chunk.tag(j)));
+                }
+            }
+            row += n;
+        }
     }
 
     fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
