@@ -8,7 +8,7 @@
 //! wrong predictions than any mode of its class needs cannot lead to one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -254,17 +254,57 @@ impl FrequentSets {
     }
 }
 
-/// Runs `f` on a rayon pool of `threads` workers (`None`: one per core). The pool lives only
-/// for this call, so no worker threads survive into a forked child process.
+/// Runs `f` on a rayon pool of `threads` workers (`None`: one per core).
+///
+/// Pools are kept from call to call (the few last thread counts asked for), so that a call
+/// does not pay for starting threads and for their first, cold memory. A pool belongs to the
+/// process that made it: a forked child, which has none of its parent's threads, makes its
+/// own.
 pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = threads {
-        builder = builder.num_threads(n);
+    Ok(pool(threads)?.install(f))
+}
+
+/// Thread pools by thread count, with the process they were made in.
+type Pools = (u32, Vec<(Option<usize>, Arc<rayon::ThreadPool>)>);
+
+/// How many thread counts keep their pool.
+const KEPT_POOLS: usize = 4;
+
+fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
+    static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
+    let build = || {
+        let mut builder = rayon::ThreadPoolBuilder::new();
+        if let Some(n) = threads {
+            builder = builder.num_threads(n);
+        }
+        builder
+            .build()
+            .map(Arc::new)
+            .map_err(|e| PrimeError::ThreadPool(e.to_string()))
+    };
+    // Busy (another thread is here, or a fork caught one here): a pool for this call only.
+    let Ok(mut pools) = POOLS.try_lock() else {
+        return build();
+    };
+    let pid = std::process::id();
+    if pools.as_ref().is_some_and(|(owner, _)| *owner != pid) {
+        // Made before a fork: their threads are not in this process, so they are left
+        // alone (dropping them would wait on threads that do not exist).
+        std::mem::forget(pools.take());
     }
-    let pool = builder
-        .build()
-        .map_err(|e| PrimeError::ThreadPool(e.to_string()))?;
-    Ok(pool.install(f))
+    let (_, kept) = pools.get_or_insert_with(|| (pid, Vec::new()));
+    if let Some(i) = kept.iter().position(|(n, _)| *n == threads) {
+        let entry = kept.remove(i);
+        let pool = Arc::clone(&entry.1);
+        kept.push(entry);
+        return Ok(pool);
+    }
+    let pool = build()?;
+    if kept.len() == KEPT_POOLS {
+        kept.remove(0);
+    }
+    kept.push((threads, Arc::clone(&pool)));
+    Ok(pool)
 }
 
 /// Finds every failure mode (see [`SearchParams`]) of the selected classes.

@@ -44,6 +44,13 @@ fn to_py(err: core::PrimeError) -> PyErr {
     )
 }
 
+/// Runs `f` without the GIL on the engine's default pool (see `prime_core::with_threads`),
+/// never on rayon's global pool, which a forked child process could not use.
+fn on_pool<R: Send>(py: Python<'_>, f: impl FnOnce() -> core::Result<R> + Send) -> PyResult<R> {
+    py.detach(|| core::with_threads(None, f).and_then(|r| r))
+        .map_err(to_py)
+}
+
 /// Runs `f` on a pool of `threads` workers without the GIL, checking for Ctrl-C every 50 ms.
 fn run_cancellable<R: Send>(
     py: Python<'_>,
@@ -112,19 +119,17 @@ impl PyTagIndex {
     ) -> PyResult<Self> {
         let (indptr, indices) = (indptr.as_slice()?, indices.as_slice()?);
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
-        let index = py
-            .detach(|| {
-                core::TagIndex::from_csr(
-                    indptr,
-                    indices,
-                    class_ids,
-                    correct,
-                    n_classes,
-                    n_tags,
-                    min_tag_count,
-                )
-            })
-            .map_err(to_py)?;
+        let index = on_pool(py, || {
+            core::TagIndex::from_csr(
+                indptr,
+                indices,
+                class_ids,
+                correct,
+                n_classes,
+                n_tags,
+                min_tag_count,
+            )
+        })?;
         Ok(PyTagIndex {
             inner: Arc::new(index),
         })
@@ -147,11 +152,9 @@ impl PyTagIndex {
             return Ok(None);
         };
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
-        let (index, vocabulary) = py
-            .detach(|| {
-                core::TagIndex::from_tag_rows(&column, class_ids, correct, n_classes, min_tag_count)
-            })
-            .map_err(to_py)?;
+        let (index, vocabulary) = on_pool(py, || {
+            core::TagIndex::from_tag_rows(&column, class_ids, correct, n_classes, min_tag_count)
+        })?;
         Ok(Some((
             PyTagIndex {
                 inner: Arc::new(index),
@@ -236,11 +239,10 @@ impl PyTagIndex {
             .map(|&c| u32::try_from(c).ok())
             .collect();
         let index = &self.inner;
-        // Short work: without a thread count it runs on the shared pool, not a new one.
+        // Short work: without a thread count it runs on the default pool, without the
+        // thread that watches for Ctrl-C.
         let out = match threads {
-            None => py
-                .detach(|| index.confusions(&sets, predictions, &code_class))
-                .map_err(to_py)?,
+            None => on_pool(py, || index.confusions(&sets, predictions, &code_class))?,
             Some(_) => run_cancellable(py, threads, |_| {
                 index.confusions(&sets, predictions, &code_class)
             })?,
@@ -292,9 +294,7 @@ impl PyTagIndex {
         correct: PyReadonlyArray1<'_, bool>,
     ) -> PyResult<Self> {
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
-        let index = py
-            .detach(|| self.inner.with_correct(class_ids, correct))
-            .map_err(to_py)?;
+        let index = on_pool(py, || self.inner.with_correct(class_ids, correct))?;
         Ok(PyTagIndex {
             inner: Arc::new(index),
         })
@@ -444,7 +444,7 @@ fn encode_strings<'py>(
     let Some(column) = arrow::read_tag_column(column)?.filter(|c| c.single) else {
         return Ok(None);
     };
-    let (values, codes) = py.detach(|| core::encode_strings(&column)).map_err(to_py)?;
+    let (values, codes) = on_pool(py, || core::encode_strings(&column))?;
     Ok(Some((values, codes.into_pyarray(py).into_any())))
 }
 
