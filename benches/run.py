@@ -561,10 +561,10 @@ def render(
         lines += [f"**prime_rs failed**: {prime.status}: {prime.message}", ""]
     else:
         lines += [
-            f"**prime_rs {res['version']}** ({res['build_profile']} build); searches: the best "
-            f"of {meta['repeat']} runs (of up to 20 when they take under a second in all); the "
-            "1- and 2-thread searches take turns, so a change in the machine's speed falls on "
-            "both:",
+            f"**prime_rs {res['version']}** ({res['build_profile']} build); the build and the "
+            f"searches: the best of {meta['repeat']} runs (of up to 20 when they take under a "
+            "second in all); the build and the 1- and 2-thread searches take turns, so a change "
+            "in the machine's speed falls on all three:",
             "",
             "| step | time | notes |",
             "| --- | --- | --- |",
@@ -718,10 +718,12 @@ rewritten when that data set is run again (`--only NAME` reruns one); text outsi
 
 What is timed: for prime_rs, reading the samples table, building the index (samples table ->
 `TagIndex`), the full search (support, accuracy, drop, minimality) with 1 and 2 threads, and
-`frequent_sets` (the whole lattice as a DataFrame). For the peers, *prep* turns the Parquet table
-into the tool's input (read included) and *run* is the tool's own work, summed over classes, in
-one process per tool (peak RSS is that process's high-water mark `VmHWM`, interpreter and
-data included; not `ru_maxrss`, which on Linux carries the parent's size over a fork and exec).
+`frequent_sets` (the whole lattice as a DataFrame). The build and the two searches take turns,
+best of at least 3 calls each, so that a change in the machine's speed falls on all three. For
+the peers, *prep* turns the Parquet table into the tool's input (read included) and *run* is
+the tool's own work, summed over classes, in one process per tool (peak RSS is that process's
+high-water mark `VmHWM`, interpreter and data included; not `ru_maxrss`, which on Linux
+carries the parent's size over a fork and exec).
 The peers only enumerate frequent sets (pyfim only counts them), so their times are lower bounds
 on what the PRIME search needs. A peer stopped at its timeout is reported as `timeout > N s`,
 with an estimate extrapolated from the classes it finished (time per frequent set x all frequent
