@@ -70,4 +70,4 @@ lint: dev
 	$(PY) -m mypy.stubtest prime_rs._engine
 
 clean:
-	rm -rf target $(VENV) python/prime_rs/_engine*.so
+	rm -rf target $(VENV) .venv-bench .venv-pysubgroup python/prime_rs/_engine*.so
