@@ -53,7 +53,15 @@ pub(crate) struct ClassTags {
     /// Row `i` of the horizontal layout is `row_tags[row_ptr[i]..row_ptr[i + 1]]`: the
     /// local tag ids of sample `i`, ascending.
     pub(crate) row_ptr: Vec<u32>,
-    pub(crate) row_tags: Vec<u32>,
+    pub(crate) row_tags: RowTags,
+}
+
+/// The horizontal layout's tag ids: 16 bits wide when the class keeps at most 65,536 tags
+/// (the usual case), which halves the layout and the bytes a row walk reads; else 32.
+#[derive(Debug)]
+pub(crate) enum RowTags {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
 }
 
 impl ClassIndex {
@@ -78,11 +86,6 @@ impl ClassIndex {
             .binary_search_by_key(&global, |&(g, _)| g)
             .ok()
             .map(|i| self.data.lookup[i].1)
-    }
-
-    pub(crate) fn row(&self, sample: u32) -> &[u32] {
-        let s = sample as usize;
-        &self.data.row_tags[self.data.row_ptr[s] as usize..self.data.row_ptr[s + 1] as usize]
     }
 
     /// Support and correct count of the samples carrying every local tag in `local_tags`.
@@ -649,21 +652,29 @@ fn build_class(
     } else {
         kept_ptr
     };
-    // ... and back into rows, ascending in the local ids, written over the ids (read no
-    // more), which saves the build a fresh allocation of their size.
-    let mut row_fill = row_ptr[..n_samples].to_vec();
-    let mut row_tags = ids;
-    row_tags.truncate(total);
-    // The index keeps at most an eighth more room than its rows take.
-    if row_tags.capacity() - total > total / 8 {
-        row_tags.shrink_to_fit();
-    }
-    for l in 0..kept.len() {
-        for &s in &col_samples[col_ptr[l] as usize..col_ptr[l + 1] as usize] {
-            row_tags[row_fill[s as usize] as usize] = l as u32;
-            row_fill[s as usize] += 1;
+    // ... and back into rows, ascending in the local ids: 16-bit ids in a new layout half
+    // the size, or 32-bit ones written over the encoded rows (read no more).
+    let columns = |l: usize| &col_samples[col_ptr[l] as usize..col_ptr[l + 1] as usize];
+    let row_tags = if kept.len() <= 1 << 16 {
+        let mut narrow = vec![0u16; total];
+        transpose_back(
+            &row_ptr[..n_samples],
+            kept.len(),
+            columns,
+            &mut narrow,
+            |l| l as u16,
+        );
+        RowTags::Narrow(narrow)
+    } else {
+        let mut wide = ids;
+        wide.truncate(total);
+        // The index keeps at most an eighth more room than its rows take.
+        if wide.capacity() - total > total / 8 {
+            wide.shrink_to_fit();
         }
-    }
+        transpose_back(&row_ptr[..n_samples], kept.len(), columns, &mut wide, |l| l);
+        RowTags::Wide(wide)
+    };
     let (mut bounds, mut out) = (Vec::new(), Vec::new());
     let bitmaps = (0..kept.len())
         .map(|l| {
@@ -689,6 +700,25 @@ fn build_class(
             row_tags,
         }),
         correct: correct_bm,
+    }
+}
+
+/// Writes each sample's row (local tag ids, ascending) from the columns (`column(l)`: the
+/// ascending samples of local tag `l`); row `i` starts at `row_start[i]`.
+fn transpose_back<'c, T: Copy>(
+    row_start: &[u32],
+    n_kept: usize,
+    column: impl Fn(usize) -> &'c [u32],
+    rows: &mut [T],
+    id: impl Fn(u32) -> T,
+) {
+    let mut fill = row_start.to_vec();
+    for l in 0..n_kept {
+        let tag = id(l as u32);
+        for &s in column(l) {
+            rows[fill[s as usize] as usize] = tag;
+            fill[s as usize] += 1;
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use crate::error::{PrimeError, Result};
-use crate::index::{ClassIndex, SetStats, TagIndex};
+use crate::index::{ClassIndex, RowTags, SetStats, TagIndex};
 use crate::params::{LatticeParams, SearchParams};
 use crate::stats::{bh_q_values_of, binomial_cdf};
 
@@ -1110,10 +1110,28 @@ fn count_rows_into(
     candidate: impl Fn(u32) -> u32,
     out: RowCounts,
 ) {
+    match &plan.ci.data.row_tags {
+        RowTags::Narrow(tags) => count_rows_in(plan, tags, members, after, candidate, out),
+        RowTags::Wide(tags) => count_rows_in(plan, tags, members, after, candidate, out),
+    }
+}
+
+/// [`count_rows_into`] on the class's row layout `tags`, of either width.
+fn count_rows_in<T: Copy + Into<u32>>(
+    plan: &ClassPlan,
+    tags: &[T],
+    members: impl Iterator<Item = u32>,
+    after: u32,
+    candidate: impl Fn(u32) -> u32,
+    out: RowCounts,
+) {
+    let row_ptr = &plan.ci.data.row_ptr;
     out.touched.clear();
     for m in members {
         let wrong = u32::from(plan.is_wrong(m));
-        for &u in plan.ci.row(m).iter().rev() {
+        let row = &tags[row_ptr[m as usize] as usize..row_ptr[m as usize + 1] as usize];
+        for &u in row.iter().rev() {
+            let u: u32 = u.into();
             if u <= after {
                 break;
             }
@@ -1168,6 +1186,23 @@ fn fill_rows(
     bits: &mut Vec<u64>,
     wrong: &mut Vec<u64>,
 ) {
+    let out = (n_children, words, bits, wrong);
+    match &plan.ci.data.row_tags {
+        RowTags::Narrow(tags) => fill_rows_in(plan, tags, members, after, child, out),
+        RowTags::Wide(tags) => fill_rows_in(plan, tags, members, after, child, out),
+    }
+}
+
+/// [`fill_rows`] on the class's row layout `tags`, of either width.
+fn fill_rows_in<T: Copy + Into<u32>>(
+    plan: &ClassPlan,
+    tags: &[T],
+    members: &[u32],
+    after: u32,
+    child: impl Fn(u32) -> u32,
+    (n_children, words, bits, wrong): (usize, usize, &mut Vec<u64>, &mut Vec<u64>),
+) {
+    let row_ptr = &plan.ci.data.row_ptr;
     bits.clear();
     bits.resize(n_children * words, 0);
     wrong.clear();
@@ -1178,7 +1213,9 @@ fn fill_rows(
             wrong[w] |= bit;
         }
         // The tags after `after` end the (ascending) row: walk it from its end.
-        for &u in plan.ci.row(m).iter().rev() {
+        let row = &tags[row_ptr[m as usize] as usize..row_ptr[m as usize + 1] as usize];
+        for &u in row.iter().rev() {
+            let u: u32 = u.into();
             if u <= after {
                 break;
             }

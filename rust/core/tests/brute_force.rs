@@ -1544,3 +1544,83 @@ fn encode_strings_wants_one_value_per_row() {
     let err = encode_strings(&Rows(vec![vec!["a"], vec![]])).unwrap_err();
     assert!(err.to_string().contains("row 1 holds 0 values"), "{err}");
 }
+
+/// A class that keeps more than 65,536 tags stores its rows with 32-bit ids (16-bit ones
+/// otherwise): the searches that walk those rows give what the definitions give. Sample `i`
+/// of `n` carries ring tags `i` and `i + 1` (mod `n`) and a common tag `n`; it is right
+/// unless `i` is a multiple of 3.
+#[test]
+fn classes_with_more_than_65536_tags_search_exactly() {
+    let n: u32 = 70_000;
+    let mut indptr = vec![0u64];
+    let mut indices = Vec::new();
+    for i in 0..n {
+        indices.extend([i, (i + 1) % n, n]);
+        indptr.push(indices.len() as u64);
+    }
+    let correct: Vec<bool> = (0..n).map(|i| i % 3 != 0).collect();
+    let index = TagIndex::from_csr(
+        &indptr,
+        &indices,
+        &vec![0; n as usize],
+        &correct,
+        1,
+        n + 1,
+        1,
+    )
+    .unwrap();
+    // Ring tag `t` is carried by samples `t - 1` and `t`.
+    let right =
+        |t: u32| u32::from(correct[((t + n - 1) % n) as usize]) + u32::from(correct[t as usize]);
+
+    let lattice = rows(&run_lattice(
+        &index,
+        &LatticeParams {
+            max_tags: 3,
+            min_support: 2,
+            min_tag_count: None,
+            classes: None,
+        },
+        2,
+    ));
+    // Every ring tag, alone and with the common tag; the common tag; no triple (support 1).
+    assert_eq!(lattice.len(), 2 * n as usize + 1);
+    for (_, tags, support, n_correct) in &lattice {
+        match tags[..] {
+            [t] if t == n => assert_eq!(
+                (*support, *n_correct),
+                (n, correct.iter().filter(|&&c| c).count() as u32)
+            ),
+            [t] | [t, _] => assert_eq!((*support, *n_correct), (2, right(t))),
+            _ => panic!("unexpected set {tags:?}"),
+        }
+    }
+
+    // Modes: the ring tags with a wrong sample (accuracy 0.5, or 0 where the ring closes,
+    // against 2/3); with the common tag they cover the same samples, so the pairs are not
+    // minimal.
+    let params = SearchParams {
+        max_tags: 3,
+        min_support: 2,
+        min_drop: 0.1,
+        necessity: vec![0.1, 0.1],
+        min_tag_count: None,
+        classes: None,
+    };
+    let out = run_search(&index, &params, 2);
+    let mut got: Vec<u32> = out
+        .modes
+        .iter()
+        .map(|m| {
+            assert_eq!(
+                (m.tags.len(), m.support, m.n_correct),
+                (1, 2, right(m.tags[0]))
+            );
+            m.tags[0]
+        })
+        .collect();
+    got.sort_unstable();
+    let expected: Vec<u32> = (0..n).filter(|&t| right(t) <= 1).collect();
+    assert_eq!(got, expected);
+    assert_eq!(run_search(&index, &params, 1).modes.len(), expected.len());
+}
