@@ -1546,11 +1546,24 @@ fn encode_strings_wants_one_value_per_row() {
 }
 
 /// A class that keeps more than 65,536 tags stores its rows with 32-bit ids (16-bit ones
-/// otherwise): the searches that walk those rows give what the definitions give. Sample `i`
-/// of `n` carries ring tags `i` and `i + 1` (mod `n`) and a common tag `n`; it is right
-/// unless `i` is a multiple of 3.
+/// otherwise): the searches that walk those rows give what the definitions give, with the
+/// index built from ids and from strings (whose encoder's table then grows past its small
+/// tables' load limit). Sample `i` of `n`
+/// carries ring tags `i` and `i + 1` (mod `n`) and a common tag `n`; it is right unless `i`
+/// is a multiple of 3.
 #[test]
 fn classes_with_more_than_65536_tags_search_exactly() {
+    struct Named(Vec<Vec<String>>);
+    impl TagRows for Named {
+        fn n_rows(&self) -> usize {
+            self.0.len()
+        }
+        fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
+            for t in &self.0[row] {
+                f(Some(Tag::Bytes(t.as_bytes())));
+            }
+        }
+    }
     let n: u32 = 70_000;
     let mut indptr = vec![0u64];
     let mut indices = Vec::new();
@@ -1559,16 +1572,37 @@ fn classes_with_more_than_65536_tags_search_exactly() {
         indptr.push(indices.len() as u64);
     }
     let correct: Vec<bool> = (0..n).map(|i| i % 3 != 0).collect();
-    let index = TagIndex::from_csr(
-        &indptr,
-        &indices,
-        &vec![0; n as usize],
-        &correct,
-        1,
-        n + 1,
-        1,
-    )
-    .unwrap();
+    let classes = vec![0; n as usize];
+    let from_ids = TagIndex::from_csr(&indptr, &indices, &classes, &correct, 1, n + 1, 1).unwrap();
+    // The same tags as strings, named so that their sorted order is their ids' order.
+    let name = |t: u32| {
+        if t == n {
+            "z".to_string()
+        } else {
+            format!("t{t:06}")
+        }
+    };
+    let named = Named(
+        indptr
+            .windows(2)
+            .map(|w| {
+                indices[w[0] as usize..w[1] as usize]
+                    .iter()
+                    .map(|&t| name(t))
+                    .collect()
+            })
+            .collect(),
+    );
+    let (from_names, vocabulary) =
+        TagIndex::from_tag_rows(&named, &classes, &correct, 1, 1).unwrap();
+    assert_eq!(vocabulary.len(), n as usize + 1);
+    assert_eq!(vocabulary[5], name(5));
+    for index in [&from_ids, &from_names] {
+        check_ring(index, n, &correct);
+    }
+}
+
+fn check_ring(index: &TagIndex, n: u32, correct: &[bool]) {
     // Ring tag `t` is carried by samples `t - 1` and `t`.
     let right =
         |t: u32| u32::from(correct[((t + n - 1) % n) as usize]) + u32::from(correct[t as usize]);
