@@ -1608,7 +1608,7 @@ fn check_ring(index: &TagIndex, n: u32, correct: &[bool]) {
         |t: u32| u32::from(correct[((t + n - 1) % n) as usize]) + u32::from(correct[t as usize]);
 
     let lattice = rows(&run_lattice(
-        &index,
+        index,
         &LatticeParams {
             max_tags: 3,
             min_support: 2,
@@ -1641,7 +1641,7 @@ fn check_ring(index: &TagIndex, n: u32, correct: &[bool]) {
         min_tag_count: None,
         classes: None,
     };
-    let out = run_search(&index, &params, 2);
+    let out = run_search(index, &params, 2);
     let mut got: Vec<u32> = out
         .modes
         .iter()
@@ -1656,5 +1656,5 @@ fn check_ring(index: &TagIndex, n: u32, correct: &[bool]) {
     got.sort_unstable();
     let expected: Vec<u32> = (0..n).filter(|&t| right(t) <= 1).collect();
     assert_eq!(got, expected);
-    assert_eq!(run_search(&index, &params, 1).modes.len(), expected.len());
+    assert_eq!(run_search(index, &params, 1).modes.len(), expected.len());
 }
