@@ -476,7 +476,7 @@ class TagIndex:
         )
         columns.update(_trust_columns(out, confidence))
         if self._predictions is not None:
-            columns.update(self._confusion(out))
+            columns.update(self._confusion(out, threads))
         modes = pl.DataFrame({name: columns[name] for name in self.mode_columns()})
         found = modes.height
         if max_q is not None:
@@ -559,8 +559,11 @@ class TagIndex:
         n_samples = self._engine.class_counts()[0].astype(np.float64)
         return grouped, code_class, values, n_samples
 
-    def _confusion(self, out: dict[str, np.ndarray]) -> dict[str, pl.Series]:
-        """``confused_with``, ``confused_share``, ``tag_lift`` of each mode (engine columns)."""
+    def _confusion(
+        self, out: dict[str, np.ndarray], threads: int | None = None
+    ) -> dict[str, pl.Series]:
+        """``confused_with``, ``confused_share``, ``tag_lift`` of each mode (engine columns),
+        computed on the search's thread pool."""
         grouped, code_class, values, n_samples = self._confusion_inputs
         got = self._engine.confusions(
             np.ascontiguousarray(out["class_id"], dtype=np.uint32),
@@ -568,6 +571,7 @@ class TagIndex:
             np.ascontiguousarray(out["tags"], dtype=np.uint32),
             grouped,
             code_class,
+            threads=threads,
         )
         has_wrong = got["n_wrong"] > 0
         top = np.where(has_wrong, got["top"], 0)

@@ -265,19 +265,27 @@ pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Sen
 }
 
 /// Thread pools by thread count, with the process they were made in.
-type Pools = (u32, Vec<(Option<usize>, Arc<rayon::ThreadPool>)>);
+type Pools = (u32, Vec<(usize, Arc<rayon::ThreadPool>)>);
+
+/// The thread count rayon would choose: `RAYON_NUM_THREADS`, else one per core.
+fn default_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
 
 /// How many thread counts keep their pool.
 const KEPT_POOLS: usize = 4;
 
 fn pool(threads: Option<usize>) -> Result<Arc<rayon::ThreadPool>> {
     static POOLS: Mutex<Option<Pools>> = Mutex::new(None);
+    // `None` and its count share a pool.
+    let threads = threads.filter(|&n| n > 0).unwrap_or_else(default_threads);
     let build = || {
-        let mut builder = rayon::ThreadPoolBuilder::new();
-        if let Some(n) = threads {
-            builder = builder.num_threads(n);
-        }
-        builder
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
             .build()
             .map(Arc::new)
             .map_err(|e| PrimeError::ThreadPool(e.to_string()))

@@ -239,14 +239,16 @@ impl PyTagIndex {
             .map(|&c| u32::try_from(c).ok())
             .collect();
         let index = &self.inner;
-        // Short work: without a thread count it runs on the default pool, without the
-        // thread that watches for Ctrl-C.
-        let out = match threads {
-            None => on_pool(py, || index.confusions(&sets, predictions, &code_class))?,
-            Some(_) => run_cancellable(py, threads, |_| {
-                index.confusions(&sets, predictions, &code_class)
-            })?,
-        };
+        // Short work: it runs on the pool of the search it follows, without the thread that
+        // watches for Ctrl-C.
+        let out = py
+            .detach(|| {
+                core::with_threads(threads, || {
+                    index.confusions(&sets, predictions, &code_class)
+                })
+                .and_then(|r| r)
+            })
+            .map_err(to_py)?;
         let d = PyDict::new(py);
         let col = |f: fn(&core::Confusion) -> i64| out.iter().map(f).collect::<Vec<i64>>();
         d.set_item("n_wrong", col(|c| c.n_wrong.into()).into_pyarray(py))?;
