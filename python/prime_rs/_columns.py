@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-__all__ = ["list_column"]
+__all__ = ["SMALL_TABLE", "list_column"]
 
 # Gathering one run costs about as much as putting 5,000 rows back in order.
 _ROWS_PER_RUN = 5000
-# Up to this many rows, slicing a Python list is faster than a few Polars calls (a mode table
-# of a few dozen rows takes 40 us this way, 0.5 ms the other).
-_SMALL = 256
+#: Up to this many rows, slicing a Python list is faster than a few Polars calls (a mode
+#: table of a few dozen rows takes 40 us this way, 0.5 ms the other).
+SMALL_TABLE = 256
 
 
 def list_column(values: pl.Series, offsets: np.ndarray, sizes: np.ndarray) -> pl.Series:
@@ -31,7 +31,7 @@ def list_column(values: pl.Series, offsets: np.ndarray, sizes: np.ndarray) -> pl
         return pl.Series("tags", [], dtype=dtype)
     offsets = np.asarray(offsets, dtype=np.int64)[:n]
     sizes = np.asarray(sizes, dtype=np.int64)
-    if n <= _SMALL:
+    if n <= SMALL_TABLE:
         flat = values.to_list()
         lists = [flat[a : a + k] for a, k in zip(offsets.tolist(), sizes.tolist(), strict=True)]
         return pl.Series("tags", lists, dtype=dtype)

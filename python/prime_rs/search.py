@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from prime_rs import _engine
-from prime_rs._columns import list_column
+from prime_rs._columns import SMALL_TABLE, list_column
 from prime_rs.data import SamplesLike, load_samples
 from prime_rs.errors import InputError, ParameterError
 
@@ -784,24 +785,51 @@ class TagIndex:
         offsets = out["offsets"].astype(np.int64)
         sizes = np.diff(offsets)
         n = len(sizes)
-        tag_names = (
-            self._vocabulary.gather(out["tags"].astype(np.int64))
-            if n
-            else pl.Series([], dtype=pl.String)
+        if 0 < n <= SMALL_TABLE:
+            # A few rows (most mode tables): names looked up in Python lists, which beats
+            # Polars' gathers on caches that the search has just filled with its own data.
+            vocabulary, labels = self._names
+            flat = [vocabulary[t] for t in out["tags"].tolist()]
+            bounds = offsets.tolist()
+            data: dict[str, pl.Series] = {
+                "label": pl.Series(
+                    "label",
+                    [labels[c] for c in out["class_id"].tolist()],
+                    dtype=self._labels.dtype,
+                ),
+                "tags": pl.Series(
+                    "tags",
+                    [flat[a:b] for a, b in itertools.pairwise(bounds)],
+                    dtype=pl.List(pl.String),
+                ),
+            }
+        else:
+            tag_names = (
+                self._vocabulary.gather(out["tags"].astype(np.int64))
+                if n
+                else pl.Series([], dtype=pl.String)
+            )
+            data = {
+                "label": self._labels.gather(out["class_id"].astype(np.int64))
+                if n
+                else pl.Series("label", [], dtype=self._labels.dtype),
+                "tags": list_column(tag_names, offsets, sizes),
+            }
+        data.update(
+            {
+                "n_tags": pl.Series(sizes, dtype=pl.Int64),
+                "support": pl.Series(out["support"], dtype=pl.Int64),
+                "n_correct": pl.Series(out["n_correct"], dtype=pl.Int64),
+            }
         )
-        tags = list_column(tag_names, offsets, sizes)
-        data: dict[str, pl.Series] = {
-            "label": self._labels.gather(out["class_id"].astype(np.int64))
-            if n
-            else pl.Series("label", [], dtype=self._labels.dtype),
-            "tags": tags,
-            "n_tags": pl.Series(sizes, dtype=pl.Int64),
-            "support": pl.Series(out["support"], dtype=pl.Int64),
-            "n_correct": pl.Series(out["n_correct"], dtype=pl.Int64),
-        }
         for col in extra:
             data[col] = pl.Series(out[col], dtype=pl.Float64)
         return data
+
+    @functools.cached_property
+    def _names(self) -> tuple[list[str], list[Any]]:
+        """The tag vocabulary and the labels as Python lists."""
+        return self._vocabulary.to_list(), self._labels.to_list()
 
 
 def _build_from_polars(
