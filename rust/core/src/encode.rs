@@ -84,7 +84,7 @@ pub(crate) struct ClassRows<'a> {
     /// Sample `i`'s ids are `ids[row_ptr[i]..row_ptr[i + 1]]`.
     pub(crate) row_ptr: Vec<u32>,
     pub(crate) ids: Vec<u32>,
-    /// How many rows hold each id (with `distinct`; else how many times it occurs).
+    /// How many rows hold each id.
     pub(crate) counts: Vec<u32>,
 }
 
@@ -324,13 +324,9 @@ fn long_key(bytes: &[u8]) -> u128 {
     u128::from(lo) | (u128::from(h) << 64)
 }
 
-/// Encodes the rows `members` (in that order) with ids into a vocabulary of their own;
-/// with `distinct`, a tag repeated in a row is kept once.
-pub(crate) fn encode_class<'a, R: TagRows>(
-    rows: &'a R,
-    members: &[u32],
-    distinct: bool,
-) -> Result<ClassRows<'a>> {
+/// Encodes the rows `members` (in that order) with ids into a vocabulary of their own; a tag
+/// repeated in a row is kept once.
+pub(crate) fn encode_class<'a, R: TagRows>(rows: &'a R, members: &[u32]) -> Result<ClassRows<'a>> {
     let mut encoder = Encoder::new();
     let mut row_ptr = Vec::with_capacity(members.len() + 1);
     let mut ids: Vec<u32> = Vec::new();
@@ -338,14 +334,8 @@ pub(crate) fn encode_class<'a, R: TagRows>(
     row_ptr.push(0u32);
     for (i, &r) in members.iter().enumerate() {
         rows.for_each_tag(r as usize, |tag| match tag {
-            Some(tag) => {
-                // The row is the stamp that tells a repeat; without `distinct`, each tag's
-                // place is, and nothing repeats.
-                let stamp = if distinct { i as u32 } else { ids.len() as u32 };
-                if let Some(id) = encoder.visit(tag, stamp) {
-                    ids.push(id);
-                }
-            }
+            // The row is the stamp that tells a repeat.
+            Some(tag) => ids.extend(encoder.visit(tag, i as u32)),
             None => null = true,
         });
         if i == 63 && members.len() > 128 {

@@ -265,7 +265,7 @@ impl TagIndex {
         let encoded: Vec<ClassRows<'_>> = (0..n_classes as usize)
             .into_par_iter()
             .with_max_len(1)
-            .map(|c| encode_class(rows, &members[class_start[c]..class_start[c + 1]], true))
+            .map(|c| encode_class(rows, &members[class_start[c]..class_start[c + 1]]))
             .collect::<Result<_>>()?;
         let (vocabulary, remaps) = merge_vocabularies(encoded.iter().map(|e| &e.vocabulary))?;
         let n_tags = u32::try_from(vocabulary.len())
@@ -618,13 +618,10 @@ fn build_class(
         col_ptr[l + 1] = col_ptr[l] + c;
     }
     let total = col_ptr[kept.len()] as usize;
-    let mut fill = col_ptr[..kept.len()].to_vec();
     let mut col_samples = vec![0u32; total];
-    // Rows keep their length, and their pointers, when every tag is kept (the usual case,
-    // which then takes a loop without a check).
-    let mut kept_ptr = Vec::new();
-    if kept.len() == k {
-        // Each tag's next place, by its own id: one look-up less per tag.
+    let row_ptr = if kept.len() == k {
+        // Every tag kept (the usual case): the rows keep their length and pointers, and the
+        // loop needs no check. Each tag's next place is found by its own id.
         let mut next: Vec<u32> = to_local.iter().map(|&l| col_ptr[l as usize]).collect();
         for (i, w) in row_ptr.windows(2).enumerate() {
             for &t in &ids[w[0] as usize..w[1] as usize] {
@@ -632,8 +629,10 @@ fn build_class(
                 next[t as usize] += 1;
             }
         }
+        row_ptr
     } else {
-        kept_ptr = vec![0u32; n_samples + 1];
+        let mut fill = col_ptr[..kept.len()].to_vec();
+        let mut kept_ptr = vec![0u32; n_samples + 1];
         for (i, w) in row_ptr.windows(2).enumerate() {
             let mut len = 0;
             for &t in &ids[w[0] as usize..w[1] as usize] {
@@ -646,10 +645,6 @@ fn build_class(
             }
             kept_ptr[i + 1] = kept_ptr[i] + len;
         }
-    }
-    let row_ptr = if kept_ptr.is_empty() {
-        row_ptr
-    } else {
         kept_ptr
     };
     // ... and back into rows, ascending in the local ids: 16-bit ids in a new layout half
@@ -677,10 +672,7 @@ fn build_class(
     };
     let (mut bounds, mut out) = (Vec::new(), Vec::new());
     let bitmaps = (0..kept.len())
-        .map(|l| {
-            let column = &col_samples[col_ptr[l] as usize..col_ptr[l + 1] as usize];
-            bitmap_of_sorted(column, &mut bounds, &mut out)
-        })
+        .map(|l| bitmap_of_sorted(columns(l), &mut bounds, &mut out))
         .collect();
     let correct_bm = RoaringBitmap::from_sorted_iter(
         correct

@@ -1124,6 +1124,13 @@ fn count_rows_into(
     }
 }
 
+/// Sample `m`'s row (local tag ids, ascending) in the class's row layout `tags`.
+#[inline(always)]
+fn row_of<'t, T>(plan: &ClassPlan, tags: &'t [T], m: u32) -> &'t [T] {
+    let row_ptr = &plan.ci.data.row_ptr;
+    &tags[row_ptr[m as usize] as usize..row_ptr[m as usize + 1] as usize]
+}
+
 /// [`count_rows_into`] on the class's row layout `tags`, of either width.
 fn count_rows_in<T: Copy + Into<u32>>(
     plan: &ClassPlan,
@@ -1133,12 +1140,10 @@ fn count_rows_in<T: Copy + Into<u32>>(
     candidate: impl Fn(u32) -> u32,
     out: RowCounts,
 ) {
-    let row_ptr = &plan.ci.data.row_ptr;
     out.touched.clear();
     for m in members {
         let wrong = u32::from(plan.is_wrong(m));
-        let row = &tags[row_ptr[m as usize] as usize..row_ptr[m as usize + 1] as usize];
-        for &u in row.iter().rev() {
+        for &u in row_of(plan, tags, m).iter().rev() {
             let u: u32 = u.into();
             if u <= after {
                 break;
@@ -1210,7 +1215,6 @@ fn fill_rows_in<T: Copy + Into<u32>>(
     child: impl Fn(u32) -> u32,
     (n_children, words, bits, wrong): (usize, usize, &mut Vec<u64>, &mut Vec<u64>),
 ) {
-    let row_ptr = &plan.ci.data.row_ptr;
     bits.clear();
     bits.resize(n_children * words, 0);
     wrong.clear();
@@ -1221,8 +1225,7 @@ fn fill_rows_in<T: Copy + Into<u32>>(
             wrong[w] |= bit;
         }
         // The tags after `after` end the (ascending) row: walk it from its end.
-        let row = &tags[row_ptr[m as usize] as usize..row_ptr[m as usize + 1] as usize];
-        for &u in row.iter().rev() {
+        for &u in row_of(plan, tags, m).iter().rev() {
             let u: u32 = u.into();
             if u <= after {
                 break;

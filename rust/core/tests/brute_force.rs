@@ -1543,6 +1543,9 @@ fn encode_strings_wants_one_value_per_row() {
     assert!(err.to_string().contains("row 1 holds 2 values"), "{err}");
     let err = encode_strings(&Rows(vec![vec!["a"], vec![]])).unwrap_err();
     assert!(err.to_string().contains("row 1 holds 0 values"), "{err}");
+    // An empty row before a full one, and the first bad row is the one named.
+    let err = encode_strings(&Rows(vec![vec!["a"], vec![], vec!["b", "c"]])).unwrap_err();
+    assert!(err.to_string().contains("row 1 holds 0 values"), "{err}");
 }
 
 /// A class that keeps more than 65,536 tags stores its rows with 32-bit ids (16-bit ones

@@ -44,10 +44,15 @@ fn to_py(err: core::PrimeError) -> PyErr {
     )
 }
 
-/// Runs `f` without the GIL on the engine's default pool (see `prime_core::with_threads`),
-/// never on rayon's global pool, which a forked child process could not use.
-fn on_pool<R: Send>(py: Python<'_>, f: impl FnOnce() -> core::Result<R> + Send) -> PyResult<R> {
-    py.detach(|| core::with_threads(None, f).and_then(|r| r))
+/// Runs `f` without the GIL on the engine's pool of `threads` workers (see
+/// `prime_core::with_threads`), never on rayon's global pool, which a forked child process
+/// could not use. For short work: nothing watches for Ctrl-C.
+fn on_pool<R: Send>(
+    py: Python<'_>,
+    threads: Option<usize>,
+    f: impl FnOnce() -> core::Result<R> + Send,
+) -> PyResult<R> {
+    py.detach(|| core::with_threads(threads, f).and_then(|r| r))
         .map_err(to_py)
 }
 
@@ -119,7 +124,7 @@ impl PyTagIndex {
     ) -> PyResult<Self> {
         let (indptr, indices) = (indptr.as_slice()?, indices.as_slice()?);
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
-        let index = on_pool(py, || {
+        let index = on_pool(py, None, || {
             core::TagIndex::from_csr(
                 indptr,
                 indices,
@@ -152,7 +157,7 @@ impl PyTagIndex {
             return Ok(None);
         };
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
-        let (index, vocabulary) = on_pool(py, || {
+        let (index, vocabulary) = on_pool(py, None, || {
             core::TagIndex::from_tag_rows(&column, class_ids, correct, n_classes, min_tag_count)
         })?;
         Ok(Some((
@@ -239,16 +244,10 @@ impl PyTagIndex {
             .map(|&c| u32::try_from(c).ok())
             .collect();
         let index = &self.inner;
-        // Short work: it runs on the pool of the search it follows, without the thread that
-        // watches for Ctrl-C.
-        let out = py
-            .detach(|| {
-                core::with_threads(threads, || {
-                    index.confusions(&sets, predictions, &code_class)
-                })
-                .and_then(|r| r)
-            })
-            .map_err(to_py)?;
+        // On the pool of the search it follows.
+        let out = on_pool(py, threads, || {
+            index.confusions(&sets, predictions, &code_class)
+        })?;
         let d = PyDict::new(py);
         let col = |f: fn(&core::Confusion) -> i64| out.iter().map(f).collect::<Vec<i64>>();
         d.set_item("n_wrong", col(|c| c.n_wrong.into()).into_pyarray(py))?;
@@ -296,7 +295,7 @@ impl PyTagIndex {
         correct: PyReadonlyArray1<'_, bool>,
     ) -> PyResult<Self> {
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
-        let index = on_pool(py, || self.inner.with_correct(class_ids, correct))?;
+        let index = on_pool(py, None, || self.inner.with_correct(class_ids, correct))?;
         Ok(PyTagIndex {
             inner: Arc::new(index),
         })
@@ -446,7 +445,7 @@ fn encode_strings<'py>(
     let Some(column) = arrow::read_tag_column(column)?.filter(|c| c.single) else {
         return Ok(None);
     };
-    let (values, codes) = on_pool(py, || core::encode_strings(&column))?;
+    let (values, codes) = on_pool(py, None, || core::encode_strings(&column))?;
     Ok(Some((values, codes.into_pyarray(py).into_any())))
 }
 
