@@ -118,6 +118,10 @@ def test_mode_table_has_intervals_impact_and_significance_columns() -> None:
     ).all()
     impact = modes["support"] * (modes["class_accuracy"] - modes["accuracy"])
     assert (modes["impact"] - impact).abs().max() < 1e-12
+    support = modes["support"].to_numpy()
+    low, high = prime_rs.wilson_interval(np.rint(modes["accuracy"] * support), support)
+    assert modes["accuracy_low"].to_list() == pytest.approx(low.tolist(), rel=1e-12)
+    assert modes["accuracy_high"].to_list() == pytest.approx(high.tolist(), rel=1e-12)
     assert ((modes["p_value"] <= modes["q_value"]) & (modes["q_value"] <= 1)).all()
     narrow = prime_rs.find_failure_modes(
         synthetic.generate(synthetic.SMALL).samples, max_tags=3, min_support=20, confidence=0.5
@@ -359,12 +363,17 @@ def test_cli_null_runs_greedy_and_max_q(tmp_path: Path, sparse: synthetic.Synthe
     assert bad.returncode == 2 and "max_q" in bad.stderr and "Traceback" not in bad.stderr
 
 
-@given(seed=st.integers(0, 10_000), other=st.floats(0, 0.5))
+# Integer labels and predictions, in the same order as the strings they replace.
+_AS_INTS = {"a": 1, "b": 2, "c": 3, "zz other": 99}
+
+
+@given(seed=st.integers(0, 10_000), other=st.floats(0, 0.5), as_ints=st.booleans())
 @settings(max_examples=60, deadline=None)
-def test_confusion_columns_on_random_data(seed: int, other: float) -> None:
+def test_confusion_columns_on_random_data(seed: int, other: float, as_ints: bool) -> None:
     """Every mode's confusion columns against a direct count, including modes with no
     errors (all three null), predictions that name no class (lift null) and ties (the
-    smallest prediction wins)."""
+    smallest prediction wins); string labels and predictions (named by the engine) and
+    integer ones (named in Python)."""
     rng = np.random.default_rng(seed)
     n = 160
     labels = np.array(["b", "a", "c"])
@@ -376,6 +385,10 @@ def test_confusion_columns_on_random_data(seed: int, other: float) -> None:
     wrong_to = rng.choice(np.array(["a", "b", "c", "zz other"]), size=n)
     flip = rng.random(n) < other
     prediction = np.where(flip & (wrong_to != label), wrong_to, label)
+    if as_ints:
+        labels, label, wrong_to, prediction = (
+            np.vectorize(_AS_INTS.__getitem__)(a) for a in (labels, label, wrong_to, prediction)
+        )
     df = pl.DataFrame({"id": range(n), "label": label, "prediction": prediction, "tags": tags})
     # Every set at most as accurate as its class is a mode, error-free ones included.
     modes = prime_rs.find_failure_modes(

@@ -5,13 +5,38 @@ from typing import Any, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TagIndex", "__version__", "build_profile", "encode_strings", "rows_with_null_tags"]
+__all__ = [
+    "ArrowData",
+    "Predictions",
+    "TagIndex",
+    "TagNames",
+    "__version__",
+    "build_profile",
+    "encode_strings",
+    "rows_with_null_tags",
+]
 
 __version__: str
 build_profile: str
 
 def rows_with_null_tags(tags: object) -> npt.NDArray[np.uint64] | None: ...
 def encode_strings(column: object) -> tuple[list[str], npt.NDArray[np.uint32]] | None: ...
+
+@final
+class ArrowData:
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+    def __len__(self) -> int: ...
+
+@final
+class Predictions: ...
+
+@final
+class TagNames:
+    def __new__(cls, names: list[str]) -> TagNames: ...
+    def lists(self, offsets: npt.NDArray[np.uint64], ids: npt.NDArray[np.uint32]) -> ArrowData: ...
+    def __len__(self) -> int: ...
 
 @final
 class TagIndex:
@@ -40,15 +65,12 @@ class TagIndex:
     def class_counts(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
     def stats(self, class_id: int, tags: list[int]) -> tuple[int, int]: ...
     def members(self, class_id: int, tags: list[int]) -> npt.NDArray[np.uint32]: ...
-    def confusions(
+    def predictions(
         self,
-        class_id: npt.NDArray[np.uint32],
-        offsets: npt.NDArray[np.uint64],
-        tags: npt.NDArray[np.uint32],
-        predictions: npt.NDArray[np.uint32],
+        codes: npt.NDArray[np.uint32],
         code_class: npt.NDArray[np.int64],
-        threads: int | None = None,
-    ) -> dict[str, npt.NDArray[np.int64]]: ...
+        names: TagNames | None = None,
+    ) -> Predictions: ...
     @staticmethod
     def binomial_cdf(
         k: npt.NDArray[np.uint64], n: npt.NDArray[np.uint64], p: float
@@ -68,7 +90,11 @@ class TagIndex:
         threads: int | None = None,
         beam_width: int | None = None,
         q_values: bool = True,
-    ) -> dict[str, npt.NDArray[Any]]: ...
+        names: TagNames | None = None,
+        label_names: TagNames | None = None,
+        z: float = 1.959963984540054,
+        predictions: Predictions | None = None,
+    ) -> dict[str, Any]: ...
     def frequent_sets(
         self,
         *,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import itertools
 import logging
 import math
 import os
@@ -24,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from prime_rs import _engine
-from prime_rs._columns import SMALL_TABLE, list_column
+from prime_rs._columns import SMALL_TABLE
 from prime_rs.data import SamplesLike, load_samples
 from prime_rs.errors import InputError, ParameterError
 
@@ -140,7 +139,7 @@ def wilson_interval(
     >>> round(float(low[0]), 4), round(float(high[0]), 4)
     (0.4902, 0.9433)
     """
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    z = _z_of(confidence)
     k = np.asarray(n_correct, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -151,16 +150,10 @@ def wilson_interval(
     return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
 
 
-def _trust_columns(out: dict[str, np.ndarray], confidence: float) -> dict[str, pl.Series]:
-    """``accuracy_low``, ``accuracy_high`` and ``impact`` of the engine's modes."""
-    low, high = wilson_interval(out["n_correct"], out["support"], confidence)
-    support = np.asarray(out["support"], dtype=np.float64)
-    impact = support * (out["class_accuracy"] - out["accuracy"])
-    return {
-        "accuracy_low": pl.Series(low, dtype=pl.Float64),
-        "accuracy_high": pl.Series(high, dtype=pl.Float64),
-        "impact": pl.Series(impact, dtype=pl.Float64),
-    }
+@functools.lru_cache(maxsize=8)
+def _z_of(confidence: float) -> float:
+    """The two-sided normal quantile of a confidence level (1.96 for 0.95)."""
+    return NormalDist().inv_cdf(1 - (1 - confidence) / 2)
 
 
 def _rank(modes: pl.DataFrame, rank_by: str) -> pl.DataFrame:
@@ -446,6 +439,7 @@ class TagIndex:
         if max_q is not None and not q_values:
             raise ParameterError("max_q: needs q-values; leave q_values=True")
         class_ids = self._class_ids_of(labels)
+        confusion = self._confusion_inputs if self._predictions is not None else None
         out = self._run(
             self._engine,
             max_tags=max_tags,
@@ -457,28 +451,31 @@ class TagIndex:
             threads=threads,
             beam_width=beam_width if search == "greedy" else None,
             q_values=q_values,
+            names=self._tag_names,
+            label_names=self._label_names,
+            z=_z_of(confidence),
+            predictions=None if confusion is None else confusion[0],
         )
-        tested = out.pop("sets_tested")
-        hypotheses = out.pop("hypotheses")
+        tested = out["sets_tested"].tolist()
+        hypotheses = out["hypotheses"].tolist()
         wanted = range(len(self._labels)) if class_ids is None else sorted(set(class_ids))
-        self.last_sets_tested = {self._labels[i]: int(tested[i]) for i in wanted}
-        self.last_hypotheses = {self._labels[i]: int(hypotheses[i]) for i in wanted}
+        names = self._label_list
+        self.last_sets_tested = {names[i]: tested[i] for i in wanted}
+        self.last_hypotheses = {names[i]: hypotheses[i] for i in wanted}
         # The engine sorts by class, drop (largest first), then tag ids; class ids and tag ids
-        # follow the sorted labels and tag names, so this is the documented order.
-        # Every column is made here and the table once, in its final order (a Polars call
-        # costs tens of microseconds, which a search of a few milliseconds notices).
-        columns = self._columns(
-            out, extra=("accuracy", "class_accuracy", "drop", "necessity", "p_value")
-        )
-        columns["q_value"] = pl.Series(
-            out["q_value"] if q_values else np.full(len(out["support"]), np.nan),
-            dtype=pl.Float64,
-            nan_to_null=not q_values,
-        )
-        columns.update(_trust_columns(out, confidence))
-        if self._predictions is not None:
-            columns.update(self._confusion(out, threads))
-        modes = pl.DataFrame({name: columns[name] for name in self.mode_columns()})
+        # follow the sorted labels and tag names, so this is the documented order. It also
+        # makes the table, as one Arrow array: a Polars call costs tens of microseconds (and
+        # hundreds on the caches a search leaves), which a search of milliseconds notices.
+        modes = pl.DataFrame(out["table"])
+        if self._label_names is None:
+            # Labels that are not strings.
+            modes.insert_column(0, self._label_column(out["class_id"]))
+        if confusion is not None and confusion[2] is None:
+            # Predictions that are not strings: after `impact`, by name (the null after the
+            # names for a mode without errors).
+            top, predicted = out["top"], confusion[1]
+            confused = predicted.gather(np.where(top < 0, len(predicted) - 1, top))
+            modes.insert_column(13, confused.alias("confused_with"))
         found = modes.height
         if max_q is not None:
             smallest_q = float(modes["q_value"].to_numpy().min()) if found else 0.0
@@ -529,7 +526,11 @@ class TagIndex:
         threads: int | None,
         beam_width: int | None,
         q_values: bool,
-    ) -> dict[str, np.ndarray]:
+        names: _engine.TagNames | None = None,
+        label_names: _engine.TagNames | None = None,
+        z: float = 1.959963984540054,
+        predictions: _engine.Predictions | None = None,
+    ) -> dict[str, Any]:
         return engine.search(
             max_tags=int(max_tags),
             min_support=int(min_support),
@@ -540,14 +541,20 @@ class TagIndex:
             threads=None if threads is None else int(threads),
             beam_width=None if beam_width is None else int(beam_width),
             q_values=q_values,
+            names=names,
+            label_names=label_names,
+            z=z,
+            predictions=predictions,
         )
 
     @functools.cached_property
-    def _confusion_inputs(self) -> tuple[np.ndarray, np.ndarray, pl.Series, np.ndarray]:
-        """What every confusion call needs, computed once per index: each sample's prediction
-        as a code into the sorted distinct predictions, with the samples grouped by class
-        (each class in input order), the class id of each code (-1 for none), the distinct
-        predictions, and each class's sample count."""
+    def _prediction_codes(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, pl.Series, _engine.TagNames | None]:
+        """Each sample's prediction as a code into the sorted distinct predictions, the
+        samples grouped by class (each class in input order); the class each code names (-1:
+        none); the distinct predictions with a null after them (the name of "none"); and
+        those as the engine's strings, when they are strings."""
         assert self._predictions is not None and self._class_ids is not None
         values = self._predictions.unique().sort()
         codes = _codes(self._predictions, values)
@@ -557,39 +564,23 @@ class TagIndex:
             [-1 if (c := self._find_class(v)) is None else c for v in values.to_list()],
             dtype=np.int64,
         )
-        n_samples = self._engine.class_counts()[0].astype(np.float64)
-        return grouped, code_class, values, n_samples
-
-    def _confusion(
-        self, out: dict[str, np.ndarray], threads: int | None = None
-    ) -> dict[str, pl.Series]:
-        """``confused_with``, ``confused_share``, ``tag_lift`` of each mode (engine columns),
-        computed on the search's thread pool."""
-        grouped, code_class, values, n_samples = self._confusion_inputs
-        got = self._engine.confusions(
-            np.ascontiguousarray(out["class_id"], dtype=np.uint32),
-            np.ascontiguousarray(out["offsets"], dtype=np.uint64),
-            np.ascontiguousarray(out["tags"], dtype=np.uint32),
-            grouped,
-            code_class,
-            threads=threads,
+        names = pl.concat([values, pl.Series([None], dtype=values.dtype)])
+        strings = (
+            _engine.TagNames(values.to_list())
+            if values.dtype == pl.String and values.null_count() == 0
+            else None
         )
-        has_wrong = got["n_wrong"] > 0
-        top = np.where(has_wrong, got["top"], 0)
-        other = np.where(has_wrong, code_class[top], -1)
-        has_other = has_wrong & (other >= 0)
-        own_rate = out["support"] / n_samples[out["class_id"].astype(np.int64)]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = got["top_count"] / got["n_wrong"]
-            lift = (got["other_support"] / n_samples[np.maximum(other, 0)]) / own_rate
-        confused = values.gather(top)
-        return {
-            "confused_with": confused.cast(values.dtype).scatter(np.flatnonzero(~has_wrong), None),
-            "confused_share": pl.Series(share, dtype=pl.Float64).scatter(
-                np.flatnonzero(~has_wrong), None
-            ),
-            "tag_lift": pl.Series(lift, dtype=pl.Float64).scatter(np.flatnonzero(~has_other), None),
-        }
+        return grouped, code_class, names, strings
+
+    @functools.cached_property
+    def _confusion_inputs(
+        self,
+    ) -> tuple[_engine.Predictions, pl.Series, _engine.TagNames | None]:
+        """What every search with predictions needs, made once per index: the codes as the
+        engine holds them (checked once), the names of the codes, and those as the engine's
+        strings (then the engine names the confusions) or ``None``."""
+        grouped, code_class, names, strings = self._prediction_codes
+        return self._engine.predictions(grouped, code_class, strings), names, strings
 
     def _find_class(self, label: Any) -> int | None:
         try:
@@ -782,54 +773,55 @@ class TagIndex:
 
     def _columns(self, out: dict[str, np.ndarray], extra: Sequence[str]) -> dict[str, pl.Series]:
         """Columns from the engine -> named columns with labels and tag names."""
-        offsets = out["offsets"].astype(np.int64)
-        sizes = np.diff(offsets)
-        n = len(sizes)
-        if 0 < n <= SMALL_TABLE:
-            # A few rows (most mode tables): names looked up in Python lists, which beats
-            # Polars' gathers on caches that the search has just filled with its own data.
-            vocabulary, labels = self._names
-            flat = [vocabulary[t] for t in out["tags"].tolist()]
-            bounds = offsets.tolist()
-            data: dict[str, pl.Series] = {
-                "label": pl.Series(
-                    "label",
-                    [labels[c] for c in out["class_id"].tolist()],
-                    dtype=self._labels.dtype,
-                ),
-                "tags": pl.Series(
-                    "tags",
-                    [flat[a:b] for a, b in itertools.pairwise(bounds)],
-                    dtype=pl.List(pl.String),
-                ),
-            }
-        else:
-            tag_names = (
-                self._vocabulary.gather(out["tags"].astype(np.int64))
-                if n
-                else pl.Series([], dtype=pl.String)
-            )
-            data = {
-                "label": self._labels.gather(out["class_id"].astype(np.int64))
-                if n
-                else pl.Series("label", [], dtype=self._labels.dtype),
-                "tags": list_column(tag_names, offsets, sizes),
-            }
-        data.update(
-            {
-                "n_tags": pl.Series(sizes, dtype=pl.Int64),
-                "support": pl.Series(out["support"], dtype=pl.Int64),
-                "n_correct": pl.Series(out["n_correct"], dtype=pl.Int64),
-            }
+        offsets = out["offsets"]
+        sizes = np.diff(offsets.astype(np.int64))
+        len(sizes)
+        # The tag lists come from the engine as one Arrow array (no Python object per tag).
+        tags = pl.Series(
+            "tags",
+            self._tag_names.lists(
+                np.ascontiguousarray(offsets, dtype=np.uint64),
+                np.ascontiguousarray(out["tags"], dtype=np.uint32),
+            ),
         )
+        data: dict[str, pl.Series] = {
+            "label": self._label_column(out["class_id"]),
+            "tags": tags,
+            "n_tags": pl.Series(sizes, dtype=pl.Int64),
+            "support": pl.Series(out["support"], dtype=pl.Int64),
+            "n_correct": pl.Series(out["n_correct"], dtype=pl.Int64),
+        }
         for col in extra:
             data[col] = pl.Series(out[col], dtype=pl.Float64)
         return data
 
+    def _label_column(self, class_id: np.ndarray) -> pl.Series:
+        """The ``label`` column of rows of these class ids."""
+        if len(class_id) <= SMALL_TABLE:
+            # A few rows (most mode tables): labels looked up in a Python list, which beats
+            # a Polars gather on caches that the search has just filled with its own data.
+            labels = self._label_list
+            return pl.Series(
+                "label", [labels[c] for c in class_id.tolist()], dtype=self._labels.dtype
+            )
+        return self._labels.gather(class_id.astype(np.int64)).alias("label")
+
     @functools.cached_property
-    def _names(self) -> tuple[list[str], list[Any]]:
-        """The tag vocabulary and the labels as Python lists."""
-        return self._vocabulary.to_list(), self._labels.to_list()
+    def _label_list(self) -> list[Any]:
+        """The labels as a Python list."""
+        return self._labels.to_list()
+
+    @functools.cached_property
+    def _label_names(self) -> _engine.TagNames | None:
+        """String labels as the engine's strings (``None`` for other labels)."""
+        if self._labels.dtype != pl.String:
+            return None
+        return _engine.TagNames(self._label_list)
+
+    @functools.cached_property
+    def _tag_names(self) -> _engine.TagNames:
+        """The vocabulary as the engine's Arrow string views."""
+        return _engine.TagNames(self._vocabulary.to_list())
 
 
 def _build_from_polars(

@@ -1,7 +1,7 @@
 //! The per-class index: one roaring bitmap per tag, the correct samples, and the
 //! samples' own tag lists (the horizontal layout the search projects from).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
@@ -36,6 +36,18 @@ pub struct ClassIndex {
     pub(crate) data: Arc<ClassTags>,
     /// Class-local ids of correctly classified samples.
     pub(crate) correct: RoaringBitmap,
+    /// The wrong samples and each tag's count of them, made at the first search and kept,
+    /// so that a sweep of searches makes them once.
+    errors: OnceLock<Errors>,
+}
+
+/// A class's wrong samples, as searches need them.
+#[derive(Debug, Clone)]
+pub(crate) struct Errors {
+    /// Wrong samples, one bit each.
+    pub(crate) wrong: Vec<u64>,
+    /// Wrong samples carrying each local tag.
+    pub(crate) per_tag: Vec<u32>,
 }
 
 /// The tag side of a class index, which never changes after the build.
@@ -65,6 +77,36 @@ pub(crate) enum RowTags {
 }
 
 impl ClassIndex {
+    fn new(data: Arc<ClassTags>, correct: RoaringBitmap) -> Self {
+        ClassIndex {
+            data,
+            correct,
+            errors: OnceLock::new(),
+        }
+    }
+
+    /// The class's wrong samples and each tag's count of them (made once).
+    pub(crate) fn errors(&self) -> &Errors {
+        self.errors.get_or_init(|| {
+            let n = self.data.n_samples;
+            let mut wrong = vec![!0u64; (n as usize).div_ceil(64)];
+            if n % 64 != 0 {
+                *wrong.last_mut().expect("n > 0") = (1u64 << (n % 64)) - 1;
+            }
+            for s in self.correct.iter() {
+                wrong[(s / 64) as usize] &= !(1u64 << (s % 64));
+            }
+            let per_tag = self
+                .data
+                .bitmaps
+                .iter()
+                .zip(&self.data.counts)
+                .map(|(b, &support)| support - b.intersection_len(&self.correct) as u32)
+                .collect();
+            Errors { wrong, per_tag }
+        })
+    }
+
     /// Number of samples in the class.
     pub fn n_samples(&self) -> u32 {
         self.data.n_samples
@@ -128,6 +170,70 @@ pub struct Confusion {
     pub top: Option<(u32, u32)>,
     /// The set's support in the class that prediction names, when it names one.
     pub other_support: Option<u32>,
+}
+
+/// Each sample's prediction as a code, checked once, for [`TagIndex::confusions`]: one code
+/// per sample, the samples grouped by class (class 0's samples in input order, then class
+/// 1's, ...), and `code_class[code]`, the class a code names, if any.
+#[derive(Debug, Clone)]
+pub struct Predictions {
+    /// Where each class's samples start in `codes`, then their total.
+    start: Vec<usize>,
+    codes: Vec<u32>,
+    code_class: Vec<Option<u32>>,
+}
+
+impl Predictions {
+    /// Checks `codes` (one per sample of `index`, each below `code_class.len()`) and
+    /// `code_class` (classes of `index`).
+    pub fn new(index: &TagIndex, codes: Vec<u32>, code_class: Vec<Option<u32>>) -> Result<Self> {
+        let start = class_starts(index);
+        let total = *start.last().expect("not empty");
+        if codes.len() != total {
+            return Err(PrimeError::InvalidInput(format!(
+                "{} predictions for {total} samples",
+                codes.len()
+            )));
+        }
+        if let Some(&p) = codes.iter().find(|&&p| p as usize >= code_class.len()) {
+            return Err(PrimeError::UnknownId {
+                what: "prediction code",
+                id: p.into(),
+                len: code_class.len() as u64,
+            });
+        }
+        if let Some(c) = code_class
+            .iter()
+            .flatten()
+            .find(|&&c| c as usize >= index.n_classes())
+        {
+            return Err(PrimeError::UnknownId {
+                what: "class",
+                id: (*c).into(),
+                len: index.n_classes() as u64,
+            });
+        }
+        Ok(Predictions {
+            start,
+            codes,
+            code_class,
+        })
+    }
+
+    /// The class prediction code `code` names, if any.
+    pub fn class_of(&self, code: u32) -> Option<u32> {
+        self.code_class.get(code as usize).copied().flatten()
+    }
+}
+
+/// Where each class's samples start when grouped by class, then their total.
+fn class_starts(index: &TagIndex) -> Vec<usize> {
+    let mut start = Vec::with_capacity(index.classes.len() + 1);
+    start.push(0usize);
+    for ci in &index.classes {
+        start.push(start.last().expect("not empty") + ci.data.n_samples as usize);
+    }
+    start
 }
 
 /// Per-class tag index of a whole samples table.
@@ -377,54 +483,37 @@ impl TagIndex {
 
     /// What the misclassified samples of each tag set were mistaken for, in parallel.
     ///
-    /// `sets` are `(class, tags)` (global ids). `predictions` holds one prediction code per
-    /// sample, the samples grouped by class (class 0's samples in input order, then class
-    /// 1's, ...); `code_class[code]` is the class a prediction code names, if any.
+    /// `sets` are `(class, tags)` (global ids); `predictions` are the samples' prediction
+    /// codes (see [`Predictions`]).
     ///
     /// ```
-    /// use prime_core::TagIndex;
+    /// use prime_core::{Predictions, TagIndex};
     /// // Class 0: samples {0, 1} carry tag 0; sample 1 is wrong, predicted as code 1 (class 1).
     /// let index = TagIndex::from_csr(&[0, 1, 2, 2], &[0, 0], &[0, 0, 1], &[true, false, true], 2, 1, 1)
     ///     .unwrap();
-    /// let out = index.confusions(&[(0, vec![0])], &[0, 1, 1], &[Some(0), Some(1)]).unwrap();
+    /// let predictions = Predictions::new(&index, vec![0, 1, 1], vec![Some(0), Some(1)]).unwrap();
+    /// let out = index.confusions(&[(0, vec![0])], &predictions).unwrap();
     /// assert_eq!((out[0].n_wrong, out[0].top), (1, Some((1, 1))));
     /// assert_eq!(out[0].other_support, Some(0));
     /// ```
     pub fn confusions(
         &self,
         sets: &[(u32, Vec<u32>)],
-        predictions: &[u32],
-        code_class: &[Option<u32>],
+        predictions: &Predictions,
     ) -> Result<Vec<Confusion>> {
-        let mut start = Vec::with_capacity(self.classes.len() + 1);
-        start.push(0usize);
-        for ci in &self.classes {
-            start.push(start.last().expect("not empty") + ci.data.n_samples as usize);
+        if predictions.start != class_starts(self) {
+            return Err(PrimeError::InvalidInput(
+                "the predictions were made for an index with other classes".into(),
+            ));
         }
-        let total = *start.last().expect("not empty");
-        if predictions.len() != total {
-            return Err(PrimeError::InvalidInput(format!(
-                "{} predictions for {total} samples",
-                predictions.len()
-            )));
-        }
-        if let Some(&p) = predictions
-            .iter()
-            .find(|&&p| p as usize >= code_class.len())
-        {
-            return Err(PrimeError::UnknownId {
-                what: "prediction code",
-                id: p.into(),
-                len: code_class.len() as u64,
-            });
-        }
+        let (start, code_class) = (&predictions.start, &predictions.code_class);
         sets.par_iter()
             .map_init(
                 || vec![0u32; code_class.len()],
                 |counts, (class, tags)| {
                     let ci = self.class(*class)?;
                     let wrong = self.member_bitmap(*class, tags)? - &ci.correct;
-                    let codes = &predictions[start[*class as usize]..];
+                    let codes = &predictions.codes[start[*class as usize]..];
                     let mut top: Option<(u32, u32)> = None;
                     for i in &wrong {
                         counts[codes[i as usize] as usize] += 1;
@@ -488,11 +577,16 @@ impl TagIndex {
                 )));
             }
         }
-        let mut out = self.clone();
-        for (ci, b) in out.classes.iter_mut().zip(bitmaps) {
-            ci.correct = b;
-        }
-        Ok(out)
+        let classes = self
+            .classes
+            .iter()
+            .zip(bitmaps)
+            .map(|(ci, b)| ClassIndex::new(Arc::clone(&ci.data), b))
+            .collect();
+        Ok(TagIndex {
+            n_tags: self.n_tags,
+            classes,
+        })
     }
 }
 
@@ -681,8 +775,8 @@ fn build_class(
             .map(|(i, _)| i as u32),
     )
     .expect("sample ids ascend");
-    ClassIndex {
-        data: Arc::new(ClassTags {
+    ClassIndex::new(
+        Arc::new(ClassTags {
             n_samples: n_samples as u32,
             tags,
             counts,
@@ -691,8 +785,8 @@ fn build_class(
             row_ptr,
             row_tags,
         }),
-        correct: correct_bm,
-    }
+        correct_bm,
+    )
 }
 
 /// Writes each sample's row (local tag ids, ascending) from the columns (`column(l)`: the

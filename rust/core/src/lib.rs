@@ -22,7 +22,7 @@ mod stats;
 pub use encode::{encode_strings, Tag, TagRows};
 pub use error::{PrimeError, Result};
 pub use greedy::greedy_search;
-pub use index::{ClassIndex, Confusion, SetStats, TagIndex};
+pub use index::{ClassIndex, Confusion, Predictions, SetStats, TagIndex};
 pub use params::{LatticeParams, SearchParams};
 pub use search::{
     attach_q_values, frequent_sets, search, with_threads, FailureMode, FrequentSets, SearchOutput,

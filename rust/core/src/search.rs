@@ -467,7 +467,7 @@ pub(crate) struct ClassPlan<'a> {
     /// Errors of each active tag, by rank.
     active_errors: Vec<u32>,
     /// Wrong samples of the class, one bit each.
-    wrong: Vec<u64>,
+    wrong: &'a [u64],
     /// Mean number of searched tags per sample (the cost of walking one row).
     row_len: f64,
 }
@@ -565,25 +565,15 @@ fn plan_class<'a>(
         Goal::Lattice | Goal::Family => (f64::INFINITY, 0),
     };
     let first = ci.data.counts.partition_point(|&n| n < threshold_count);
-    let mut wrong = vec![0u64; (ci.data.n_samples as usize).div_ceil(64)];
-    for w in wrong.iter_mut() {
-        *w = !0;
-    }
-    if ci.data.n_samples % 64 != 0 {
-        *wrong.last_mut().unwrap() = (1u64 << (ci.data.n_samples % 64)) - 1;
-    }
-    for s in ci.correct.iter() {
-        wrong[(s / 64) as usize] &= !(1u64 << (s % 64));
-    }
+    let errors = ci.errors();
     let mut active = Vec::new();
     let mut active_errors = Vec::new();
     let mut rank = vec![u32::MAX; ci.data.tags.len()];
-    for (local, &support) in ci.data.counts.iter().enumerate().skip(first) {
-        let errors = support - ci.data.bitmaps[local].intersection_len(&ci.correct) as u32;
-        if errors >= min_errors {
+    for (local, &tag_errors) in errors.per_tag.iter().enumerate().skip(first) {
+        if tag_errors >= min_errors {
             rank[local] = active.len() as u32;
             active.push(local as u32);
-            active_errors.push(errors);
+            active_errors.push(tag_errors);
         }
     }
     let active_occurrences: u64 = active
@@ -601,7 +591,7 @@ fn plan_class<'a>(
         active,
         rank,
         active_errors,
-        wrong,
+        wrong: &errors.wrong,
     })
 }
 

@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicBool;
 
 use prime_core::{
     attach_q_values, encode_strings, frequent_sets, greedy_search, search, with_threads, Confusion,
-    FailureMode, FrequentSets, LatticeParams, PrimeError, SearchOutput, SearchParams, SetStats,
-    Tag, TagIndex, TagRows,
+    FailureMode, FrequentSets, LatticeParams, Predictions, PrimeError, SearchOutput, SearchParams,
+    SetStats, Tag, TagIndex, TagRows,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -1459,7 +1459,8 @@ proptest! {
         let mut sets: Vec<(u32, Vec<u32>)> =
             lattice.iter().map(|(c, tags, _, _)| (*c, tags.clone())).collect();
         sets.extend((0..table.n_classes).map(|c| (c, Vec::new())));
-        let got = index.confusions(&sets, &grouped, &code_class).unwrap();
+        let predictions = Predictions::new(&index, grouped, code_class.clone()).unwrap();
+        let got = index.confusions(&sets, &predictions).unwrap();
         for ((class, tags), got) in sets.iter().zip(&got) {
             let mut counts = [0u32; 4];
             let members = table.members.get(*class as usize).cloned().unwrap_or_default();
@@ -1479,6 +1480,48 @@ proptest! {
             prop_assert_eq!(*got, Confusion { n_wrong, top, other_support });
         }
     }
+}
+
+/// Predictions are checked once, when made, and only serve the index they were made for.
+#[test]
+fn predictions_are_checked_against_their_index() {
+    // Class 0: samples 0 and 1; class 1: sample 2.
+    let index = TagIndex::from_csr(
+        &[0, 1, 2, 2],
+        &[0, 0],
+        &[0, 0, 1],
+        &[true, false, true],
+        2,
+        1,
+        1,
+    )
+    .unwrap();
+    let named = vec![Some(0), Some(1)];
+    let short = Predictions::new(&index, vec![0, 1], named.clone()).unwrap_err();
+    assert!(
+        short.to_string().contains("2 predictions for 3 samples"),
+        "{short}"
+    );
+    let code = Predictions::new(&index, vec![0, 2, 1], named.clone()).unwrap_err();
+    assert!(code.to_string().contains("prediction code"), "{code}");
+    let class = Predictions::new(&index, vec![0, 1, 1], vec![Some(0), Some(2)]).unwrap_err();
+    assert!(class.to_string().contains("class"), "{class}");
+    let good = Predictions::new(&index, vec![0, 1, 1], named).unwrap();
+    assert_eq!(good.class_of(1), Some(1));
+    assert_eq!(good.class_of(7), None);
+    // Another index, whose classes hold other numbers of samples.
+    let other = TagIndex::from_csr(
+        &[0, 1, 2, 2],
+        &[0, 0],
+        &[0, 1, 1],
+        &[true, false, true],
+        2,
+        1,
+        1,
+    )
+    .unwrap();
+    let err = other.confusions(&[(0, vec![0])], &good).unwrap_err();
+    assert!(err.to_string().contains("other classes"), "{err}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! raising the engine's cancel flag when it comes.
 
 mod arrow;
+mod export;
 
 /// mimalloc keeps freed pages for reuse, so repeated searches and builds do not fault fresh
 /// pages in (page faults serialise threads on the process's memory map).
@@ -98,6 +99,14 @@ fn run_cancellable<R: Send>(
             Err(_) => Err(PyRuntimeError::new_err("the search thread panicked")),
         }
     })
+}
+
+/// The samples' predictions as codes (see `prime_core::Predictions`), and the name of each
+/// code when the predictions are strings.
+#[pyclass(name = "Predictions", module = "prime_rs._engine", frozen)]
+struct PyPredictions {
+    inner: core::Predictions,
+    names: Option<Py<export::TagNames>>,
 }
 
 /// The per-class tag index (see `prime_core::TagIndex`).
@@ -210,60 +219,29 @@ impl PyTagIndex {
         Ok(ids.into_pyarray(py).into_any())
     }
 
-    /// What each set's misclassified samples were mistaken for (see
-    /// `prime_core::TagIndex::confusions`): arrays `n_wrong`, `top` (-1: none), `top_count`
-    /// and `other_support` (-1: the top prediction names no class).
-    #[pyo3(signature = (class_id, offsets, tags, predictions, code_class, threads=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn confusions<'py>(
+    /// The samples' prediction codes (grouped by class) and the class each code names
+    /// (-1: none), checked once for the confusion columns of `search` (see
+    /// `prime_core::Predictions`); `names`, the name of each code, when they are strings.
+    #[pyo3(signature = (codes, code_class, names=None))]
+    fn predictions(
         &self,
-        py: Python<'py>,
-        class_id: PyReadonlyArray1<'py, u32>,
-        offsets: PyReadonlyArray1<'py, u64>,
-        tags: PyReadonlyArray1<'py, u32>,
-        predictions: PyReadonlyArray1<'py, u32>,
-        code_class: PyReadonlyArray1<'py, i64>,
-        threads: Option<usize>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let (class_id, offsets, tags) =
-            (class_id.as_slice()?, offsets.as_slice()?, tags.as_slice()?);
-        if offsets.len() != class_id.len() + 1 {
+        codes: PyReadonlyArray1<'_, u32>,
+        code_class: PyReadonlyArray1<'_, i64>,
+        names: Option<Py<export::TagNames>>,
+    ) -> PyResult<PyPredictions> {
+        let code_class = code_class.as_slice()?;
+        if names
+            .as_ref()
+            .is_some_and(|n| n.get().len() != code_class.len())
+        {
             return Err(PyValueError::new_err(
-                "offsets must have one more entry than class_id",
+                "names must hold one name per prediction code",
             ));
         }
-        let sets: Vec<(u32, Vec<u32>)> = class_id
-            .iter()
-            .zip(offsets.windows(2))
-            .map(|(&c, w)| (c, tags[w[0] as usize..w[1] as usize].to_vec()))
-            .collect();
-        let predictions = predictions.as_slice()?;
-        let code_class: Vec<Option<u32>> = code_class
-            .as_slice()?
-            .iter()
-            .map(|&c| u32::try_from(c).ok())
-            .collect();
-        let index = &self.inner;
-        // On the pool of the search it follows.
-        let out = on_pool(py, threads, || {
-            index.confusions(&sets, predictions, &code_class)
-        })?;
-        let d = PyDict::new(py);
-        let col = |f: fn(&core::Confusion) -> i64| out.iter().map(f).collect::<Vec<i64>>();
-        d.set_item("n_wrong", col(|c| c.n_wrong.into()).into_pyarray(py))?;
-        d.set_item(
-            "top",
-            col(|c| c.top.map_or(-1, |t| t.0.into())).into_pyarray(py),
-        )?;
-        d.set_item(
-            "top_count",
-            col(|c| c.top.map_or(0, |t| t.1.into())).into_pyarray(py),
-        )?;
-        d.set_item(
-            "other_support",
-            col(|c| c.other_support.map_or(-1, i64::from)).into_pyarray(py),
-        )?;
-        Ok(d)
+        let code_class = code_class.iter().map(|&c| u32::try_from(c).ok()).collect();
+        let inner = core::Predictions::new(&self.inner, codes.as_slice()?.to_vec(), code_class)
+            .map_err(to_py)?;
+        Ok(PyPredictions { inner, names })
     }
 
     /// `binomial_cdf(k, n, p)` for arrays of `k` and `n` (the engine's p-values).
@@ -302,8 +280,11 @@ impl PyTagIndex {
     }
 
     /// Runs the failure-mode search (greedy when `beam_width` is given); returns a dict of
-    /// column arrays.
-    #[pyo3(signature = (*, max_tags, min_support, min_drop, necessity, min_tag_count=None, classes=None, threads=None, beam_width=None, q_values=true))]
+    /// column arrays. Given the tag `names`, the columns past `class_id`, `sets_tested` and
+    /// `hypotheses` are `table`, the mode table as one Arrow struct array (see `mode_table`;
+    /// `label_names`, the name of each class, when the labels are strings), and `top`, each
+    /// mode's most frequent wrong prediction code (-1: none) when `predictions` are given.
+    #[pyo3(signature = (*, max_tags, min_support, min_drop, necessity, min_tag_count=None, classes=None, threads=None, beam_width=None, q_values=true, names=None, label_names=None, z=1.959963984540054, predictions=None))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -317,7 +298,25 @@ impl PyTagIndex {
         threads: Option<usize>,
         beam_width: Option<usize>,
         q_values: bool,
+        names: Option<Bound<'py, export::TagNames>>,
+        label_names: Option<Bound<'py, export::TagNames>>,
+        z: f64,
+        predictions: Option<Bound<'py, PyPredictions>>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let names = names.as_ref().map(|n| n.get());
+        if names.is_some_and(|n| n.len() != self.inner.n_tags() as usize) {
+            return Err(PyValueError::new_err(
+                "names must hold one name per tag of the index",
+            ));
+        }
+        let label_names = label_names.as_ref().map(|n| n.get());
+        if label_names.is_some_and(|n| n.len() != self.inner.n_classes()) {
+            return Err(PyValueError::new_err(
+                "label_names must hold one name per class of the index",
+            ));
+        }
+        let predictions = predictions.as_ref().map(|p| p.get());
+        let predictions = predictions.map(|p| (&p.inner, p.names.as_ref().map(|n| n.get())));
         let params = core::SearchParams {
             max_tags,
             min_support,
@@ -327,7 +326,7 @@ impl PyTagIndex {
             classes,
         };
         let index = &self.inner;
-        let (out, hypotheses) = run_cancellable(py, threads, |cancel| {
+        let (out, hypotheses, offsets, tags, table) = run_cancellable(py, threads, |cancel| {
             let mut out = match beam_width {
                 Some(width) => core::greedy_search(index, &params, width, cancel),
                 None => core::search(index, &params, cancel),
@@ -337,18 +336,28 @@ impl PyTagIndex {
             } else {
                 vec![0; index.n_classes()]
             };
-            Ok((out, hypotheses))
+            let mut offsets = Vec::with_capacity(out.modes.len() + 1);
+            offsets.push(0u64);
+            let mut tags = Vec::new();
+            for m in &out.modes {
+                tags.extend_from_slice(&m.tags);
+                offsets.push(tags.len() as u64);
+            }
+            let table = match names {
+                Some(names) => Some(mode_table(
+                    index,
+                    &out.modes,
+                    label_names,
+                    names.column(&offsets, &tags),
+                    z,
+                    predictions,
+                )?),
+                None => None,
+            };
+            Ok((out, hypotheses, offsets, tags, table))
         })?;
         let modes = out.modes;
-        let mut offsets = Vec::with_capacity(modes.len() + 1);
-        offsets.push(0u64);
-        let mut tags = Vec::new();
-        for m in &modes {
-            tags.extend_from_slice(&m.tags);
-            offsets.push(tags.len() as u64);
-        }
         let d = PyDict::new(py);
-        let col = |f: fn(&core::FailureMode) -> f64| modes.iter().map(f).collect::<Vec<f64>>();
         d.set_item(
             "class_id",
             modes
@@ -357,6 +366,15 @@ impl PyTagIndex {
                 .collect::<Vec<_>>()
                 .into_pyarray(py),
         )?;
+        d.set_item("sets_tested", out.sets_tested.into_pyarray(py))?;
+        d.set_item("hypotheses", hypotheses.into_pyarray(py))?;
+        if let Some((table, top)) = table {
+            // The table holds the rest.
+            d.set_item("table", table)?;
+            d.set_item("top", top.into_pyarray(py))?;
+            return Ok(d);
+        }
+        let col = |f: fn(&core::FailureMode) -> f64| modes.iter().map(f).collect::<Vec<f64>>();
         d.set_item("offsets", offsets.into_pyarray(py))?;
         d.set_item("tags", tags.into_pyarray(py))?;
         d.set_item(
@@ -384,8 +402,6 @@ impl PyTagIndex {
             "q_value",
             col(|m| m.q_value.unwrap_or(f64::NAN)).into_pyarray(py),
         )?;
-        d.set_item("sets_tested", out.sets_tested.into_pyarray(py))?;
-        d.set_item("hypotheses", hypotheses.into_pyarray(py))?;
         Ok(d)
     }
 
@@ -423,6 +439,100 @@ impl PyTagIndex {
 
 /// The rows (counted from 0) of an Arrow `list<string>` column (an `arrow_array_stream`
 /// capsule) that hold a null tag, or `None` when the layout is not one the reader knows.
+/// The mode table's columns: `label` (given the class names), `tags, n_tags, support,
+/// accuracy, class_accuracy, drop, necessity, accuracy_low, accuracy_high` (the Wilson
+/// interval at `z`), `p_value, q_value` (null until computed), `impact`, then, given the
+/// predictions, `confused_with` (given their names), `confused_share` and `tag_lift` (null
+/// where they do not apply); and each mode's most frequent wrong prediction code (-1: none;
+/// empty without predictions).
+fn mode_table(
+    index: &core::TagIndex,
+    modes: &[core::FailureMode],
+    label_names: Option<&export::TagNames>,
+    tags: export::Column,
+    z: f64,
+    predictions: Option<(&core::Predictions, Option<&export::TagNames>)>,
+) -> core::Result<(export::ArrowData, Vec<i64>)> {
+    use export::Column;
+    let floats = |f: &dyn Fn(&core::FailureMode) -> f64| Column::Float64 {
+        values: modes.iter().map(f).collect(),
+        validity: None,
+    };
+    let ints = |f: fn(&core::FailureMode) -> i64| Column::Int64(modes.iter().map(f).collect());
+    let wilson = |m: &core::FailureMode, sign: f64| {
+        let (k, n) = (f64::from(m.n_correct), f64::from(m.support));
+        let p = k / n;
+        let denom = 1.0 + z * z / n;
+        let center = (p + z * z / (2.0 * n)) / denom;
+        let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+        (center + sign * half).clamp(0.0, 1.0)
+    };
+    let mut columns: Vec<(&str, Column)> = Vec::new();
+    if let Some(label_names) = label_names {
+        let classes: Vec<Option<u32>> = modes.iter().map(|m| Some(m.class)).collect();
+        columns.push(("label", label_names.strings(&classes)));
+    }
+    columns.extend([
+        ("tags", tags),
+        ("n_tags", ints(|m| m.tags.len() as i64)),
+        ("support", ints(|m| m.support.into())),
+        ("accuracy", floats(&|m| m.accuracy)),
+        ("class_accuracy", floats(&|m| m.class_accuracy)),
+        ("drop", floats(&|m| m.drop)),
+        ("necessity", floats(&|m| m.necessity)),
+        ("accuracy_low", floats(&|m| wilson(m, -1.0))),
+        ("accuracy_high", floats(&|m| wilson(m, 1.0))),
+        ("p_value", floats(&|m| m.p_value)),
+        (
+            "q_value",
+            Column::float_nan_null(
+                modes
+                    .iter()
+                    .map(|m| m.q_value.unwrap_or(f64::NAN))
+                    .collect(),
+            ),
+        ),
+        (
+            "impact",
+            floats(&|m| f64::from(m.support) * (m.class_accuracy - m.accuracy)),
+        ),
+    ]);
+    let mut top = Vec::new();
+    if let Some((predictions, prediction_names)) = predictions {
+        let sets: Vec<(u32, Vec<u32>)> = modes.iter().map(|m| (m.class, m.tags.clone())).collect();
+        let found = index.confusions(&sets, predictions)?;
+        let n = |c: u32| f64::from(index.class(c).expect("a class of the index").n_samples());
+        let (mut share, mut lift) = (Vec::new(), Vec::new());
+        for (c, m) in found.iter().zip(modes) {
+            let Some((code, count)) = c.top else {
+                top.push(-1i64);
+                share.push(f64::NAN);
+                lift.push(f64::NAN);
+                continue;
+            };
+            top.push(code.into());
+            share.push(f64::from(count) / f64::from(c.n_wrong));
+            lift.push(match (predictions.class_of(code), c.other_support) {
+                (Some(other), Some(k)) => {
+                    (f64::from(k) / n(other)) / (f64::from(m.support) / n(m.class))
+                }
+                _ => f64::NAN,
+            });
+        }
+        if let Some(names) = prediction_names {
+            let codes: Vec<Option<u32>> = top.iter().map(|&c| u32::try_from(c).ok()).collect();
+            columns.push(("confused_with", names.strings(&codes)));
+        }
+        columns.push(("confused_share", Column::float_nan_null(share)));
+        columns.push(("tag_lift", Column::float_nan_null(lift)));
+    }
+    let columns = columns
+        .into_iter()
+        .map(|(name, c)| (name.to_string(), c))
+        .collect();
+    Ok((export::ArrowData::table(columns), top))
+}
+
 #[pyfunction]
 fn rows_with_null_tags<'py>(
     py: Python<'py>,
@@ -452,6 +562,9 @@ fn encode_strings<'py>(
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTagIndex>()?;
+    m.add_class::<PyPredictions>()?;
+    m.add_class::<export::TagNames>()?;
+    m.add_class::<export::ArrowData>()?;
     m.add_function(wrap_pyfunction!(rows_with_null_tags, m)?)?;
     m.add_function(wrap_pyfunction!(encode_strings, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
