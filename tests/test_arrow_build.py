@@ -327,3 +327,41 @@ def test_the_polars_fallbacks_inside_from_samples(monkeypatch: pytest.MonkeyPatc
     bad = df.with_columns(tags=pl.Series([["a", None], [], ["a"]], dtype=pl.List(pl.String)))
     with pytest.raises(InputError, match="null tag inside the list in row 0"):
         TagIndex.from_samples(bad)
+
+
+def _views_with_padding(values: list[str], fill: int) -> pa.Array:
+    """A string_view array of short strings (12 bytes at most) whose unused view bytes hold
+    `fill` rather than zeros, as a producer may leave them."""
+    views = bytearray()
+    for v in values:
+        b = v.encode()
+        assert len(b) <= 12
+        views += len(b).to_bytes(4, "little") + b + bytes([fill]) * (12 - len(b))
+    return pa.Array.from_buffers(pa.string_view(), len(values), [None, pa.py_buffer(bytes(views))])
+
+
+def test_inline_padding_is_ignored() -> None:
+    """Equal short tags are one tag whatever their views hold past their bytes, whichever
+    length they have (0 to 12 bytes)."""
+    names = ["", "a", "fox", "snow", "zebra", "mountain", "twelve bytes"]
+    clean = _views_with_padding(names, 0)
+    dirty = _views_with_padding(names, 0xAB)
+    assert dirty.to_pylist() == names
+    child = pa.concat_arrays([clean, dirty])
+    n = len(names)
+    offsets = pa.array([0, n, 2 * n], type=pa.int32())
+    lists = pa.ListArray.from_arrays(offsets, child)
+    built = _engine.TagIndex.from_arrow_tags(
+        pa.chunked_array([lists]).__arrow_c_stream__(),
+        np.zeros(2, dtype=np.uint32),
+        np.array([True, False]),
+        1,
+    )
+    assert built is not None
+    engine, vocabulary = built
+    assert vocabulary == sorted(names)
+    # Each tag is in both rows, once.
+    assert [engine.stats(0, [t]) for t in range(n)] == [(2, 1)] * n
+    values, codes = _engine.encode_strings(pa.chunked_array([child]).__arrow_c_stream__())
+    assert values == sorted(names)
+    assert [values[c] for c in codes] == names * 2

@@ -105,6 +105,22 @@ struct Chunk {
     data: Vec<*const u8>,
 }
 
+/// The bits of a string view that an inline string of each length (0 to 12) uses: its
+/// length and its bytes.
+const INLINE_MASK: [u128; 13] = {
+    let mut masks = [0u128; 13];
+    let mut len = 0;
+    while len <= 12 {
+        masks[len] = if len == 12 {
+            u128::MAX
+        } else {
+            (1u128 << (32 + 8 * len)) - 1
+        };
+        len += 1;
+    }
+    masks
+};
+
 /// Rows per block of [`TagColumn::block_chunks`].
 const BLOCK: usize = 4096;
 
@@ -172,13 +188,7 @@ impl Chunk {
                     let len = (view as u32) as usize;
                     if len <= 12 {
                         // Whatever a producer left in the padding is masked off.
-                        let keep = 32 + 8 * len as u32;
-                        let mask = if keep >= 128 {
-                            u128::MAX
-                        } else {
-                            (1u128 << keep) - 1
-                        };
-                        Tag::Inline(view & mask)
+                        Tag::Inline(view & INLINE_MASK[len])
                     } else {
                         let buffer = ((view >> 64) as u32) as usize;
                         let offset = ((view >> 96) as u32) as usize;
