@@ -703,6 +703,11 @@ def target_lines(
             f"samples table -> index {seconds(res['build_s'])} vs search {seconds(base)} "
             f"(target: the build does not dominate): {_met(res['build_s'] <= base)}"
         )
+        for _, q_s in res.get("search_q_s", {}).items():
+            out.append(
+                f"samples table -> index {seconds(res['build_s'])} vs the default search, "
+                f"with q-values, {seconds(q_s)}: {res['build_s'] / q_s:.2f} of it"
+            )
     return out
 
 
