@@ -510,21 +510,11 @@ fn run(
         // (rayon's adaptive splitting otherwise hands each thread long runs of items it
         // cannot give up, and one thread may idle for a third of the search); each worker
         // keeps its buffers across items.
-        let scratches: Vec<Mutex<Scratch>> = (0..rayon::current_num_threads() + 1)
-            .map(|_| Mutex::new(Scratch::default()))
-            .collect();
+        let scratches = PerWorker::<Scratch>::new();
         let item_parts: Vec<Part> = items
             .par_iter()
             .with_max_len(1)
-            .map(|&(p, r)| {
-                let me = rayon::current_thread_index().unwrap_or(scratches.len() - 1);
-                // try_lock: were an item ever to wait on another job of the same thread, it
-                // gets fresh buffers instead of a deadlock.
-                match scratches[me.min(scratches.len() - 1)].try_lock() {
-                    Ok(mut scratch) => ctx.item(&plans[p], r, &mut scratch),
-                    Err(_) => ctx.item(&plans[p], r, &mut Scratch::default()),
-                }
-            })
+            .map(|&(p, r)| scratches.with(|scratch| ctx.item(&plans[p], r, scratch)))
             .collect();
         parts.extend(item_parts);
         // Stable: a class's singletons first, then its items in order.
@@ -534,6 +524,31 @@ fn run(
         return Err(PrimeError::Cancelled);
     }
     Ok(parts)
+}
+
+/// Buffers kept for each worker thread of the current pool, and one more for a caller
+/// outside it.
+struct PerWorker<T>(Vec<Mutex<T>>);
+
+impl<T: Default> PerWorker<T> {
+    fn new() -> Self {
+        PerWorker(
+            (0..rayon::current_num_threads() + 1)
+                .map(|_| Mutex::new(T::default()))
+                .collect(),
+        )
+    }
+
+    /// Runs `f` with the calling thread's buffers. Were they ever in use (a job waiting on
+    /// another job of the same thread), `f` gets fresh ones instead of a deadlock.
+    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let last = self.0.len() - 1;
+        let me = rayon::current_thread_index().map_or(last, |i| i.min(last));
+        match self.0[me].try_lock() {
+            Ok(mut kept) => f(&mut kept),
+            Err(_) => f(&mut T::default()),
+        }
+    }
 }
 
 fn plan_class<'a>(
@@ -1225,5 +1240,24 @@ fn fill_rows_in<T: Copy + Into<u32>>(
                 bits[s as usize * words + w] |= bit;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread's buffers carry over from call to call; while they are in use, a call gets
+    /// fresh ones (and does not wait).
+    #[test]
+    fn per_worker_buffers_are_kept_or_fresh_when_busy() {
+        let buffers = PerWorker::<Vec<u32>>::new();
+        buffers.with(|b| b.push(7));
+        assert_eq!(buffers.with(|b| b.clone()), [7]);
+        // Outside a pool the caller's slot is the last one; hold it, as a waiting job would.
+        let held = buffers.0.last().unwrap().lock().unwrap();
+        assert_eq!(buffers.with(|b| b.clone()), Vec::<u32>::new());
+        drop(held);
+        assert_eq!(buffers.with(|b| b.clone()), [7]);
     }
 }
