@@ -475,7 +475,8 @@ class TagIndex:
             # names for a mode without errors).
             top, predicted = out["top"], confusion[1]
             confused = predicted.gather(np.where(top < 0, len(predicted) - 1, top))
-            modes.insert_column(13, confused.alias("confused_with"))
+            at = modes.get_column_index("impact") + 1
+            modes.insert_column(at, confused.alias("confused_with"))
         found = modes.height
         if max_q is not None:
             smallest_q = float(modes["q_value"].to_numpy().min()) if found else 0.0
@@ -769,31 +770,24 @@ class TagIndex:
 
     def _frame(self, out: dict[str, np.ndarray], extra: Sequence[str]) -> pl.DataFrame:
         """Columns from the engine -> a frame with labels and tag names."""
-        return pl.DataFrame(self._columns(out, extra))
-
-    def _columns(self, out: dict[str, np.ndarray], extra: Sequence[str]) -> dict[str, pl.Series]:
-        """Columns from the engine -> named columns with labels and tag names."""
         offsets = out["offsets"]
-        sizes = np.diff(offsets.astype(np.int64))
-        len(sizes)
-        # The tag lists come from the engine as one Arrow array (no Python object per tag).
-        tags = pl.Series(
-            "tags",
-            self._tag_names.lists(
-                np.ascontiguousarray(offsets, dtype=np.uint64),
-                np.ascontiguousarray(out["tags"], dtype=np.uint32),
-            ),
-        )
         data: dict[str, pl.Series] = {
             "label": self._label_column(out["class_id"]),
-            "tags": tags,
-            "n_tags": pl.Series(sizes, dtype=pl.Int64),
+            # The tag lists come from the engine as one Arrow array (no Python object per tag).
+            "tags": pl.Series(
+                "tags",
+                self._tag_names.lists(
+                    np.ascontiguousarray(offsets, dtype=np.uint64),
+                    np.ascontiguousarray(out["tags"], dtype=np.uint32),
+                ),
+            ),
+            "n_tags": pl.Series(np.diff(offsets.astype(np.int64)), dtype=pl.Int64),
             "support": pl.Series(out["support"], dtype=pl.Int64),
             "n_correct": pl.Series(out["n_correct"], dtype=pl.Int64),
         }
         for col in extra:
             data[col] = pl.Series(out[col], dtype=pl.Float64)
-        return data
+        return pl.DataFrame(data)
 
     def _label_column(self, class_id: np.ndarray) -> pl.Series:
         """The ``label`` column of rows of these class ids."""

@@ -50,18 +50,28 @@ struct ArrowArrayStream {
 /// A released-on-drop Arrow struct (schema, array or stream), moved out of its producer.
 struct Owned<T: Release>(Box<T>);
 
-trait Release {
-    fn release(&mut self);
+/// An Arrow C struct (schema, array or stream): its release callback and private data.
+pub(crate) trait Release: Sized {
+    fn release_slot(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)>;
+    fn private_data(&self) -> *mut c_void;
+
+    /// Calls the struct's release callback, unless it was released (or moved out) already.
+    fn release(&mut self) {
+        if let Some(release) = self.release_slot().take() {
+            // SAFETY: the producer's own release callback, called once, on its struct.
+            unsafe { release(self) }
+        }
+    }
 }
 
 macro_rules! release_impl {
     ($t:ty) => {
         impl Release for $t {
-            fn release(&mut self) {
-                if let Some(release) = self.release.take() {
-                    // SAFETY: the producer's own release callback, called once, on its struct.
-                    unsafe { release(self) }
-                }
+            fn release_slot(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)> {
+                &mut self.release
+            }
+            fn private_data(&self) -> *mut c_void {
+                self.private_data
             }
         }
     };

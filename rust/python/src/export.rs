@@ -16,7 +16,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use crate::arrow::{ArrowArray, ArrowSchema};
+use crate::arrow::{ArrowArray, ArrowSchema, Release};
 
 /// Strings (the tag vocabulary, labels, predictions) as Arrow string views over one data
 /// buffer.
@@ -49,7 +49,7 @@ impl TagNames {
 
     /// Checks that `offsets` (ascending from 0 to `ids.len()`) and `ids` (below the number
     /// of names) describe rows of tags.
-    pub(crate) fn check(&self, offsets: &[u64], ids: &[u32]) -> PyResult<()> {
+    fn check(&self, offsets: &[u64], ids: &[u32]) -> PyResult<()> {
         let ascending = offsets.windows(2).all(|w| w[0] <= w[1]);
         if offsets.first() != Some(&0) || !ascending || offsets.last() != Some(&(ids.len() as u64))
         {
@@ -70,22 +70,23 @@ impl TagNames {
     pub(crate) fn strings(&self, ids: &[Option<u32>]) -> Column {
         let nulls = ids.iter().filter(|t| t.is_none()).count();
         let validity = (nulls > 0).then(|| (validity_bits(ids.iter().map(Option::is_some)), nulls));
-        Column::Strings {
-            views: ids
-                .iter()
-                .map(|t| t.map_or(0, |t| self.views[t as usize]))
-                .collect(),
-            validity,
-            bytes: Arc::clone(&self.data),
-            sizes: [self.data.len() as i64],
-        }
+        let views = ids.iter().map(|t| t.map_or(0, |t| self.views[t as usize]));
+        self.views_column(views.collect(), validity)
     }
 
     /// The column of rows `ids[offsets[i]..offsets[i + 1]]` (checked by [`Self::check`]).
     pub(crate) fn column(&self, offsets: &[u64], ids: &[u32]) -> Column {
-        Column::Tags {
+        let views = ids.iter().map(|&t| self.views[t as usize]).collect();
+        Column::List {
             offsets: offsets.iter().map(|&o| o as i64).collect(),
-            views: ids.iter().map(|&t| self.views[t as usize]).collect(),
+            items: Box::new(self.views_column(views, None)),
+        }
+    }
+
+    fn views_column(&self, views: Vec<u128>, validity: Option<(Vec<u8>, usize)>) -> Column {
+        Column::Strings {
+            views,
+            validity,
             bytes: Arc::clone(&self.data),
             sizes: [self.data.len() as i64],
         }
@@ -149,15 +150,13 @@ pub(crate) enum Column {
         views: Vec<u128>,
         validity: Option<(Vec<u8>, usize)>,
         bytes: Arc<Vec<u8>>,
-        sizes: [i64; 1],
-    },
-    /// Rows of tags: offsets into the views, which point into `bytes`.
-    Tags {
-        offsets: Vec<i64>,
-        views: Vec<u128>,
-        bytes: Arc<Vec<u8>>,
         /// The variadic buffer sizes of the views: the one data buffer's length.
         sizes: [i64; 1],
+    },
+    /// Lists: row `i` is `items[offsets[i]..offsets[i + 1]]`.
+    List {
+        offsets: Vec<i64>,
+        items: Box<Column>,
     },
 }
 
@@ -175,27 +174,23 @@ impl Column {
             Column::Int64(v) => v.len(),
             Column::Float64 { values, .. } => values.len(),
             Column::Strings { views, .. } => views.len(),
-            Column::Tags { offsets, .. } => offsets.len() - 1,
+            Column::List { offsets, .. } => offsets.len() - 1,
         }
     }
 
     /// The column's Arrow layout, pointing into its own buffers.
     fn node(&self, name: &str) -> Node {
         let null = std::ptr::null::<c_void>();
+        let bits = |validity: &Option<(Vec<u8>, usize)>| match validity {
+            Some((bits, nulls)) => (bits.as_ptr().cast(), *nulls),
+            None => (null, 0),
+        };
         match self {
             Column::Int64(v) => Node::leaf("l", name, v.len(), 0, vec![null, v.as_ptr().cast()]),
             Column::Float64 { values, validity } => {
-                let (bits, nulls) = match validity {
-                    Some((bits, nulls)) => (bits.as_ptr().cast(), *nulls),
-                    None => (null, 0),
-                };
-                Node::leaf(
-                    "g",
-                    name,
-                    values.len(),
-                    nulls,
-                    vec![bits, values.as_ptr().cast()],
-                )
+                let (bits, nulls) = bits(validity);
+                let buffers = vec![bits, values.as_ptr().cast()];
+                Node::leaf("g", name, values.len(), nulls, buffers)
             }
             Column::Strings {
                 views,
@@ -203,52 +198,25 @@ impl Column {
                 bytes,
                 sizes,
             } => {
-                let (bits, nulls) = match validity {
-                    Some((bits, nulls)) => (bits.as_ptr().cast(), *nulls),
-                    None => (null, 0),
-                };
-                Node::leaf(
-                    "vu",
+                let (bits, nulls) = bits(validity);
+                let buffers = vec![
+                    bits,
+                    views.as_ptr().cast(),
+                    bytes.as_ptr().cast(),
+                    sizes.as_ptr().cast(),
+                ];
+                Node::leaf("vu", name, views.len(), nulls, buffers)
+            }
+            Column::List { offsets, items } => Node {
+                children: vec![items.node("item")],
+                ..Node::leaf(
+                    "+L",
                     name,
-                    views.len(),
-                    nulls,
-                    vec![
-                        bits,
-                        views.as_ptr().cast(),
-                        bytes.as_ptr().cast(),
-                        sizes.as_ptr().cast(),
-                    ],
-                )
-            }
-            Column::Tags {
-                offsets,
-                views,
-                bytes,
-                sizes,
-            } => {
-                let child = Node::leaf(
-                    "vu",
-                    "item",
-                    views.len(),
+                    offsets.len() - 1,
                     0,
-                    vec![
-                        null,
-                        views.as_ptr().cast(),
-                        bytes.as_ptr().cast(),
-                        sizes.as_ptr().cast(),
-                    ],
-                );
-                Node {
-                    children: vec![child],
-                    ..Node::leaf(
-                        "+L",
-                        name,
-                        offsets.len() - 1,
-                        0,
-                        vec![null, offsets.as_ptr().cast()],
-                    )
-                }
-            }
+                    vec![null, offsets.as_ptr().cast()],
+                )
+            },
         }
     }
 }
@@ -271,14 +239,14 @@ fn validity_bits(valid: impl Iterator<Item = bool>) -> Vec<u8> {
 /// as an Arrow struct array, or as its one column.
 #[pyclass(module = "prime_rs._engine", frozen)]
 pub struct ArrowData {
-    columns: Arc<Vec<(String, Column)>>,
+    columns: Arc<Vec<(&'static str, Column)>>,
     len: usize,
     as_struct: bool,
 }
 
 impl ArrowData {
     /// A table (a struct array) of `columns`, all of one length.
-    pub(crate) fn table(columns: Vec<(String, Column)>) -> Self {
+    pub(crate) fn table(columns: Vec<(&'static str, Column)>) -> Self {
         let len = columns.first().map_or(0, |(_, c)| c.len());
         assert!(columns.iter().all(|(_, c)| c.len() == len), "one length");
         ArrowData {
@@ -292,7 +260,7 @@ impl ArrowData {
     pub(crate) fn column(column: Column) -> Self {
         ArrowData {
             len: column.len(),
-            columns: Arc::new(vec![(String::new(), column)]),
+            columns: Arc::new(vec![("", column)]),
             as_struct: false,
         }
     }
@@ -370,19 +338,20 @@ fn capsules<'py, T: Send + Sync + 'static>(
         py,
         Exported(schema),
         c"arrow_schema",
-        |mut s: Exported<ArrowSchema>, _| release_now(&mut s.0),
+        |mut s: Exported<ArrowSchema>, _| s.0.release(),
     )?;
     let array = PyCapsule::new_with_value_and_destructor(
         py,
         Exported(array),
         c"arrow_array",
-        |mut a: Exported<ArrowArray>, _| release_now(&mut a.0),
+        |mut a: Exported<ArrowArray>, _| a.0.release(),
     )?;
     Ok((schema, array))
 }
 
 /// An exported struct in a capsule; the consumer moves it out (clearing its `release`) or
-/// the capsule's destructor releases it.
+/// the capsule's destructor releases it. The private data of each (see [`release`]) owns
+/// what it points into, its children included.
 #[repr(transparent)]
 struct Exported<T>(T);
 
@@ -390,53 +359,20 @@ struct Exported<T>(T);
 // which its release callback frees; nothing in it is tied to a thread.
 unsafe impl<T> Send for Exported<T> {}
 
-/// An Arrow C struct (schema or array) as our exports make them: the private data is a
-/// boxed [`Private`] that owns what the struct points into, its children included.
-trait CStruct: Sized {
-    fn release_slot(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)>;
-    fn private_data(&self) -> *mut c_void;
-}
-
-impl CStruct for ArrowSchema {
-    fn release_slot(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)> {
-        &mut self.release
-    }
-    fn private_data(&self) -> *mut c_void {
-        self.private_data
-    }
-}
-
-impl CStruct for ArrowArray {
-    fn release_slot(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)> {
-        &mut self.release
-    }
-    fn private_data(&self) -> *mut c_void {
-        self.private_data
-    }
-}
-
 /// What a struct's pointers point into (`owned`), and its children, each boxed.
 struct Private<T, E> {
     owned: E,
     children: Vec<*mut T>,
 }
 
-/// Releases `s` unless it was released (or moved out) already.
-fn release_now<T: CStruct>(s: &mut T) {
-    if let Some(release) = *s.release_slot() {
-        // SAFETY: the struct's own callback, on a struct not yet released.
-        unsafe { release(s) }
-    }
-}
-
 /// The release callback of a struct whose private data is a boxed `Private<T, E>`.
-unsafe extern "C" fn release<T: CStruct, E>(s: *mut T) {
+unsafe extern "C" fn release<T: Release, E>(s: *mut T) {
     // SAFETY: `s` is one of ours, not yet released: its private data is a boxed
     // `Private<T, E>`, and each child a boxed struct (moved out, or still to release).
     unsafe {
         let private = Box::from_raw((*s).private_data() as *mut Private<T, E>);
         for &child in &private.children {
-            release_now(&mut *Box::from_raw(child));
+            Box::from_raw(child).release();
         }
         *(*s).release_slot() = None;
     }

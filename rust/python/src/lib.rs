@@ -437,8 +437,6 @@ impl PyTagIndex {
     }
 }
 
-/// The rows (counted from 0) of an Arrow `list<string>` column (an `arrow_array_stream`
-/// capsule) that hold a null tag, or `None` when the layout is not one the reader knows.
 /// The mode table's columns: `label` (given the class names), `tags, n_tags, support,
 /// accuracy, class_accuracy, drop, necessity, accuracy_low, accuracy_high` (the Wilson
 /// interval at `z`), `p_value, q_value` (null until computed), `impact`, then, given the
@@ -467,7 +465,7 @@ fn mode_table(
         let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
         (center + sign * half).clamp(0.0, 1.0)
     };
-    let mut columns: Vec<(&str, Column)> = Vec::new();
+    let mut columns: Vec<(&'static str, Column)> = Vec::new();
     if let Some(label_names) = label_names {
         let classes: Vec<Option<u32>> = modes.iter().map(|m| Some(m.class)).collect();
         columns.push(("label", label_names.strings(&classes)));
@@ -526,13 +524,11 @@ fn mode_table(
         columns.push(("confused_share", Column::float_nan_null(share)));
         columns.push(("tag_lift", Column::float_nan_null(lift)));
     }
-    let columns = columns
-        .into_iter()
-        .map(|(name, c)| (name.to_string(), c))
-        .collect();
     Ok((export::ArrowData::table(columns), top))
 }
 
+/// The rows (counted from 0) of an Arrow `list<string>` column (an `arrow_array_stream`
+/// capsule) that hold a null tag, or `None` when the layout is not one the reader knows.
 #[pyfunction]
 fn rows_with_null_tags<'py>(
     py: Python<'py>,
