@@ -8,8 +8,8 @@
 """
 
 from prime_rs._engine import __version__, build_profile
-from prime_rs.data import load_samples, read_table, write_table
 from prime_rs.errors import InputError, ParameterError, PrimeError, SearchCancelled
+from prime_rs.io import load_samples, read_table, write_table
 from prime_rs.search import (
     CONFUSION_COLUMNS,
     MODE_COLUMNS,

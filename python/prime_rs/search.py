@@ -24,8 +24,8 @@ import polars as pl
 
 from prime_rs import _engine
 from prime_rs._columns import SMALL_TABLE
-from prime_rs.data import SamplesLike, load_samples
 from prime_rs.errors import InputError, ParameterError
+from prime_rs.io import SamplesLike, load_samples
 
 __all__ = [
     "CONFUSION_COLUMNS",
@@ -220,7 +220,7 @@ class TagIndex:
         Parameters
         ----------
         samples
-            The samples table; see :mod:`prime_rs.data`.
+            The samples table; see :mod:`prime_rs.io`.
         min_tag_count
             Leave tags carried by fewer samples of a class out of that class's index
             (saves memory); ``None`` keeps every tag, so :meth:`stats` is exact for all.

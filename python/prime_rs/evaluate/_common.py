@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import numpy as np
 import polars as pl
 
-from prime_rs.data import TAG_SEPARATOR, SamplesLike, load_samples, read_table
 from prime_rs.errors import InputError, ParameterError
+from prime_rs.io import TAG_SEPARATOR, SamplesLike, load_samples, read_table
 
 __all__ = [
     "DEFAULT_TEMPLATE",

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prime_rs.data import SamplesLike
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import Groups, as_samples, progress
 from prime_rs.evaluate.embeddings import EmbeddingsLike, align_embeddings
+from prime_rs.io import SamplesLike
 from prime_rs.search import TagIndex, wilson_interval
 
 __all__ = [

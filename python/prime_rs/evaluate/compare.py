@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prime_rs.data import SamplesLike
 from prime_rs.errors import InputError
 from prime_rs.evaluate._common import as_samples
 from prime_rs.evaluate.domino import domino_slices
@@ -21,6 +20,7 @@ from prime_rs.evaluate.quality import (
     quality_summary,
     retrieval_generalization,
 )
+from prime_rs.io import SamplesLike
 
 __all__ = ["compare", "default_vocabulary"]
 

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prime_rs.data import SamplesLike
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import DEFAULT_TEMPLATE, Groups, as_samples, caption, progress
 from prime_rs.evaluate.embeddings import EmbeddingsLike, align_embeddings
+from prime_rs.io import SamplesLike
 from prime_rs.search import wilson_interval
 
 __all__ = ["DominoMixture", "describe", "domino_slices", "pca"]

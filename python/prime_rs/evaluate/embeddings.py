@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from prime_rs.data import read_table
 from prime_rs.errors import InputError
+from prime_rs.io import read_table
 
 __all__ = [
     "EmbeddingCache",

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prime_rs.data import SamplesLike
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import check_fraction, pearson, progress
+from prime_rs.io import SamplesLike
 from prime_rs.search import DEFAULT_NECESSITY, TagIndex, wilson_interval
 
 __all__ = [

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prime_rs.data import SamplesLike
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import caption
+from prime_rs.io import SamplesLike
 from prime_rs.search import TagIndex
 
 __all__ = [
@@ -263,7 +263,7 @@ def generated_accuracy(
     >>> kinds.select("kind", "accuracy").rows()
     [('failure', 0.5), ('success', 1.0)]
     """
-    from prime_rs.data import read_table
+    from prime_rs.io import read_table
 
     data = prompts if isinstance(prompts, dict) else read_prompts(prompts)
     table = predictions if isinstance(predictions, pl.DataFrame) else read_table(predictions)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prime_rs.data import SamplesLike
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import DEFAULT_TEMPLATE, Groups, as_samples, auroc, caption
 from prime_rs.evaluate.embeddings import (
@@ -31,6 +30,7 @@ from prime_rs.evaluate.embeddings import (
     align_embeddings,
     embed_samples,
 )
+from prime_rs.io import SamplesLike
 
 __all__ = [
     "DEFAULT_TEMPLATES",

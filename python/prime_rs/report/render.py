@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prime_rs.data import load_samples
 from prime_rs.errors import InputError
+from prime_rs.io import load_samples
 from prime_rs.report import assets
 from prime_rs.report.images import data_uri, select_images
 from prime_rs.report.svg import accuracy_bar, generalization_scatter

@@ -30,8 +30,8 @@ from typing import IO, Any
 
 import polars as pl
 
-from prime_rs.data import output_format, read_table, write_table
 from prime_rs.errors import InputError
+from prime_rs.io import output_format, read_table, write_table
 
 __all__ = ["ERROR_COLUMNS", "STATE_FORMAT", "ShardedOutput", "errors_path", "parts_path"]
 

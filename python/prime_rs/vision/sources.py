@@ -24,8 +24,8 @@ from pathlib import Path
 
 import polars as pl
 
-from prime_rs.data import read_table
 from prime_rs.errors import InputError
+from prime_rs.io import read_table
 from prime_rs.vision.images import IMAGE_EXTENSIONS
 
 __all__ = ["ImageSource", "from_folder", "from_manifest", "open_images"]

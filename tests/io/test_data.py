@@ -1,4 +1,4 @@
-"""Reading and validating samples tables (prime_rs.data), in the library and on the CLI.
+"""Reading and validating samples tables (prime_rs.io), in the library and on the CLI.
 
 Every bad input is a real file written into tmp_path; the library must raise InputError
 naming the file, the column and the rows, and ``prime search`` must turn it into exit
@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import prime_rs
 from prime_rs import InputError, load_samples, read_table, write_table
 from prime_rs.cli import cli
-from prime_rs.data import output_format
+from prime_rs.io import output_format
 
 
 def write_text(text: str) -> Callable[[Path], None]:

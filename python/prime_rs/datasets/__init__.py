@@ -19,7 +19,7 @@ THUMBNAILS_FILE = "fashion_mnist_thumbnails.parquet"
 
 
 def _path(name: str) -> Path:
-    return Path(str(resources.files("prime_rs.data").joinpath(name)))
+    return Path(str(resources.files("prime_rs.datasets").joinpath(name)))
 
 
 def fashion_mnist() -> pl.DataFrame:

@@ -15,14 +15,14 @@ from typing import Any
 import click
 import polars as pl
 
-from prime_rs._text import echo_lines as _echo
-from prime_rs._text import join_tags
-from prime_rs._text import pct as _pct
-from prime_rs._text import table as _table
-from prime_rs.data import load_samples, output_format, write_table
+from prime_rs.cli._text import echo_lines as _echo
+from prime_rs.cli._text import join_tags
+from prime_rs.cli._text import pct as _pct
+from prime_rs.cli._text import table as _table
 from prime_rs.errors import InputError
 from prime_rs.evaluate._common import read_modes, select_split
 from prime_rs.evaluate.generalization import DEFAULT_GENERALIZES
+from prime_rs.io import load_samples, output_format, write_table
 
 __all__ = ["evaluate", "generalization_lines", "inspect"]
 

@@ -28,6 +28,8 @@ from prime_rs.evaluate import (
 )
 from prime_rs.vision.testing import TinyClip, make_tiny_clip
 
+pytestmark = pytest.mark.vision  # a tiny CLIP model: needs torch
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyClip:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "fashion_mnist" / "run.py"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "fashion_mnist" / "run.py"
 DATA = Path("/usr/share/datasets/fashion-mnist")
 
 

@@ -59,8 +59,8 @@ def report(
       prime report modes.parquet samples.parquet -o report.html
       prime report modes.parquet samples.parquet --split-column split --holdout test
     """
-    from prime_rs.data import load_samples
     from prime_rs.evaluate._common import read_modes, split_samples
+    from prime_rs.io import load_samples
     from prime_rs.report.images import load_thumbnails, make_thumbnails
     from prime_rs.report.render import write_report
 

@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 import prime_rs
 from prime_rs import synthetic
 from prime_rs.cli import cli, main
-from prime_rs.data import TAG_SEPARATOR
+from prime_rs.io import TAG_SEPARATOR
 
 
 def run_prime(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,9 @@ from pathlib import Path
 import polars as pl
 from click.testing import CliRunner
 
-from prime_rs.cli import DEMO_PARAMS, cli
-from prime_rs.data.fashion_mnist import fashion_mnist, fashion_mnist_thumbnails
+from prime_rs.cli import cli
+from prime_rs.cli.demo import DEMO_PARAMS
+from prime_rs.datasets import fashion_mnist, fashion_mnist_thumbnails
 
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -40,7 +41,7 @@ def test_bundled_data() -> None:
     assert (df["tags"].list.len() == df["tag_scores"].list.len()).all()
     thumbs = fashion_mnist_thumbnails()
     assert thumbs and set(thumbs) <= set(df["id"].to_list())
-    files = Path(__file__).parents[1] / "python" / "prime_rs" / "data"
+    files = Path(__file__).parents[2] / "python" / "prime_rs" / "datasets"
     size = sum(p.stat().st_size for p in files.iterdir() if p.is_file())
     assert size < 5_000_000
 

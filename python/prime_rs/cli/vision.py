@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import polars as pl
 
-from prime_rs._text import count as _count
-from prime_rs._text import echo_lines as _echo
-from prime_rs._text import plural as _plural
-from prime_rs.data import output_format, read_table, write_table
+from prime_rs.cli._text import count as _count
+from prime_rs.cli._text import echo_lines as _echo
+from prime_rs.cli._text import plural as _plural
 from prime_rs.errors import InputError, ParameterError
+from prime_rs.io import output_format, read_table, write_table
 from prime_rs.vision._deps import require_vision
 from prime_rs.vision.shards import errors_path, parts_path
 
@@ -790,7 +790,7 @@ def run(ctx: click.Context, /, images: str, outdir: str, **options: Any) -> None
       prime run val/ --model model.ts --size 224 --tagger clip --model-name ViT-B-32 \\
           --checkpoint vit_b_32.bin -o results/ --min-support 50 --min-drop 25%
     """
-    from prime_rs.cli import search as search_command
+    from prime_rs.cli.search import search as search_command
 
     require_vision("prime run")
     out = Path(outdir)

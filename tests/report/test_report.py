@@ -150,6 +150,7 @@ def _chromium(*args: str, timeout: int = 90) -> subprocess.CompletedProcess[str]
     )  # fmt: skip
 
 
+@pytest.mark.browser
 def test_report_in_chromium(
     tmp_path: Path,
     report_inputs: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[object, bytes]],

@@ -1,0 +1,146 @@
+"""What every ``prime`` command shares: the error type, option parsers and output checks.
+
+Only the command line imports this module; the library never does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from prime_rs.errors import PrimeError, SearchCancelled
+from prime_rs.io import output_format
+
+__all__ = [
+    "CONTEXT",
+    "TOP",
+    "CliError",
+    "PrimeGroup",
+    "captured_log",
+    "check_output",
+    "fraction_option",
+    "fractions_option",
+    "optional_fraction_option",
+    "parse_fraction",
+    "pct_short",
+]
+
+#: Settings of every command: ``-h`` as well as ``--help``, and help text up to 100 columns.
+CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+TOP = 10  # strongest modes shown in a summary
+
+
+class CliError(click.ClickException):
+    """Bad input or parameters: a one-paragraph message on stderr and exit status 2."""
+
+    exit_code = 2
+
+
+class PrimeGroup(click.Group):
+    """Turns library errors and Ctrl-C into clean exits for every subcommand."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, SearchCancelled):
+            click.echo("Interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+        except PrimeError as e:
+            raise CliError(str(e)) from None
+
+
+def parse_fraction(text: str) -> float:
+    """``"0.3"`` -> 0.3, ``"30%"`` -> 0.3; raises ValueError for anything else.
+
+    >>> parse_fraction("30%"), parse_fraction(" 0.25 ")
+    (0.3, 0.25)
+    """
+    t = text.strip()
+    if t.endswith("%"):
+        return float(t[:-1].strip()) / 100.0
+    return float(t)
+
+
+def fraction_option(ctx: click.Context, param: click.Parameter, value: str | float | None) -> Any:
+    """A fraction written as ``0.3`` or ``30%`` (``None`` stays ``None``); the range is the
+    library's to check."""
+    if value is None or isinstance(value, float):
+        return value
+    try:
+        return parse_fraction(str(value))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a fraction; write it as 0.3 or 30%", ctx, param
+        ) from None
+
+
+#: ``--max-q`` and other fractions that may be left out: the same parser.
+optional_fraction_option = fraction_option
+
+
+def fractions_option(
+    ctx: click.Context, param: click.Parameter, value: str | tuple[float, ...] | None
+) -> Any:
+    """Fractions separated by commas, e.g. ``0.10,0.05,0.025`` or ``10%,5%``."""
+    if value is None or isinstance(value, tuple):
+        return value
+    text = value.strip()
+    if not text:
+        return ()  # the library says why an empty list cannot work
+    out = []
+    for i, part in enumerate(text.split(","), start=1):
+        try:
+            out.append(parse_fraction(part))
+        except ValueError:
+            what = "is empty" if not part.strip() else f"{part.strip()!r} is not a fraction"
+            raise click.BadParameter(
+                f"value {i} of {text!r} {what}; write fractions separated by commas, "
+                "e.g. 0.10,0.05,0.025 or 10%,5%,2.5%",
+                ctx,
+                param,
+            ) from None
+    return tuple(out)
+
+
+def pct_short(x: float) -> str:
+    """``0.3`` -> ``"30%"``.
+
+    >>> pct_short(0.025)
+    '2.5%'
+    """
+    return f"{x * 100:g}%"
+
+
+def check_output(output: str | None, example: str = "modes.parquet") -> None:
+    """Fail before a long job, not after it, when the output cannot be written."""
+    if output is None:
+        return
+    if Path(output).is_dir():
+        raise CliError(f"{output}: is a folder; give a file name such as {example}")
+    output_format(output)
+
+
+@contextmanager
+def captured_log() -> Iterator[list[logging.LogRecord]]:
+    """Collect what the library logs on ``prime_rs`` instead of letting it print."""
+    records: list[logging.LogRecord] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("prime_rs")
+    handler = _Keep()
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
