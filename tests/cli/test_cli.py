@@ -138,7 +138,8 @@ def test_search_summary(small: Path, tmp_path: Path) -> None:
     text = result.stdout
 
     index = prime_rs.TagIndex.from_samples(small)
-    modes = index.search(max_tags=3)
+    searched = index.search(max_tags=3)
+    modes = searched.modes
     classes = index.classes()
     n = int(classes["n_samples"].sum())
     accuracy = int(classes["n_correct"].sum()) / n
@@ -151,7 +152,7 @@ def test_search_summary(small: Path, tmp_path: Path) -> None:
     assert modes.height > 0
     found = f"found {modes.height} failure modes in {modes['label'].n_unique()} of 3 classes"
     assert found in text
-    assert f"{sum(index.last_sets_tested.values()):,} tag sets tested" in text
+    assert f"{searched.summary['sets_tested'].sum():,} tag sets tested" in text
 
     # Per class and size: one row per class with modes, then the totals.
     lines = text.splitlines()
@@ -451,3 +452,31 @@ def test_demo_dense_and_seed() -> None:
 def test_demo_bad_options(tmp_path: Path) -> None:
     assert_usage_error(invoke("demo", "--threads", 0), "threads")
     assert_usage_error(invoke("demo", "-o", tmp_path / "x.xlsx"), "unknown output type")
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole table", "with a split"])
+def test_search_on_a_correct_only_table_with_modes(tmp_path: Path, split: bool) -> None:
+    """A samples table with ``correct`` and no ``prediction`` (the contract allows it) has no
+    confusion columns; the summary printed ``mistaken for`` from them and crashed with
+    ``KeyError: 'confused_with'`` whenever there were modes."""
+    df = synthetic.generate(synthetic.SMALL).samples
+    df = df.with_columns(correct=pl.col("label") == pl.col("prediction")).drop("prediction")
+    args: list[object] = []
+    if split:
+        df = df.with_columns(
+            split=pl.when(pl.int_range(pl.len()) % 4 == 0)
+            .then(pl.lit("test"))
+            .otherwise(pl.lit("detect"))
+        )
+        args = ["--split-column", "split", "--holdout", "test"]
+    path = tmp_path / "samples.parquet"
+    df.write_parquet(path)
+    out = tmp_path / "modes.parquet"
+    done = run_prime("search", path, "-o", out, "--max-tags", 3, "--min-support", 20, *args)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    modes = pl.read_parquet(out)
+    assert modes.height > 0
+    assert "confused_with" not in modes.columns
+    assert "mistaken for" not in done.stdout
+    assert f"found {modes.height} failure modes" in done.stdout

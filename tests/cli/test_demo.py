@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 from click.testing import CliRunner
 
+from prime_rs import find_failure_modes
 from prime_rs.cli import cli
 from prime_rs.cli.demo import DEMO_PARAMS
 from prime_rs.datasets import fashion_mnist, fashion_mnist_thumbnails
@@ -71,8 +72,7 @@ def test_demo_offline(tmp_path: Path) -> None:
     detect = fashion_mnist().filter(pl.col("split") == "detect")
     from prime_rs import find_failure_modes
 
-    params = {k: v for k, v in DEMO_PARAMS.items() if k != "min_tag_count"}
-    expected = find_failure_modes(detect, **params)
+    expected = find_failure_modes(detect, DEMO_PARAMS)
     assert modes.select(expected.columns).equals(expected)
 
     report = tmp_path / "prime-demo" / "report.html"
@@ -89,3 +89,23 @@ def test_demo_options() -> None:
     assert result.exit_code == 2
     assert "--synthetic" in result.stderr
     assert "--synthetic" in CliRunner().invoke(cli, ["demo", "-h"]).stdout
+
+
+def test_demo_as_a_library_call(tmp_path: Path) -> None:
+    """``prime_rs.pipeline.demo`` returns what ``prime demo`` prints, and writes the report."""
+    from prime_rs.pipeline import DEMO_PARAMS as PARAMS
+    from prime_rs.pipeline import demo
+
+    steps: list[str] = []
+    out = demo(report_dir=tmp_path / "report", on_step=lambda name, s, note: steps.append(name))
+    assert steps == ["load", "index build", "search", "generalization", "noise control", "report"]
+    assert [name for name, _, _ in out.steps] == steps
+    assert out.report == tmp_path / "report" / "report.html" and out.report.exists()
+    detect = fashion_mnist().filter(pl.col("split") == "detect")
+    expected = find_failure_modes(detect, PARAMS)
+    assert out.modes.select(expected.columns).equals(expected)
+    assert "holdout_accuracy" in out.modes.columns
+    assert out.noise is not None and out.noise["run"].n_unique() == 20
+    synthetic_run = demo(synthetic_data=True, report_dir=None)
+    assert synthetic_run.planted is not None and synthetic_run.report is None
+    assert synthetic_run.modes.height > 0

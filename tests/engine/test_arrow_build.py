@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from prime_rs import TagIndex, _engine
 from prime_rs.errors import InputError
+from prime_rs.index import _build_from_polars
 from prime_rs.io import load_samples
-from prime_rs.search import _build_from_polars
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -313,8 +313,8 @@ class _NoArrowIndex:
 def test_the_polars_fallbacks_inside_from_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     """With every Arrow reader declining, validation and the build take the Polars paths
     and give the same index; null tags are still refused."""
+    import prime_rs.index as search
     import prime_rs.io as data
-    import prime_rs.search as search
 
     rows = [("cat", True, ["a", "zebra crossing"]), ("dog", False, []), ("cat", False, ["a"])]
     df = _frame(rows)

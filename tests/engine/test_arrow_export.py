@@ -90,7 +90,7 @@ def test_mode_table_named_in_the_engine_equals_python_naming(predictions: bool) 
     if not predictions:
         data = data.drop("prediction")
     index = prime_rs.TagIndex.from_samples(data)
-    modes = index.search(max_tags=3, min_support=20)
+    modes = index.search(max_tags=3, min_support=20).modes
     assert modes.height > 0
     assert ("confused_with" in modes.columns) == predictions
     python = prime_rs.TagIndex.from_samples(data)
@@ -99,4 +99,4 @@ def test_mode_table_named_in_the_engine_equals_python_naming(predictions: bool) 
         grouped, code_class, names, _ = python._prediction_codes
         unnamed = python._engine.predictions(grouped, code_class)
         python.__dict__["_confusion_inputs"] = (unnamed, names, None)
-    assert python.search(max_tags=3, min_support=20).equals(modes)
+    assert python.search(max_tags=3, min_support=20).modes.equals(modes)

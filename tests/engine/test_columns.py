@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import prime_rs
-import prime_rs.search as search_module
+import prime_rs.index as search_module
 from prime_rs import synthetic
 from prime_rs._columns import _ROWS_PER_RUN, SMALL_TABLE, list_column
 
@@ -50,13 +50,13 @@ def test_mode_tables_are_the_same_both_ways(
     names = dict(zip(sorted(data["label"].unique().to_list()), labels * 10, strict=False))
     data = data.with_columns(pl.col("label").replace_strict(names))
     index = prime_rs.TagIndex.from_samples(data)
-    modes = index.search(max_tags=3, min_support=20, min_drop=0.3)
+    modes = index.search(max_tags=3, min_support=20, min_drop=0.3).modes
     lattice = index.frequent_sets(max_tags=2, min_support=30)
     assert 0 < modes.height <= SMALL_TABLE < lattice.height
     small = index.frequent_sets(max_tags=1, min_support=30)
     assert 0 < small.height <= SMALL_TABLE
     monkeypatch.setattr(search_module, "SMALL_TABLE", 0)
-    assert index.search(max_tags=3, min_support=20, min_drop=0.3).equals(modes)
+    assert index.search(max_tags=3, min_support=20, min_drop=0.3).modes.equals(modes)
     assert index.frequent_sets(max_tags=1, min_support=30).equals(small)
     monkeypatch.setattr(search_module, "SMALL_TABLE", 10**9)
     assert index.frequent_sets(max_tags=2, min_support=30).equals(lattice)

@@ -125,7 +125,7 @@ def test_planted_triple_is_found_and_its_pairs_are_not() -> None:
         assert stats["accuracy"] > 0.88 - 0.3  # a pair alone does not drop enough
 
     params = {"max_tags": 3, "min_support": 30, "min_drop": 0.3, "necessity": [0.1, 0.05]}
-    modes = index.search(**params)
+    modes = index.search(**params).modes
     assert keys(modes) == {("fox", TRIPLE), ("cat", PAIR)}
     assert rows(modes) == ref_rows(samples, **params)
     row = modes.filter(pl.col("label") == "fox").row(0, named=True)
@@ -138,16 +138,16 @@ def test_planted_triple_is_found_and_its_pairs_are_not() -> None:
     assert ("cat", (RIDER, *PAIR)) not in keys(modes)
 
     # One tag short, the triple cannot be described; nothing else in "fox" takes its place.
-    short = index.search(**{**params, "max_tags": 2})
+    short = index.search(**{**params, "max_tags": 2}).modes
     assert keys(short) == {("cat", PAIR)}
     assert rows(short) == ref_rows(samples, **{**params, "max_tags": 2})
     # Larger sets add nothing: every superset of the triple is as bad, so not minimal.
-    wide = index.search(**{**params, "max_tags": 4}, threads=2)
+    wide = index.search(**{**params, "max_tags": 4}, threads=2).modes
     assert rows(wide) == rows(modes)
     assert rows(wide) == ref_rows(samples, **{**params, "max_tags": 4})
     # Above the planted support the triple is out of reach.
-    assert ("fox", TRIPLE) not in keys(index.search(**{**params, "min_support": 51}))
-    assert ("fox", TRIPLE) in keys(index.search(**{**params, "min_support": 50}))
+    assert ("fox", TRIPLE) not in keys(index.search(**{**params, "min_support": 51}).modes)
+    assert ("fox", TRIPLE) in keys(index.search(**{**params, "min_support": 50}).modes)
 
 
 def test_planted_triple_in_the_lattice() -> None:

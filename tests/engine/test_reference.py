@@ -262,8 +262,8 @@ def test_search_matches_reference(case: tuple[Table, dict[str, Any]]) -> None:
     event(f"modes: {min(len(expected), 5)}{'+' if len(expected) >= 5 else ''}")
     event(f"largest mode: {max((len(m.tags) for m in expected), default=0)} tags")
     index = TagIndex.from_samples(table.frame)
-    one = index.search(**params, threads=1)
-    two = index.search(**params, threads=2)
+    one = index.search(**params, threads=1).modes
+    two = index.search(**params, threads=2).modes
     assert_modes_equal(one, expected, table)
     assert one.equals(two)
     assert prime_rs.find_failure_modes(table.frame, **params).equals(one)
@@ -276,9 +276,9 @@ def test_larger_tables_match_reference(case: tuple[Table, dict[str, Any]]) -> No
     expected = expected_modes(table, params)
     event(f"modes: {min(len(expected), 5)}{'+' if len(expected) >= 5 else ''}")
     index = TagIndex.from_samples(table.frame)
-    modes = index.search(**params, threads=2)
+    modes = index.search(**params, threads=2).modes
     assert_modes_equal(modes, expected, table)
-    assert modes.equals(index.search(**params, threads=1))
+    assert modes.equals(index.search(**params, threads=1).modes)
     lattice = {k: v for k, v in params.items() if k not in ("min_drop", "necessity")}
     assert_sets_equal(
         index.frequent_sets(**lattice),
@@ -323,7 +323,9 @@ def test_index_built_with_min_tag_count(case: tuple[Table, dict[str, Any]], buil
     table, params = case
     index = TagIndex.from_samples(table.frame, min_tag_count=build_min)
     effective = {**params, "min_tag_count": max(build_min, params["min_tag_count"] or 1)}
-    assert_modes_equal(index.search(**params, threads=2), expected_modes(table, effective), table)
+    assert_modes_equal(
+        index.search(**params, threads=2).modes, expected_modes(table, effective), table
+    )
     lattice = {k: v for k, v in effective.items() if k not in ("min_drop", "necessity")}
     lattice_in = {k: v for k, v in params.items() if k not in ("min_drop", "necessity")}
     assert_sets_equal(

@@ -70,8 +70,10 @@ def test_q_values_are_benjamini_hochberg_over_every_frequent_set() -> None:
     """One family: every frequent set of every searched class, each with its class's p."""
     data = synthetic.generate(synthetic.SMALL)
     index = prime_rs.TagIndex.from_samples(data.samples)
-    modes = index.search(max_tags=3, min_support=20, min_drop=0.25)
+    result = index.search(max_tags=3, min_support=20, min_drop=0.25)
+    modes = result.modes
     assert modes.height > 0
+    summary = {r["label"]: r for r in result.summary.iter_rows(named=True)}
     classes = index.classes()
     family = index.frequent_sets(max_tags=3, min_support=20).join(
         classes.select("label", class_accuracy="accuracy"), on="label"
@@ -85,8 +87,8 @@ def test_q_values_are_benjamini_hochberg_over_every_frequent_set() -> None:
         a_c = classes.filter(pl.col("label") == label)["accuracy"].item()
         # The search tests the frequent sets with enough errors to possibly be a mode.
         errors = (n - k)[mine.to_numpy()]
-        assert index.last_sets_tested[label] == int((errors >= _error_bound(a_c, 20, 0.25)).sum())
-        assert index.last_hypotheses[label] == int(mine.sum())
+        assert summary[label]["sets_tested"] == int((errors >= _error_bound(a_c, 20, 0.25)).sum())
+        assert summary[label]["hypotheses"] == int(mine.sum())
     keys = {(lab, tuple(t)): i for i, (lab, t) in enumerate(family.select("label", "tags").rows())}
     for row in modes.iter_rows(named=True):
         i = keys[(row["label"], tuple(row["tags"]))]
@@ -96,8 +98,8 @@ def test_q_values_are_benjamini_hochberg_over_every_frequent_set() -> None:
 
 def test_q_values_can_be_skipped() -> None:
     index = prime_rs.TagIndex.from_samples(synthetic.generate(synthetic.SMALL).samples)
-    fast = index.search(max_tags=3, min_support=20, q_values=False)
-    full = index.search(max_tags=3, min_support=20)
+    fast = index.search(max_tags=3, min_support=20, q_values=False).modes
+    full = index.search(max_tags=3, min_support=20).modes
     assert fast["q_value"].null_count() == fast.height > 0
     assert fast.drop("q_value").equals(full.drop("q_value"))
     with pytest.raises(prime_rs.ParameterError, match="max_q"):
@@ -148,7 +150,7 @@ def sparse_index(sparse: synthetic.Synthetic) -> prime_rs.TagIndex:
 def test_planted_modes_have_small_q_values(
     sparse: synthetic.Synthetic, sparse_index: prime_rs.TagIndex
 ) -> None:
-    modes = sparse_index.search()
+    modes = sparse_index.search().modes
     planted = modes.join(sparse.planted, on=["label", "tags"], how="semi")
     assert planted.height == sparse.planted.height
     assert planted["q_value"].max() < 1e-6
@@ -157,7 +159,7 @@ def test_planted_modes_have_small_q_values(
 def test_noise_control_finds_far_fewer_modes(
     sparse: synthetic.Synthetic, sparse_index: prime_rs.TagIndex
 ) -> None:
-    real = sparse_index.search().height
+    real = sparse_index.search().modes.height
     null = prime_rs.noise_control(sparse_index, runs=8, seed=1)
     assert null.columns == ["run", "label", "n_modes"]
     assert null.height == 8 * 17  # every run and class, zeros included
@@ -243,8 +245,8 @@ _COMPARED = [*prime_rs.MODE_COLUMNS, "accuracy_low", "accuracy_high", "p_value",
 def test_greedy_modes_are_exhaustive_modes_with_identical_statistics(
     sparse_index: prime_rs.TagIndex, beam_width: int
 ) -> None:
-    exhaustive = sparse_index.search(max_tags=4).select(_COMPARED)
-    greedy = sparse_index.search(max_tags=4, search="greedy", beam_width=beam_width)
+    exhaustive = sparse_index.search(max_tags=4).modes.select(_COMPARED)
+    greedy = sparse_index.search(max_tags=4, search="greedy", beam_width=beam_width).modes
     assert greedy.height > 0
     joined = greedy.select(_COMPARED).join(
         exhaustive, on=["label", "tags"], how="left", suffix="_x"
@@ -270,8 +272,8 @@ def test_unbounded_beam_finds_every_mode(seed: int, max_tags: int, s: int) -> No
     )
     index = prime_rs.TagIndex.from_samples(df)
     params = {"max_tags": max_tags, "min_support": s, "min_drop": 0.2}
-    exhaustive = index.search(**params).select(prime_rs.MODE_COLUMNS)
-    greedy = index.search(**params, search="greedy", beam_width=10_000)
+    exhaustive = index.search(**params).modes.select(prime_rs.MODE_COLUMNS)
+    greedy = index.search(**params, search="greedy", beam_width=10_000).modes
     assert greedy.select(prime_rs.MODE_COLUMNS).equals(exhaustive)
 
 
@@ -297,17 +299,17 @@ def test_greedy_rejects_bad_beam() -> None:
 def test_rank_by_orders_modes_within_each_class(
     sparse_index: prime_rs.TagIndex, rank_by: str, key: str, descending: bool
 ) -> None:
-    modes = sparse_index.search(rank_by=rank_by)
+    modes = sparse_index.search(rank_by=rank_by).modes
     assert modes["label"].to_list() == sorted(modes["label"].to_list())
     for _, group in modes.group_by("label", maintain_order=True):
         values = group[key].to_list()
         assert values == sorted(values, reverse=descending)
-    assert modes.sort("label", "tags").equals(sparse_index.search().sort("label", "tags"))
+    assert modes.sort("label", "tags").equals(sparse_index.search().modes.sort("label", "tags"))
 
 
 def test_max_q_filters(sparse_index: prime_rs.TagIndex) -> None:
-    everything = sparse_index.search(min_support=20, min_drop=0.2)
-    kept = sparse_index.search(min_support=20, min_drop=0.2, max_q=1e-10)
+    everything = sparse_index.search(min_support=20, min_drop=0.2).modes
+    kept = sparse_index.search(min_support=20, min_drop=0.2, max_q=1e-10).modes
     assert 0 < kept.height < everything.height
     assert (kept["q_value"] <= 1e-10).all()
 
@@ -352,7 +354,7 @@ def test_cli_null_runs_greedy_and_max_q(tmp_path: Path, sparse: synthetic.Synthe
     index = prime_rs.TagIndex.from_samples(path)
     want = index.search(
         labels=["fox", "wolf"], search="greedy", beam_width=20, max_q=0.05, rank_by="impact"
-    )
+    ).modes
     assert got.equals(want)
     bad = subprocess.run(
         [sys.executable, "-m", "prime_rs", "search", str(path), "--max-q", "2"],

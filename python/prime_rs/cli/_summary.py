@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,8 @@ from prime_rs.cli._text import join_tags
 from prime_rs.cli._text import pct as _pct
 from prime_rs.cli._text import plural as _plural
 from prime_rs.cli._text import table as _table
-from prime_rs.search import TagIndex, default_threads
+from prime_rs.index import SearchResult, TagIndex
+from prime_rs.params import SearchParams, default_threads
 
 _TAGS_WIDTH = 60  # widest tag list shown before it is cut
 
@@ -30,29 +32,26 @@ def data_lines(index: TagIndex) -> list[str]:
     ]
 
 
-def params_line(
-    max_tags: int,
-    min_support: int,
-    min_drop: float,
-    necessity: Sequence[float],
-    min_tag_count: int | None,
-    threads: int | None,
-) -> str:
+def params_line(p: SearchParams) -> str:
+    """The parameters that shape the search, and the threads it ran on."""
     parts = [
-        f"max_tags {max_tags}",
-        f"min_support {min_support}",
-        f"min_drop {pct_short(min_drop)}",
-        f"necessity {' / '.join(pct_short(b) for b in necessity)}",
+        f"max_tags {p.max_tags}",
+        f"min_support {p.min_support}",
+        f"min_drop {pct_short(p.min_drop)}",
+        f"necessity {' / '.join(pct_short(b) for b in p.necessity)}",
     ]
-    if min_tag_count is not None:
-        parts.append(f"min_tag_count {min_tag_count}")
-    used = f"{threads}" if threads else f"{default_threads()} (one per core)"
+    if p.min_tag_count is not None:
+        parts.append(f"min_tag_count {p.min_tag_count}")
+    if p.search != "exhaustive":
+        parts.append(f"search {p.search} (beam width {p.beam_width})")
+    used = f"{p.threads}" if p.threads else f"{default_threads()} (one per core)"
     return f"parameters  {', '.join(parts)}\nthreads     {used}"
 
 
-def modes_lines(index: TagIndex, modes: pl.DataFrame, max_tags: int) -> list[str]:
+def modes_lines(result: SearchResult, max_tags: int) -> list[str]:
     """Modes per class and size, the strongest modes, and the tag sets tested."""
-    tested = index.last_sets_tested
+    modes, summary = result.modes, result.summary
+    tested = dict(zip(summary["label"].to_list(), summary["sets_tested"].to_list(), strict=True))
     n_searched = len(tested)
     lines = []
     with_modes = modes["label"].n_unique() if modes.height else 0
@@ -122,56 +121,56 @@ def noise_lines(found: int, null: pl.DataFrame) -> list[str]:
     ]
 
 
-def run_search(
-    index: TagIndex,
-    *,
-    max_tags: int,
-    min_support: int,
-    min_drop: float,
-    necessity: Sequence[float],
-    min_tag_count: int | None,
-    labels: list[Any] | None,
-    threads: int | None,
-    **trust: Any,
-) -> tuple[pl.DataFrame, str | None]:
-    """Run the search; return the modes and, when there are none, the reason (printed once)."""
+def run_search(index: TagIndex, params: SearchParams) -> SearchResult:
+    """Run the search; what the library logs is printed on stderr, except the reason for an
+    empty result, which the summary prints once."""
     with captured_log() as records:
-        modes = index.search(
-            max_tags=max_tags,
-            min_support=min_support,
-            min_drop=min_drop,
-            necessity=necessity,
-            min_tag_count=min_tag_count,
-            labels=labels,
-            threads=threads,
-            **trust,
-        )
-    reason = index.last_empty_reason
+        result = index.search(params)
     for record in records:
         message = record.getMessage()
-        if message != reason:
+        if message != result.empty_reason:
             click.echo(f"{record.levelname.lower()}: {message}", err=True)
-    return modes, reason
+    return result
 
 
-def class_labels(index: TagIndex, labels: str | None, source: str) -> list[Any] | None:
-    """``--labels a,b`` as the label column's values (integers when the labels are)."""
-    if labels is None:
+def split_names(values: Sequence[str], option: str, what: str = "") -> list[str] | None:
+    """Names given to an option such as ``--labels``: each value is a comma-separated list
+    (quote a name that holds a comma: ``--labels '"a, b",c'``), and the option may repeat.
+
+    >>> split_names(['cat,"big, dog"', "fox"], "--labels")
+    ['cat', 'big, dog', 'fox']
+    >>> split_names([], "--labels") is None
+    True
+    """
+    if not values:
         return None
-    names = [x.strip() for x in labels.split(",")]
-    if not any(names) or not all(names):
-        raise click.BadParameter(
-            f"{labels!r} has an empty class name; separate names with commas, e.g. cat,dog",
-            param_hint="'--labels'",
-        )
-    if not index.classes()["label"].dtype.is_integer():
+    names: list[str] = []
+    for value in values:
+        try:
+            row = next(csv.reader([value], skipinitialspace=True), [])
+        except csv.Error as e:
+            raise CliError(f'{option}: cannot read {value!r} ({e}); quote names with "') from None
+        parts = [x.strip() for x in row]
+        if not parts or not all(parts):
+            raise CliError(
+                f"{option}: {value!r} has an empty {what}name; separate names with commas, e.g. "
+                f'cat,dog, quote a name that holds a comma ("big, dog"), or repeat {option}'
+            )
+        names.extend(parts)
+    return names
+
+
+def class_labels(index: TagIndex, labels: Sequence[str], source: str) -> list[Any] | None:
+    """``--labels`` as the label column's values (integers when the labels are)."""
+    names = split_names(labels, "--labels", "class ")
+    if names is None or not index.classes()["label"].dtype.is_integer():
         return names
     out = []
     for name in names:
         try:
             out.append(int(name))
         except ValueError:
-            first = ", ".join(str(x) for x in index.labels[:3])
+            first = ", ".join(repr(x) for x in index.labels[:3])
             raise CliError(
                 f"--labels: {name!r} is not a class number, but the classes in {source} are "
                 f"numbered ({first}, ...); give numbers, e.g. --labels {index.labels[0]}"

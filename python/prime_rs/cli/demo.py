@@ -1,23 +1,17 @@
-"""``prime demo``: the bundled Fashion-MNIST data (or synthetic data) searched end to end."""
+"""``prime demo``: prints what :func:`prime_rs.pipeline.demo` finds, as it goes."""
 
 from __future__ import annotations
-
-import time
-from pathlib import Path
-from typing import Any
 
 import click
 import polars as pl
 
-from prime_rs import synthetic
-from prime_rs.cli._options import CONTEXT, TOP, check_output, pct_short
+from prime_rs.cli._options import CONTEXT, TOP, check_output
 from prime_rs.cli._summary import (
     _join_tags,
     data_lines,
     modes_lines,
     noise_lines,
     params_line,
-    run_search,
 )
 from prime_rs.cli._text import count as _count
 from prime_rs.cli._text import echo_lines as _echo
@@ -26,95 +20,37 @@ from prime_rs.cli._text import plural as _plural
 from prime_rs.cli._text import table as _table
 from prime_rs.cli.evaluate import generalization_lines
 from prime_rs.io import write_table
-from prime_rs.search import DEFAULT_NECESSITY, TagIndex, check_params
+from prime_rs.pipeline import DEMO_PARAMS, DemoResult
+from prime_rs.pipeline import demo as run_demo
 
 __all__ = ["DEMO_PARAMS", "demo"]
 
 
-#: Search parameters of the Fashion-MNIST demo (the bundled thumbnails were chosen with them).
-DEMO_PARAMS: dict[str, Any] = {
-    "max_tags": 3,
-    "min_support": 20,
-    "min_drop": 0.20,
-    "necessity": DEFAULT_NECESSITY,
-    "min_tag_count": None,
-}
+def _step(name: str, seconds: float, note: str) -> None:
+    click.echo(f"{name:<15}{seconds:6.2f} s   {note}".rstrip())
 
 
-def _fashion_mnist_demo(*, threads: int | None, output: str | None, report_dir: str) -> None:
-    """``prime demo``: search the bundled Fashion-MNIST data, re-measure on the holdout,
-    print a summary per class and write the HTML report."""
-    from prime_rs.datasets import fashion_mnist, fashion_mnist_thumbnails
-    from prime_rs.evaluate.generalization import generalization
-    from prime_rs.report import write_report
-
-    params = dict(DEMO_PARAMS)
-    check_params(**params, threads=threads)
-    check_output(output)
-    click.echo(
-        "prime demo: a small CNN's failure modes on Fashion-MNIST, tags from "
-        "EfficientNet-Lite0 (bundled data)"
-    )
-    click.echo("")
-    steps: list[tuple[str, float, str]] = []
-    t = time.perf_counter()
-
-    def step(name: str, note: str = "") -> None:
-        nonlocal t
-        now = time.perf_counter()
-        steps.append((name, now - t, note))
-        click.echo(f"{name:<15}{now - t:6.2f} s   {note}".rstrip())
-        t = now
-
-    t0 = t
-    samples = fashion_mnist()
-    detect = samples.filter(pl.col("split") == "detect")
-    holdout = samples.filter(pl.col("split") == "holdout")
-    step("load", f"{detect.height:,} detect + {holdout.height:,} holdout images")
-    index = TagIndex.from_samples(detect)
-    held_index = TagIndex.from_samples(holdout)
-    step("index build")
-    modes, reason = run_search(index, **params, labels=None, threads=threads)
-    step("search", _plural(modes.height, "failure mode"))
-    modes = generalization(modes, held_index)
-    step("generalization", f"re-measured on {holdout.height:,} unseen images")
-    null = index.noise_control(runs=20, **params, threads=threads)
-    step("noise control", "20 shuffles of correctness within classes")
-    thumbs = fashion_mnist_thumbnails()
-    out_dir = Path(report_dir)
-    report = write_report(
-        out_dir / "report.html",
-        modes,
-        detect,
-        holdout=holdout,
-        thumbnails=thumbs,
-        title="Fashion-MNIST: failure modes of a small CNN",
-        subtitle="prime demo: tags from EfficientNet-Lite0's ImageNet labels; detect = "
-        "held-out training images, holdout = the official test set",
-        parameters={
-            "max_tags": params["max_tags"],
-            "min_support": params["min_support"],
-            "min_drop": pct_short(params["min_drop"]),
-            "necessity": " / ".join(pct_short(b) for b in params["necessity"]),
-        },
-    )
-    step("report", str(report))
-    click.echo(f"{'total':<15}{time.perf_counter() - t0:6.2f} s")
+def _fashion_mnist(out: DemoResult, output: str | None) -> None:
+    """The summary of the Fashion-MNIST demo: per class, the strongest modes, noise, report."""
+    index, modes, holdout, noise, report = out.index, out.modes, out.holdout, out.noise, out.report
+    assert holdout is not None and noise is not None and out.holdout_classes is not None
+    assert report is not None
+    click.echo(f"{'total':<15}{sum(t for _, t, _ in out.steps):6.2f} s")
     click.echo("")
     held_acc = float((holdout["label"] == holdout["prediction"]).mean())  # type: ignore[arg-type]
     _echo(
         [
             *data_lines(index),
             f"holdout     {_plural(holdout.height, 'sample')}, accuracy {_pct(held_acc)}",
-            params_line(**params, threads=threads),
+            params_line(out.params),
             "",
         ]
     )
-    if reason:
-        click.echo(reason)
+    if out.result.empty_reason:
+        click.echo(out.result.empty_reason)
         click.echo("")
     classes = index.classes()
-    h_classes = {r["label"]: r for r in held_index.classes().iter_rows(named=True)}
+    h_classes = {r["label"]: r for r in out.holdout_classes.iter_rows(named=True)}
     counts = dict(modes.group_by("label").len().iter_rows()) if modes.height else {}
     rows = []
     for r in classes.sort("accuracy").iter_rows(named=True):
@@ -167,7 +103,7 @@ def _fashion_mnist_demo(*, threads: int | None, output: str | None, report_dir: 
         click.echo("")
         lines = generalization_lines(modes, holdout="the holdout split", top=0)
         _echo(lines[: lines.index("")] if "" in lines else lines)
-    _echo(noise_lines(modes.height, null))
+    _echo(noise_lines(modes.height, noise))
     click.echo("")
     size = report.stat().st_size / 1e6
     click.echo(f"report      {report} ({size:.1f} MB); open it in a browser")
@@ -235,53 +171,48 @@ def demo(
       prime demo --synthetic --dense --threads 4
       prime demo --synthetic --seed 7 -o modes.parquet
     """
-    if not use_synthetic:
-        if dense or seed != 0:
-            raise click.UsageError("--dense and --seed go with --synthetic")
-        _fashion_mnist_demo(threads=threads, output=output, report_dir=report_dir)
-        return
-    params: dict[str, Any] = {
-        "max_tags": 4,
-        "min_support": 30,
-        "min_drop": 0.30,
-        "necessity": DEFAULT_NECESSITY,
-        "min_tag_count": None,
-    }
-    check_params(**params, threads=threads)
+    if not use_synthetic and (dense or seed != 0):
+        raise click.UsageError("--dense and --seed go with --synthetic")
+    DEMO_PARAMS.replace(threads=threads)  # bad --threads fails here, before any work
     check_output(output)
-    preset = "DENSE" if dense else "SPARSE"
-    click.echo(f"prime demo: synthetic Living17-shaped data ({preset} preset, seed {seed})")
+    if use_synthetic:
+        preset = "DENSE" if dense else "SPARSE"
+        click.echo(f"prime demo: synthetic Living17-shaped data ({preset} preset, seed {seed})")
+    else:
+        click.echo(
+            "prime demo: a small CNN's failure modes on Fashion-MNIST, tags from "
+            "EfficientNet-Lite0 (bundled data)"
+        )
     click.echo("")
-    t0 = time.perf_counter()
-    data = synthetic.generate(synthetic.DENSE if dense else synthetic.SPARSE, seed=seed)
-    t1 = time.perf_counter()
-    samples = data.samples
-    click.echo(
-        f"generate      {t1 - t0:6.2f} s   {_plural(samples.height, 'sample')}, "
-        f"{_plural(data.planted.height, 'planted mode')}"
+    out = run_demo(
+        synthetic_data=use_synthetic,
+        dense=dense,
+        seed=seed,
+        threads=threads,
+        report_dir=report_dir,
+        on_step=_step,
     )
-    index = TagIndex.from_samples(samples)
-    t2 = time.perf_counter()
-    click.echo(f"index build   {t2 - t1:6.2f} s")
-    modes, reason = run_search(index, **params, labels=None, threads=threads)
-    t3 = time.perf_counter()
-    click.echo(f"search        {t3 - t2:6.2f} s")
-    click.echo(f"total         {t3 - t0:6.2f} s")
+    if not use_synthetic:
+        _fashion_mnist(out, output)
+        return
+    modes, planted = out.modes, out.planted
+    assert planted is not None
+    click.echo(f"{'total':<15}{sum(t for _, t, _ in out.steps):6.2f} s")
     click.echo("")
     _echo(
         [
-            *data_lines(index),
-            params_line(**params, threads=threads),
+            *data_lines(out.index),
+            params_line(out.params),
             "",
-            *modes_lines(index, modes, params["max_tags"]),
+            *modes_lines(out.result, out.params.max_tags),
         ]
     )
-    if reason:
-        click.echo(reason)
-    found = data.planted.join(modes.select("label", "tags"), on=["label", "tags"], how="semi")
+    if out.result.empty_reason:
+        click.echo(out.result.empty_reason)
+    found = planted.join(modes.select("label", "tags"), on=["label", "tags"], how="semi")
     click.echo("")
-    click.echo(f"planted modes recovered: {found.height} / {data.planted.height}")
-    missed = data.planted.join(modes.select("label", "tags"), on=["label", "tags"], how="anti")
+    click.echo(f"planted modes recovered: {found.height} / {planted.height}")
+    missed = planted.join(modes.select("label", "tags"), on=["label", "tags"], how="anti")
     for label, tags in missed.head(TOP).iter_rows():
         click.echo(f"  missed: {label}: {_join_tags(tags)}")
     others = modes.height - found.height

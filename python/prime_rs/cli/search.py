@@ -1,4 +1,9 @@
-"""``prime search``: a samples table in, failure modes out, with a summary on screen."""
+"""``prime search``: a samples table in, failure modes out, with a summary on screen.
+
+Its options are the fields of :class:`prime_rs.SearchParams`, one flag each with the same name
+and default (``tests/cli/test_cli.py`` checks this), plus what only the command line has: the
+output file, the noise control's runs and the split options.
+"""
 
 from __future__ import annotations
 
@@ -25,17 +30,15 @@ from prime_rs.cli._summary import (
 from prime_rs.cli._text import echo_lines as _echo
 from prime_rs.cli._text import plural as _plural
 from prime_rs.cli.evaluate import generalization_lines, search_splits
+from prime_rs.evaluate.generalization import generalization
+from prime_rs.index import TagIndex
 from prime_rs.io import write_table
-from prime_rs.search import (
-    DEFAULT_NECESSITY,
-    RANKINGS,
-    SEARCH_METHODS,
-    TagIndex,
-    check_params,
-    check_trust_params,
-)
+from prime_rs.noise import noise_control
+from prime_rs.params import DEFAULT_NECESSITY, RANKINGS, SEARCH_METHODS, SearchParams
 
 __all__ = ["search"]
+
+_DEFAULTS = SearchParams()
 
 
 @click.command(context_settings=CONTEXT)
@@ -50,14 +53,14 @@ __all__ = ["search"]
 @click.option(
     "--max-tags",
     type=int,
-    default=4,
+    default=_DEFAULTS.max_tags,
     show_default=True,
     help="Largest tag set searched (l in the paper).",
 )
 @click.option(
     "--min-support",
     type=int,
-    default=30,
+    default=_DEFAULTS.min_support,
     show_default=True,
     help="Fewest samples a mode must have (s).",
 )
@@ -65,7 +68,7 @@ __all__ = ["search"]
     "--min-drop",
     callback=fraction_option,
     metavar="FRACTION",
-    default="0.30",
+    default=f"{_DEFAULTS.min_drop:g}",
     show_default=True,
     help="Accuracy drop below the class accuracy a mode needs (a): 0.3 or 30%.",
 )
@@ -88,7 +91,9 @@ __all__ = ["search"]
 @click.option(
     "--labels",
     metavar="A,B,...",
-    help="Search only these classes (comma-separated; class numbers when the labels are).",
+    multiple=True,
+    help="Search only these classes: comma-separated (class numbers when the labels are); "
+    'quote a name holding a comma ("big, dog"), or repeat the option.',
 )
 @click.option(
     "--threads",
@@ -98,23 +103,23 @@ __all__ = ["search"]
 )
 @click.option(
     "--search",
-    "method",
+    "search_method",
     type=click.Choice(SEARCH_METHODS),
-    default="exhaustive",
+    default=_DEFAULTS.search,
     show_default=True,
     help="exhaustive: every tag set; greedy: a beam search (faster, may miss modes).",
 )
 @click.option(
     "--beam-width",
     type=int,
-    default=100,
+    default=_DEFAULTS.beam_width,
     show_default=True,
     help="Sets kept per size and class by --search greedy.",
 )
 @click.option(
     "--confidence",
     callback=fraction_option,
-    default="0.95",
+    default=f"{_DEFAULTS.confidence:g}",
     metavar="FRACTION",
     show_default=True,
     help="Level of the accuracy interval (accuracy_low, accuracy_high): 0.95 or 95%.",
@@ -129,18 +134,26 @@ __all__ = ["search"]
 @click.option(
     "--rank-by",
     type=click.Choice(RANKINGS),
-    default="drop",
+    default=_DEFAULTS.rank_by,
     show_default=True,
     help="Order of modes within a class: drop, q_value, or impact (errors accounted for).",
 )
 @click.option(
+    "--q-values/--no-q-values",
+    default=_DEFAULTS.q_values,
+    show_default=True,
+    help="Compute q-values (Benjamini-Hochberg); --no-q-values is faster and leaves them empty.",
+)
+@click.option(
+    "--noise-runs",
     "--null-runs",
+    "noise_runs",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
     metavar="N",
     help="Also run N searches with correctness shuffled within classes, and print how many "
-    "modes noise alone gives.",
+    "modes noise alone gives (prime_rs.noise_control).",
 )
 @click.option(
     "--split-column",
@@ -167,53 +180,29 @@ __all__ = ["search"]
 def search(
     samples: str,
     output: str | None,
-    max_tags: int,
-    min_support: int,
-    min_drop: float,
-    necessity: tuple[float, ...],
-    min_tag_count: int | None,
-    labels: str | None,
-    threads: int | None,
-    method: str,
-    beam_width: int,
-    confidence: float,
-    max_q: float | None,
-    rank_by: str,
-    null_runs: int,
+    labels: tuple[str, ...],
+    search_method: str,
+    noise_runs: int,
     split_column: str | None,
     detect_split: str | None,
     holdout_split: str | None,
+    **options: Any,
 ) -> None:
     """Search a samples table for failure modes and print a summary.
 
-    SAMPLES is a Parquet, CSV or JSON-lines file with one row per image: id, label,
-    tags (a list of strings; in CSV one string of tags separated by "|"), and
-    prediction or correct. An empty result is not an error: the summary says why.
+    SAMPLES is a Parquet, CSV or JSON-lines file, or a folder of Parquet files, with one row
+    per image: id, label, tags (a list of strings; in CSV one string of tags separated by
+    "|"), and prediction or correct. An empty result is not an error: the summary says why.
 
     \b
     Examples:
       prime search samples.parquet -o modes.parquet
       prime search samples.csv --min-support 50 --min-drop 25% -o modes.csv
       prime search samples.jsonl --labels fox,wolf --necessity 0.1,0.05 -o modes.jsonl
-      prime search samples.parquet --max-q 0.05 --null-runs 20 --rank-by impact
+      prime search samples.parquet --max-q 0.05 --noise-runs 20 --rank-by impact
       prime search samples.parquet --split-column split --detect val --holdout test
     """
-    check_params(
-        max_tags=max_tags,
-        min_support=min_support,
-        min_drop=min_drop,
-        necessity=necessity,
-        min_tag_count=min_tag_count,
-        threads=threads,
-    )
-    trust: dict[str, Any] = {
-        "search": method,
-        "beam_width": beam_width,
-        "confidence": confidence,
-        "max_q": max_q,
-        "rank_by": rank_by,
-    }
-    check_trust_params(**trust)
+    params = SearchParams(**options, search=search_method)  # checked before any reading
     check_output(output)
     t0 = time.perf_counter()
     detect_rows, holdout_rows, split_lines = search_splits(
@@ -221,56 +210,34 @@ def search(
     )
     index = TagIndex.from_samples(samples if detect_rows is None else detect_rows)
     t1 = time.perf_counter()
-    wanted = class_labels(index, labels, samples)
-    modes, reason = run_search(
-        index,
-        max_tags=max_tags,
-        min_support=min_support,
-        min_drop=min_drop,
-        necessity=necessity,
-        min_tag_count=min_tag_count,
-        labels=wanted,
-        threads=threads,
-        **trust,
-    )
+    params = params.replace(labels=class_labels(index, labels, samples))
+    result = run_search(index, params)
+    modes = result.modes
     t2 = time.perf_counter()
-    null = None
-    if null_runs:
-        null = index.noise_control(
-            runs=null_runs,
-            max_tags=max_tags,
-            min_support=min_support,
-            min_drop=min_drop,
-            necessity=necessity,
-            min_tag_count=min_tag_count,
-            labels=wanted,
-            threads=threads,
-            search=method,
-            beam_width=beam_width,
-            max_q=max_q,
-        )
+    null = noise_control(index, params, runs=noise_runs) if noise_runs else None
     held: list[str] = []
     if holdout_rows is not None:
-        from prime_rs.evaluate.generalization import generalization
-
-        modes = generalization(modes, holdout_rows, confidence=confidence)
+        modes = generalization(modes, holdout_rows, confidence=params.confidence)
         where = f"{split_column} == {holdout_split!r}"
-        held = ["", *generalization_lines(modes, holdout=where, thresholds=(min_drop, 0.25))]
+        held = [
+            "",
+            *generalization_lines(modes, holdout=where, thresholds=(params.min_drop, 0.25)),
+        ]
     _echo(
         [
             f"samples     {samples}",
             *split_lines,
             *data_lines(index),
-            params_line(max_tags, min_support, min_drop, necessity, min_tag_count, threads),
+            params_line(params),
             f"time        load + index build {t1 - t0:.2f} s, search {t2 - t1:.2f} s",
             "",
-            *modes_lines(index, modes, max_tags),
+            *modes_lines(result, params.max_tags),
             *(noise_lines(modes.height, null) if null is not None else []),
             *held,
         ]
     )
-    if reason:
-        click.echo(reason)
+    if result.empty_reason:
+        click.echo(result.empty_reason)
     if output is not None:
         write_table(modes, output)
         click.echo("")

@@ -24,8 +24,9 @@ import polars as pl
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import Groups, as_samples, progress
 from prime_rs.evaluate.embeddings import EmbeddingsLike, align_embeddings
+from prime_rs.index import TagIndex
 from prime_rs.io import SamplesLike
-from prime_rs.search import TagIndex, wilson_interval
+from prime_rs.stats import wilson_interval
 
 __all__ = [
     "MAX_LADDER_TAGS",

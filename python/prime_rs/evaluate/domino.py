@@ -36,7 +36,7 @@ from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import DEFAULT_TEMPLATE, Groups, as_samples, caption, progress
 from prime_rs.evaluate.embeddings import EmbeddingsLike, align_embeddings
 from prime_rs.io import SamplesLike
-from prime_rs.search import wilson_interval
+from prime_rs.stats import wilson_interval
 
 __all__ = ["DominoMixture", "describe", "domino_slices", "pca"]
 

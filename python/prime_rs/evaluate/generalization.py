@@ -16,8 +16,10 @@ import polars as pl
 
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import check_fraction, pearson, progress
+from prime_rs.index import TagIndex
 from prime_rs.io import SamplesLike
-from prime_rs.search import DEFAULT_NECESSITY, TagIndex, wilson_interval
+from prime_rs.params import DEFAULT_NECESSITY
+from prime_rs.stats import wilson_interval
 
 __all__ = [
     "HOLDOUT_COLUMNS",
@@ -329,7 +331,7 @@ def _sweep_point(
         necessity=necessity,
         threads=threads,
         q_values=False,
-    )
+    ).modes
     row: dict[str, Any] = {
         "min_support": s,
         "min_drop": a,

@@ -18,8 +18,8 @@ import polars as pl
 
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.evaluate._common import caption
+from prime_rs.index import TagIndex
 from prime_rs.io import SamplesLike
-from prime_rs.search import TagIndex
 
 __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",

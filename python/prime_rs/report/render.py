@@ -15,11 +15,12 @@ import numpy as np
 import polars as pl
 
 from prime_rs.errors import InputError
+from prime_rs.index import TagIndex
 from prime_rs.io import load_samples
 from prime_rs.report import assets
 from prime_rs.report.images import data_uri, select_images
 from prime_rs.report.svg import accuracy_bar, generalization_scatter
-from prime_rs.search import TagIndex, wilson_interval
+from prime_rs.stats import wilson_interval
 
 __all__ = ["render_report", "write_report"]
 
