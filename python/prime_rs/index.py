@@ -249,7 +249,7 @@ class TagIndex:
         # bool is an int: a True label must not match class 1
         if i is not None and type(label) is not bool:
             return i
-        known = [str(x) for x in self._labels.head(10).to_list()]
+        known = [repr(x) for x in self._labels.head(10).to_list()]  # quoted: names may hold commas
         close = difflib.get_close_matches(str(label), [str(x) for x in self._labels], n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise InputError(

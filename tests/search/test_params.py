@@ -202,3 +202,4 @@ def test_cli_labels_with_commas_quoted_or_repeated(tmp_path: Path) -> None:
     unknown = runner.invoke(cli, ["search", str(path), "--labels", "big"])
     assert unknown.exit_code == 2
     assert "unknown label 'big'" in unknown.stderr
+    assert "'big, red fox', " in unknown.stderr  # class names quoted: they may hold commas
