@@ -34,13 +34,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import polars as pl
 
 from prime_rs import _engine
 from prime_rs.errors import InputError
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 __all__ = [
     "TAG_SEPARATOR",
@@ -199,6 +202,17 @@ def _read_parquet_folder(folder: Path) -> pl.DataFrame:
             )
     if len(frames) == 1:
         return first
+    # Types may differ where one holds the other (Int32 and Int64, a column of nulls), never
+    # in kind: text in one file and numbers in another would silently become text.
+    for col, dtype in first.schema.items():
+        for f, df in zip(files[1:], frames[1:], strict=True):
+            other = df.schema[col]
+            if None not in (_kind(dtype), _kind(other)) and _kind(dtype) != _kind(other):
+                raise InputError(
+                    f"{f}: column {col!r} is {other}, but {dtype} in {files[0].name}, the "
+                    "first file of the same folder; every file of a Parquet dataset needs the "
+                    "same columns of the same types"
+                )
     try:
         return pl.concat([df.select(first.columns) for df in frames], how="vertical_relaxed")
     except Exception as e:
@@ -206,6 +220,21 @@ def _read_parquet_folder(folder: Path) -> pl.DataFrame:
             f"{folder}: the .parquet files in this folder do not fit together ({_reason(e)}); "
             "every file of a Parquet dataset needs the same columns of the same types"
         ) from None
+
+
+def _kind(dtype: PolarsDataType) -> str | None:
+    """What a column holds, whatever its width: number, text, list of ..., or None for a
+    column of nulls (which fits any other)."""
+    if dtype == pl.Null:
+        return None
+    if dtype.is_numeric():
+        return "number"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        return "text"
+    if isinstance(dtype, (pl.List, pl.Array)):
+        inner = _kind(dtype.inner)
+        return None if inner is None else f"list of {inner}"
+    return str(dtype)
 
 
 def _reason(e: BaseException) -> str:

@@ -281,7 +281,7 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 
 def test_not_a_table() -> None:
-    with pytest.raises(InputError, match="^samples: must be a table: a polars DataFrame") as info:
+    with pytest.raises(InputError, match=r"^samples: must be a table: a polars DataFrame") as info:
         load_samples({"id": [1]})  # type: ignore[arg-type]
     assert "got dict; build a table from the dict first" in str(info.value)
 
