@@ -191,7 +191,7 @@ def _read_parquet_folder(folder: Path) -> pl.DataFrame:
             what = "; ".join(
                 part
                 for part in (
-                    f"it has {', '.join(map(repr, extra[:_MAX_COLUMNS]))} more" if extra else "",
+                    f"it also has {', '.join(map(repr, extra[:_MAX_COLUMNS]))}" if extra else "",
                     f"it lacks {', '.join(map(repr, lacking[:_MAX_COLUMNS]))}" if lacking else "",
                 )
                 if part
@@ -346,6 +346,9 @@ def write_table(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
 
 def _list_as_text(s: pl.Series) -> pl.Series:
     """A list column as one CSV cell per row (see :func:`write_table`)."""
+    inner = s.dtype.inner if isinstance(s.dtype, pl.List) else None
+    if inner == pl.Categorical or isinstance(inner, pl.Enum):
+        s = s.cast(pl.List(pl.String))
     if s.dtype != pl.List(pl.String):
         return s.map_elements(lambda v: json.dumps(list(v)), return_dtype=pl.String)
     e = pl.element()

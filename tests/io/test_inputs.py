@@ -260,6 +260,12 @@ def test_folder_with_files_that_do_not_fit(tmp_path: Path) -> None:
     assert message.startswith(f"{folder / 'b.parquet'}: its columns differ from those of a.parquet")
     assert "it lacks 'tags'" in message
 
+    pl.DataFrame(
+        {"id": [2], "label": ["a"], "correct": [True], "tags": [["y"]], "x": [1], "y": [2]}
+    ).write_parquet(folder / "b.parquet")
+    with pytest.raises(InputError, match=r"\(it also has 'x', 'y'\); every file"):
+        load_samples(folder)
+
     (folder / "b.parquet").write_bytes(b"")
     with pytest.raises(InputError, match=f"^{folder / 'b.parquet'}: the file is empty"):
         load_samples(folder)

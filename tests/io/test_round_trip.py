@@ -111,6 +111,12 @@ def test_other_lists_in_csv(tmp_path: Path) -> None:
     df = pl.DataFrame({"label": ["a"], "tags": [["x"]], "scores": [[0.5, 0.25]]})
     path = write_table(df, tmp_path / "t.csv")
     assert read_table(path)["scores"].to_list() == ["[0.5, 0.25]"]
+    # Categorical tags are text like any other.
+    tags = [["a|b", "c"], ["d"]]
+    modes = mode_table(tags).with_columns(pl.col("tags").cast(pl.List(pl.Categorical)))
+    path = write_table(modes, tmp_path / "modes.csv")
+    assert read_modes(path)["tags"].to_list() == tags
+    assert pl.read_csv(path)["tags"].to_list() == ['["a|b", "c"]', "d"]
 
 
 # -- empty tables --------------------------------------------------------------------------
