@@ -14,17 +14,27 @@ split      str, optional          e.g. ``detect`` / ``holdout``
 path       str, optional          image file
 ========== ====================== ===================================================
 
-Files may be Parquet (``.parquet``, ``.pq``), CSV (``.csv``; tags as one string separated by
-``|``, RAM's own separator) or JSON lines (``.jsonl``, ``.ndjson``; ``.json`` holding either
-JSON lines or one array of records).
+A table may come as a Polars DataFrame or LazyFrame, a pyarrow Table or RecordBatchReader, a
+pandas DataFrame, any object that exports an Arrow stream (``__arrow_c_stream__``, the Arrow
+PyCapsule interface: DuckDB, Ibis, ...), or a path: a Parquet (``.parquet``, ``.pq``), CSV
+(``.csv``) or JSON-lines (``.jsonl``, ``.ndjson``; ``.json`` holding either JSON lines or one
+array of records) file, or a folder of Parquet files (a Parquet dataset, read in file-name
+order).
+
+In CSV, a cell of tags is one string with the tags separated by ``|`` (RAM's own separator),
+or, when a tag could not survive that (it holds ``|``, is empty, starts with ``[`` or has
+blanks at either end), the list as JSON text (``["a|b", "c"]``); :func:`write_table` picks the
+second form only for such cells, so every list reads back exactly as written.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -32,13 +42,46 @@ import polars as pl
 import prime_rs._engine as _engine
 from prime_rs.errors import InputError
 
-__all__ = ["TAG_SEPARATOR", "SamplesLike", "load_samples", "read_table", "write_table"]
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
+__all__ = [
+    "TAG_SEPARATOR",
+    "ArrowStreamExportable",
+    "SamplesLike",
+    "TableLike",
+    "load_samples",
+    "read_table",
+    "write_table",
+]
 
 #: Separator of tags inside one CSV cell.
 TAG_SEPARATOR = "|"
 
-#: What the API accepts as a samples table.
-SamplesLike = pl.DataFrame | str | Path
+
+class ArrowStreamExportable(Protocol):
+    """A table that exports itself as an Arrow stream (the Arrow PyCapsule interface).
+
+    pyarrow Tables and RecordBatchReaders, pandas (2.2 and later), Polars, DuckDB and many
+    more have this method; an object of one's own only needs it.
+    """
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
+
+
+#: What the API accepts as a table: a Polars DataFrame or LazyFrame, a pyarrow Table or
+#: RecordBatchReader, a pandas DataFrame, any object with ``__arrow_c_stream__``, or the path
+#: of a table file or of a folder of Parquet files.
+TableLike = pl.DataFrame | pl.LazyFrame | str | os.PathLike[str] | ArrowStreamExportable
+#: What the API accepts as a samples table (any :data:`TableLike`).
+SamplesLike = TableLike
+
+#: What :func:`load_samples` accepts, for messages.
+ACCEPTED = (
+    "a polars DataFrame or LazyFrame, a pyarrow Table or RecordBatchReader, a pandas DataFrame, "
+    "any object with __arrow_c_stream__ (the Arrow PyCapsule interface), or the path of a "
+    ".parquet, .csv, .jsonl or .json file or of a folder of .parquet files"
+)
 
 _PARQUET = {".parquet", ".pq"}
 _CSV = {".csv"}
@@ -55,19 +98,30 @@ def _rows(mask: pl.Series) -> str:
     return f"row{'s' if len(idx) > 1 else ''} {shown}{more} (counting from 0)"
 
 
-def read_table(path: str | Path) -> pl.DataFrame:
-    """Read a Parquet, CSV or JSON-lines file into a DataFrame, as-is.
+def read_table(path: TableLike) -> pl.DataFrame:
+    """Read a Parquet, CSV or JSON-lines file, or a folder of Parquet files, as-is.
+
+    ``path`` may also be a table in memory, of any kind :func:`load_samples` takes; it comes
+    back as a Polars DataFrame, unchanged.
 
     The format follows the extension: ``.parquet``/``.pq``, ``.csv``, ``.jsonl``/``.ndjson``,
     or ``.json`` (JSON lines or one array of records). Column types are inferred from the whole
     file, so a value of another type late in the file is not an error; in a CSV file the
-    ``tags`` column is always read as text (tags separated by ``|``).
+    ``tags`` column is always read as text (see :func:`tags_from_text`). A JSON or JSON-lines
+    file without records (``[]``, or no line at all: what :func:`write_table` writes for an
+    empty table) is a table without rows or columns.
+
+    A folder is a Parquet dataset: every ``*.parquet`` (or ``*.pq``) file directly inside it,
+    in file-name order, one after the other (names starting with ``.`` or ``_``, such as
+    ``_SUCCESS`` or ``_metadata``, are left out). The files must have the same columns;
+    their types may differ where one fits the other (integers and floats, say).
 
     Raises
     ------
     InputError
-        The file is missing, a folder, empty, unreadable, or not of the format its extension
-        announces; the message names the file.
+        The file is missing, empty, unreadable, or not of the format its extension
+        announces, or the folder holds no Parquet file or files that do not fit together;
+        the message names the file. Not a table at all (a list, a number).
 
     Examples
     --------
@@ -77,20 +131,27 @@ def read_table(path: str | Path) -> pl.DataFrame:
     >>> read_table(p).columns
     ['id', 'tags']
     """
-    p = Path(path)
+    if isinstance(path, (str, os.PathLike)):
+        return _read_path(Path(path))
+    return _as_frame(path, "table")
+
+
+def _read_path(p: Path) -> pl.DataFrame:
     suffix = p.suffix.lower()
     if not p.exists():
         raise InputError(f"{p}: file not found")
     if p.is_dir():
-        raise InputError(f"{p}: is a folder, not a table file (.parquet, .csv or .jsonl)")
+        return _read_parquet_folder(p)
     if suffix not in _PARQUET | _CSV | _JSON:
         raise InputError(
             f"{p}: unknown file type {suffix or '(no extension)'!r}; "
-            "use .parquet, .csv, .jsonl (JSON lines) or .json"
+            "use .parquet, .csv, .jsonl (JSON lines) or .json, or a folder of .parquet files"
         )
     kind = "Parquet" if suffix in _PARQUET else "CSV" if suffix in _CSV else "JSON"
     try:
         if p.is_file() and p.stat().st_size == 0:
+            if kind == "JSON":
+                return pl.DataFrame()  # JSON lines without a line: a table without rows
             need = " (a CSV file needs at least its header line)" if kind == "CSV" else ""
             raise InputError(f"{p}: the file is empty{need}")
         if suffix in _PARQUET:
@@ -104,6 +165,76 @@ def read_table(path: str | Path) -> pl.DataFrame:
         raise InputError(f"{p}: cannot be read ({e.strerror})") from None
     except Exception as e:  # polars raises many kinds for a broken file
         raise InputError(f"{p}: not a readable {kind} file ({_reason(e)})") from None
+
+
+def _read_parquet_folder(folder: Path) -> pl.DataFrame:
+    """Every Parquet file directly inside ``folder``, in file-name order, as one table."""
+    try:
+        files = sorted(
+            f
+            for f in folder.iterdir()
+            if f.suffix.lower() in _PARQUET and not f.name.startswith((".", "_")) and f.is_file()
+        )
+    except PermissionError as e:
+        raise InputError(f"{folder}: cannot be read ({e.strerror})") from None
+    if not files:
+        raise InputError(
+            f"{folder}: is a folder without .parquet files; give a table file (.parquet, .csv, "
+            ".jsonl or .json) or a folder of .parquet files (a Parquet dataset)"
+        )
+    frames = [_read_path(f) for f in files]
+    first = frames[0]
+    for f, df in zip(files[1:], frames[1:], strict=True):
+        if set(df.columns) != set(first.columns):
+            extra = [c for c in df.columns if c not in first.columns]
+            lacking = [c for c in first.columns if c not in df.columns]
+            what = "; ".join(
+                part
+                for part in (
+                    f"it also has {', '.join(map(repr, extra[:_MAX_COLUMNS]))}" if extra else "",
+                    f"it lacks {', '.join(map(repr, lacking[:_MAX_COLUMNS]))}" if lacking else "",
+                )
+                if part
+            )
+            raise InputError(
+                f"{f}: its columns differ from those of {files[0].name}, the first file of the "
+                f"same folder ({what}); every file of a Parquet dataset needs the same columns"
+            )
+    if len(frames) == 1:
+        return first
+    # Types may differ where one holds the other (Int32 and Int64, a column of nulls), never
+    # in kind: text in one file and numbers in another would silently become text.
+    for col, dtype in first.schema.items():
+        for f, df in zip(files[1:], frames[1:], strict=True):
+            other = df.schema[col]
+            if None not in (_kind(dtype), _kind(other)) and _kind(dtype) != _kind(other):
+                raise InputError(
+                    f"{f}: column {col!r} is {other}, but {dtype} in {files[0].name}, the "
+                    "first file of the same folder; every file of a Parquet dataset needs the "
+                    "same columns of the same types"
+                )
+    try:
+        return pl.concat([df.select(first.columns) for df in frames], how="vertical_relaxed")
+    except Exception as e:
+        raise InputError(
+            f"{folder}: the .parquet files in this folder do not fit together ({_reason(e)}); "
+            "every file of a Parquet dataset needs the same columns of the same types"
+        ) from None
+
+
+def _kind(dtype: PolarsDataType) -> str | None:
+    """What a column holds, whatever its width: number, text, list of ..., or None for a
+    column of nulls (which fits any other)."""
+    if dtype == pl.Null:
+        return None
+    if dtype.is_numeric():
+        return "number"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        return "text"
+    if isinstance(dtype, (pl.List, pl.Array)):
+        inner = _kind(dtype.inner)
+        return None if inner is None else f"list of {inner}"
+    return str(dtype)
 
 
 def _reason(e: BaseException) -> str:
@@ -132,8 +263,11 @@ def _read_csv(p: Path) -> pl.DataFrame:
 def _read_json(p: Path) -> pl.DataFrame:
     with p.open("rb") as f:
         head = f.read(64).lstrip()
-    if not head:
-        raise InputError(f"{p}: the file is empty (only blanks)")
+        while not head:  # blank lines first (or only)
+            block = f.read(1 << 16)
+            if not block:
+                return pl.DataFrame()  # no record: a table without rows
+            head = block.lstrip()
     if head.startswith(b"["):
         return pl.read_json(p, infer_schema_length=None)
     return pl.read_ndjson(p, infer_schema_length=None)
@@ -166,19 +300,31 @@ def output_format(path: str | Path) -> str:
     )
 
 
-def write_table(df: pl.DataFrame, path: str | Path) -> Path:
+def write_table(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write ``df`` as Parquet, CSV or JSON lines, chosen by the extension of ``path``.
 
-    CSV cannot hold lists: list columns of strings are joined with ``|``, other lists are
-    written as JSON text.
+    CSV cannot hold lists, so a list of strings (``tags``) becomes one cell of text that
+    reads back as exactly the same list (:func:`read_table` then
+    :func:`load_samples`, or ``prime_rs.evaluate.read_modes``):
+
+    * the tags joined with ``|`` (``snow|night``; an empty list is an empty cell) when every
+      tag is plain: not empty, without ``|``, without blanks at either end and not starting
+      with ``[``, so the cell means the same to anyone who splits it on ``|``;
+    * otherwise the list as JSON text (``["a|b", "c,d"]``, ``[""]``), which the readers tell
+      apart by its leading ``[`` (a plain cell never starts with one).
+
+    Joining alone would be ambiguous: ``["a|b", "c,d"]`` and ``["a", "b", "c,d"]`` would both
+    be ``a|b|c,d``, and ``[""]`` would read back as ``[]``. Commas, quotes and line breaks
+    inside a cell are CSV's own business (the cell is quoted). Other lists (numbers) are
+    written as JSON text. Parquet and JSON keep lists as they are.
 
     Examples
     --------
     >>> import polars as pl, tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "modes.csv"
-    >>> _ = write_table(pl.DataFrame({"tags": [["a", "b"]]}), p)
+    >>> _ = write_table(pl.DataFrame({"tags": [["a", "b"], ["a|b", "c"]]}), p)
     >>> p.read_text().splitlines()
-    ['tags', 'a|b']
+    ['tags', 'a|b', '"[""a|b"", ""c""]"']
     """
     p = Path(path)
     if p.is_dir():
@@ -188,17 +334,8 @@ def write_table(df: pl.DataFrame, path: str | Path) -> Path:
     if fmt == "parquet":
         df.write_parquet(p)
     elif fmt == "csv":
-        flat = df.with_columns(
-            [
-                pl.col(name).list.join(TAG_SEPARATOR)
-                if dtype == pl.List(pl.String)
-                else pl.col(name).map_elements(
-                    lambda v: json.dumps(list(v)), return_dtype=pl.String
-                )
-                for name, dtype in df.schema.items()
-                if isinstance(dtype, pl.List)
-            ]
-        )
+        lists = [name for name, dtype in df.schema.items() if isinstance(dtype, pl.List)]
+        flat = df.with_columns([_list_as_text(df[name]) for name in lists]) if lists else df
         flat.write_csv(p)
     elif fmt == "json":
         df.write_json(p)
@@ -207,13 +344,118 @@ def write_table(df: pl.DataFrame, path: str | Path) -> Path:
     return p
 
 
+def _list_as_text(s: pl.Series) -> pl.Series:
+    """A list column as one CSV cell per row (see :func:`write_table`)."""
+    inner = s.dtype.inner if isinstance(s.dtype, pl.List) else None
+    if inner == pl.Categorical or isinstance(inner, pl.Enum):
+        s = s.cast(pl.List(pl.String))
+    if s.dtype != pl.List(pl.String):
+        return s.map_elements(lambda v: json.dumps(list(v)), return_dtype=pl.String)
+    e = pl.element()
+    plain = (
+        (e != "")
+        & ~e.str.contains(TAG_SEPARATOR, literal=True)
+        & (e.str.strip_chars() == e)
+        & ~e.str.starts_with("[")
+    ).fill_null(False)
+    needs_json = (~s.list.eval(plain).list.all()).fill_null(False)
+    text = s.list.join(TAG_SEPARATOR)
+    if needs_json.any():
+        rows = needs_json.arg_true()
+        as_json = [json.dumps(v, ensure_ascii=False) for v in s.gather(rows).to_list()]
+        text = text.scatter(rows, pl.Series(as_json, dtype=pl.String))
+    return text.alias(s.name)
+
+
+def tags_from_text(tags: pl.Series, name: str, *, json_cells: bool = True) -> pl.Series:
+    """Lists of tags from cells of text, as :func:`write_table` writes them in CSV.
+
+    A cell is either tags separated by ``|`` (blanks around a tag and empty tags are
+    dropped, so `` snow | tree |`` is ``["snow", "tree"]``; an empty or missing cell is no
+    tag), or, when it starts with ``[``, a JSON list of strings, read exactly.
+
+    Parameters
+    ----------
+    tags
+        A column of text.
+    name
+        The table's name, for messages.
+    json_cells
+        Read cells starting with ``[`` as JSON lists; when false (a table that holds lists
+        elsewhere, where text holding a list is a mistake) they are an error.
+
+    Raises
+    ------
+    InputError
+        A cell starts with ``[`` but is not a JSON list of strings (pandas' ``to_csv``
+        writes ``['a', 'b']``, which is not JSON), or ``json_cells`` is false.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> tags_from_text(pl.Series(["snow|night", "", '["a|b", ""]']), "modes").to_list()
+    [['snow', 'night'], [], ['a|b', '']]
+    """
+    tags = tags.cast(pl.String)
+    split = (
+        tags.str.split(TAG_SEPARATOR)
+        .list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
+        .fill_null([])
+    )
+    as_text = tags.str.strip_chars_start().str.starts_with("[").fill_null(False)
+    if not as_text.any():
+        return split.alias("tags")
+    if not json_cells:
+        raise InputError(
+            f"{name}: column 'tags' holds a list written as text: {_holds(tags, as_text)};"
+            f" give each sample's tags as one string separated by '{TAG_SEPARATOR}' (CSV) "
+            "or as a list of strings (Parquet, JSON), not both in one file"
+        )
+    rows = as_text.arg_true()
+    decoded: list[list[str]] = []
+    for i, cell in zip(rows.to_list(), tags.gather(rows).to_list(), strict=True):
+        try:
+            value = json.loads(cell)
+        except ValueError:
+            value = None
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            bad = pl.Series([False] * len(tags)).scatter(i, True)
+            raise InputError(
+                f"{name}: column 'tags' holds a list written as text that is not a JSON list "
+                f"of strings: {_holds(tags, bad, count=False)}; write each sample's tags as one "
+                f"string separated by '{TAG_SEPARATOR}', or as a JSON list such as "
+                '["snow", "night"] (prime_rs.write_table does this)'
+            )
+        decoded.append(value)
+    # Lists cannot be scattered into place: gather both parts back into the rows' order.
+    rest = (~as_text).arg_true()
+    parts = pl.concat([split.gather(rest), pl.Series(decoded, dtype=pl.List(pl.String))])
+    return parts.gather(pl.concat([rest, rows]).arg_sort()).alias("tags")
+
+
+def source_name(samples: object) -> str:
+    """The name of a samples table in messages: its path, or ``"samples"`` for a table in
+    memory.
+
+    Examples
+    --------
+    >>> source_name("data/s.parquet"), source_name(pl.DataFrame())
+    ('data/s.parquet', 'samples')
+    """
+    return os.fspath(samples) if isinstance(samples, (str, os.PathLike)) else "samples"
+
+
 def load_samples(samples: SamplesLike, *, source: str | None = None) -> pl.DataFrame:
     """Read and validate a samples table.
 
     Parameters
     ----------
     samples
-        A Polars DataFrame, or the path of a Parquet, CSV or JSON-lines file.
+        The table: a Polars DataFrame or LazyFrame (collected), a pyarrow Table or
+        RecordBatchReader, a pandas DataFrame (a named index, such as ``id`` after
+        ``set_index("id")``, becomes a column), any object with ``__arrow_c_stream__`` (the
+        Arrow PyCapsule interface), or the path of a Parquet, CSV or JSON-lines file or of a
+        folder of Parquet files (see :func:`read_table`).
     source
         Name used for the table in error messages (defaults to the file path, or
         ``"samples"``).
@@ -223,14 +465,15 @@ def load_samples(samples: SamplesLike, *, source: str | None = None) -> pl.DataF
     polars.DataFrame
         The table with ``correct`` (Boolean, derived from ``label == prediction`` when
         absent) and ``tags`` (``List(String)``, an empty list for a missing cell); every
-        other column is kept unchanged.
+        other column is kept unchanged. A table without rows (even without columns, as an
+        empty JSON file reads) is an empty samples table, which searches find nothing in.
 
     Raises
     ------
     InputError
-        Missing columns, null labels, duplicate ids, tags that are not strings, neither
-        ``prediction`` nor ``correct``, and so on; the message names the table, the column
-        and the rows.
+        Not a table; missing columns, null labels, duplicate ids, tags that are not strings,
+        neither ``prediction`` nor ``correct``, or both but disagreeing, and so on; the
+        message names the table, the column and the rows.
 
     Examples
     --------
@@ -239,18 +482,59 @@ def load_samples(samples: SamplesLike, *, source: str | None = None) -> pl.DataF
     ...                    "prediction": ["cat", "dog"], "tags": [["indoor"], []]})
     >>> load_samples(df)["correct"].to_list()
     [True, False]
+    >>> load_samples(df.lazy())["correct"].to_list()
+    [True, False]
     """
-    if isinstance(samples, (str, Path)):
-        name = source or str(samples)
-        df = read_table(samples)
-    elif isinstance(samples, pl.DataFrame):
-        name = source or "samples"
-        df = samples
-    else:
-        kind = type(samples).__name__
-        hint = " (convert it with polars.from_pandas)" if kind == "DataFrame" else ""
-        raise InputError(f"samples must be a polars DataFrame or a file path, not {kind}{hint}")
-    return _validate(df, name)
+    name = source or source_name(samples)
+    df = _as_frame(samples, name)
+    csv = False
+    if isinstance(samples, (str, os.PathLike)):
+        p = Path(samples)
+        csv = p.suffix.lower() in _CSV and not p.is_dir()
+    return _validate(df, name, csv=csv)
+
+
+def _as_frame(samples: object, name: str) -> pl.DataFrame:
+    """Any table :func:`read_table` accepts, as a Polars DataFrame."""
+    if isinstance(samples, pl.DataFrame):
+        return samples
+    if isinstance(samples, pl.LazyFrame):
+        try:
+            return samples.collect()
+        except Exception as e:
+            raise InputError(
+                f"{name}: the LazyFrame could not be collected ({_reason(e)})"
+            ) from None
+    if isinstance(samples, (str, os.PathLike)):
+        return _read_path(Path(samples))
+    kind = type(samples).__name__
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(samples, pandas.DataFrame):
+        index = samples.index.name
+        keep_index = index is not None and index not in samples.columns
+        try:
+            return pl.from_pandas(samples, include_index=keep_index)
+        except Exception as e:
+            raise InputError(
+                f"{name}: the pandas DataFrame could not be converted ({_reason(e)})"
+            ) from None
+    if not isinstance(samples, pl.Series) and callable(
+        getattr(samples, "__arrow_c_stream__", None)
+    ):
+        stream: Any = samples
+        try:
+            return pl.DataFrame(stream)
+        except Exception as e:
+            raise InputError(
+                f"{name}: the {kind} could not be read as a table through its Arrow stream "
+                f"({_reason(e)}); a table is a stream of records (one struct per row)"
+            ) from None
+    hint = ""
+    if isinstance(samples, pl.Series):
+        hint = "; a Series is one column, a table has several"
+    elif isinstance(samples, (dict, list, tuple)):
+        hint = f"; build a table from the {kind} first, e.g. polars.DataFrame(...)"
+    raise InputError(f"{name}: must be a table: {ACCEPTED}; got {kind}{hint}")
 
 
 def _columns(df: pl.DataFrame) -> str:
@@ -284,7 +568,33 @@ def _require(df: pl.DataFrame, name: str, columns: Sequence[str]) -> None:
         )
 
 
-def _validate(df: pl.DataFrame, name: str) -> pl.DataFrame:
+#: The columns of a samples table without rows or columns (an empty JSON file).
+_EMPTY_SAMPLES = pl.Schema(
+    {"id": pl.String(), "label": pl.String(), "correct": pl.Boolean(), "tags": pl.List(pl.String)}
+)
+
+
+def _empty(df: pl.DataFrame) -> pl.DataFrame:
+    """A table without rows as an empty samples table: without columns (an empty JSON file)
+    it gets the required ones; a column whose type says nothing (null, or float from an empty
+    pandas frame) gets the type a samples table needs."""
+    if df.width == 0:
+        return pl.DataFrame(schema=_EMPTY_SAMPLES)
+    want: dict[str, pl.DataType] = {"correct": pl.Boolean(), "tags": pl.List(pl.String)}
+    fixes = []
+    for col, dtype in df.schema.items():
+        if col in ("id", "label", "prediction"):
+            plain = dtype.is_integer() or dtype in (pl.String, pl.Categorical)
+            if not plain and not isinstance(dtype, pl.Enum):
+                fixes.append(pl.Series(col, [], dtype=pl.String))
+        elif col in want and dtype in (pl.Null, pl.Float64, pl.Object):
+            fixes.append(pl.Series(col, [], dtype=want[col]))
+    return df.with_columns(fixes) if fixes else df
+
+
+def _validate(df: pl.DataFrame, name: str, *, csv: bool = False) -> pl.DataFrame:
+    if df.height == 0:
+        df = _empty(df)
     _require(df, name, ["id", "label", "tags"])
     if "correct" not in df.columns and "prediction" not in df.columns:
         raise InputError(
@@ -305,7 +615,7 @@ def _validate(df: pl.DataFrame, name: str) -> pl.DataFrame:
             f"{name}: column 'id' must be unique, but {first!r} appears in "
             f"{_rows(df['id'] == first)} ({int(dup.sum())} rows share an id with another)"
         )
-    out = df.with_columns(tags=_tags(df, name))
+    out = df.with_columns(tags=_tags(df, name, csv=csv))
     out = out.with_columns(correct=_correct(out, name))
     return out
 
@@ -327,24 +637,15 @@ def _check_scalar(df: pl.DataFrame, name: str, col: str) -> None:
     )
 
 
-def _tags(df: pl.DataFrame, name: str) -> pl.Series:
+def _tags(df: pl.DataFrame, name: str, *, csv: bool) -> pl.Series:
     tags = df["tags"]
     dtype = tags.dtype
     if dtype == pl.String:
-        # A list written as text (pandas' to_csv, or a JSON file mixing lists and strings,
-        # which polars reads as text) would silently become one odd tag.
-        as_text = tags.str.strip_chars_start().str.starts_with("[").fill_null(False)
-        if as_text.any():
-            raise InputError(
-                f"{name}: column 'tags' holds a list written as text: {_holds(tags, as_text)};"
-                f" give each sample's tags as one string separated by '{TAG_SEPARATOR}' (CSV) "
-                "or as a list of strings (Parquet, JSON), not both in one file"
-            )
-        # One string per cell, tags separated by "|"; blanks around a tag are dropped.
-        split = tags.str.split(TAG_SEPARATOR).list.eval(
-            pl.element().str.strip_chars().filter(pl.element() != "")
-        )
-        return split.fill_null([]).alias("tags")
+        # One string per cell, tags separated by "|" (blanks around a tag are dropped), or in
+        # a CSV file a JSON list (write_table's form for tags "|" would break). Elsewhere a
+        # list written as text (a JSON file mixing lists and strings, which polars reads as
+        # text) is a mistake that would silently become one odd tag.
+        return tags_from_text(tags, name, json_cells=csv)
     if dtype == pl.Null:
         return pl.Series("tags", [[] for _ in range(len(df))], dtype=pl.List(pl.String))
     if isinstance(dtype, pl.List):
@@ -404,6 +705,8 @@ def _correct(df: pl.DataFrame, name: str) -> pl.Series:
         nulls = c.is_null()
         if nulls.any():
             raise InputError(f"{name}: column 'correct' is empty (null) in {_rows(nulls)}")
+        if "prediction" in df.columns:
+            _check_agreement(df, name, c)
         return c.alias("correct")
     pred, label = df["prediction"], df["label"]
     nulls = pred.is_null()
@@ -420,9 +723,42 @@ def _correct(df: pl.DataFrame, name: str) -> pl.Series:
             f"(e.g. {pred[0]!r}); they must be the same kind of value (both class names or "
             "both class numbers) to be compared"
         )
-    if not lt.is_integer():
+    return _matches(label, pred).alias("correct")
+
+
+def _matches(label: pl.Series, pred: pl.Series) -> pl.Series:
+    """``label == prediction``, row by row (categorical and text compared as text)."""
+    if not label.dtype.is_integer():
         label, pred = label.cast(pl.String), pred.cast(pl.String)
-    return (label == pred).alias("correct")
+    return label == pred
+
+
+def _check_agreement(df: pl.DataFrame, name: str, correct: pl.Series) -> None:
+    """Refuse a table whose ``correct`` says otherwise than ``label == prediction``.
+
+    Rows without a prediction, and a prediction of another kind than the label (class
+    numbers against names), cannot be compared and are left alone.
+    """
+    label, pred = df["label"], df["prediction"]
+    comparable = pred.dtype.is_integer() or pred.dtype in (pl.String, pl.Categorical)
+    comparable = comparable or isinstance(pred.dtype, pl.Enum)
+    if not comparable or label.dtype.is_integer() != pred.dtype.is_integer():
+        return
+    wrong = (_matches(label, pred) != correct).fill_null(False)
+    n = int(wrong.sum())
+    if n == 0:
+        return
+    rows = wrong.arg_true().head(_SHOW)
+    ids = ", ".join(repr(v) for v in df["id"].gather(rows).to_list())
+    shown = ", ".join(str(i) for i in rows.to_list())
+    more = f" and {n - _SHOW} more" if n > _SHOW else ""
+    raise InputError(
+        f"{name}: columns 'correct' and 'prediction' disagree in {n} row{'s' if n > 1 else ''}"
+        f" ('correct' is not label == prediction): row{'s' if n > 1 else ''} {shown}{more}"
+        f" (counting from 0; id{'s' if n > 1 else ''} {ids}); keep one of the two columns: "
+        "drop 'correct' to derive it from the predictions, or drop 'prediction' if "
+        "'correct' is what counts"
+    )
 
 
 def describe(df: pl.DataFrame) -> dict[str, Any]:

@@ -57,7 +57,6 @@ BAD_INPUTS: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "no extension": ("samples", write_text("id,label\n"), ["unknown file type"]),
     "empty csv": ("s.csv", write_text(""), ["the file is empty"]),
     "empty parquet": ("s.parquet", write_bytes(b""), ["the file is empty"]),
-    "blank jsonl": ("s.jsonl", write_text("\n  \n"), ["the file is empty"]),
     "ragged csv": (
         "s.csv",
         write_text("id,label,prediction,tags\n0,a,a,x,extra,more\n"),
@@ -282,8 +281,9 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 
 def test_not_a_table() -> None:
-    with pytest.raises(InputError, match="polars DataFrame or a file path, not dict"):
+    with pytest.raises(InputError, match=r"^samples: must be a table: a polars DataFrame") as info:
         load_samples({"id": [1]})  # type: ignore[arg-type]
+    assert "got dict; build a table from the dict first" in str(info.value)
 
 
 def test_dataframe_errors_name_the_table() -> None:

@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 
 from prime_rs.errors import InputError, ParameterError
-from prime_rs.io import TAG_SEPARATOR, SamplesLike, load_samples, read_table
+from prime_rs.io import SamplesLike, load_samples, read_table, tags_from_text
+from prime_rs.search import CONFUSION_COLUMNS, MODE_COLUMNS, TRUST_COLUMNS
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -147,10 +148,26 @@ def split_samples(
     return d, h
 
 
+#: The type of each column a mode table may have (the rest are Float64), for a table read
+#: without rows: a CSV header types nothing, an empty JSON file has no columns at all.
+_MODE_TYPES: dict[str, pl.DataType] = {
+    **{c: pl.Float64() for c in MODE_COLUMNS + TRUST_COLUMNS + CONFUSION_COLUMNS},
+    "label": pl.String(),
+    "tags": pl.List(pl.String),
+    "n_tags": pl.Int64(),
+    "support": pl.Int64(),
+    "confused_with": pl.String(),
+}
+
+
 def read_modes(path: str | Path) -> pl.DataFrame:
     """Read a mode table written by ``prime search -o`` (Parquet, CSV or JSON lines).
 
-    In CSV, ``tags`` is one string with the tags separated by ``|``; it comes back as a list.
+    In CSV, ``tags`` is one string with the tags separated by ``|``, or a JSON list where a
+    tag holds ``|`` (see :func:`prime_rs.io.write_table`); it comes back as a list, exactly
+    as written. An empty mode table reads back empty in every format: from a file without
+    columns (JSON ``[]``, an empty JSON-lines file) with the columns every mode table has,
+    and from a CSV header with each column's type.
 
     Examples
     --------
@@ -162,6 +179,8 @@ def read_modes(path: str | Path) -> pl.DataFrame:
     [['snow', 'night']]
     """
     df = read_table(path)
+    if df.height == 0:
+        df = _empty_modes(df)
     if "label" not in df.columns or "tags" not in df.columns:
         raise InputError(
             f"{path}: not a mode table: it needs 'label' and 'tags' (the output of prime search)"
@@ -173,17 +192,24 @@ def read_modes(path: str | Path) -> pl.DataFrame:
             "not a mode table; give the modes written by prime search -o first"
         )
     if df.schema["tags"] == pl.String:
-        df = df.with_columns(
-            pl.col("tags")
-            .fill_null("")
-            .str.split(TAG_SEPARATOR)
-            .list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
-        )
+        df = df.with_columns(tags_from_text(df["tags"], str(path)))
     elif df.schema["tags"] == pl.Null:
         df = df.with_columns(pl.col("tags").cast(pl.List(pl.String)))
     elif not isinstance(df.schema["tags"], pl.List):
         raise InputError(f"{path}: column 'tags' must hold lists of tags, not {df.schema['tags']}")
     return df
+
+
+def _empty_modes(df: pl.DataFrame) -> pl.DataFrame:
+    """A mode table without rows, with the columns and types of one written by a search."""
+    if df.width == 0:
+        return pl.DataFrame(schema={c: _MODE_TYPES[c] for c in MODE_COLUMNS + TRUST_COLUMNS})
+    untyped = [
+        pl.Series(c, [], dtype=_MODE_TYPES[c])
+        for c, dtype in df.schema.items()
+        if c in _MODE_TYPES and dtype in (pl.String, pl.Null)
+    ]
+    return df.with_columns(untyped) if untyped else df
 
 
 def as_samples(samples: SamplesLike, source: str | None = None) -> pl.DataFrame:
