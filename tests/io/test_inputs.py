@@ -152,7 +152,7 @@ def test_index_and_evaluation_take_every_form(
     tmp_path: Path, samples: pl.DataFrame, modes: pl.DataFrame, form: str
 ) -> None:
     index = prime_rs.TagIndex.from_samples(make_form(form, samples, tmp_path))
-    assert_frame_equal(index.search(), modes)
+    assert_frame_equal(index.search().modes, modes)
     # An evaluation reads its samples through the same door.
     held = generalization(modes, make_form(form, samples, tmp_path))
     assert_frame_equal(held, generalization(modes, samples))

@@ -15,11 +15,10 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import prime_rs
-from prime_rs import InputError, load_samples, read_table, write_table
+from prime_rs import MODE_COLUMNS, TRUST_COLUMNS, InputError, load_samples, read_table, write_table
 from prime_rs.cli import cli
 from prime_rs.evaluate import read_modes
 from prime_rs.io import tags_from_text
-from prime_rs.search import MODE_COLUMNS, TRUST_COLUMNS
 
 FORMATS = [".parquet", ".csv", ".json", ".jsonl"]
 

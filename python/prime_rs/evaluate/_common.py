@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 
 from prime_rs.errors import InputError, ParameterError
-from prime_rs.io import SamplesLike, load_samples, read_table, tags_from_text
-from prime_rs.search import CONFUSION_COLUMNS, MODE_COLUMNS, TRUST_COLUMNS
+from prime_rs.index import CONFUSION_COLUMNS, MODE_COLUMNS, TRUST_COLUMNS
+from prime_rs.io import SamplesLike, load_samples, read_table, source_name, tags_from_text
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -137,7 +137,7 @@ def split_samples(
     >>> d.height, h.height
     (1, 1)
     """
-    name = source or (str(samples) if not isinstance(samples, pl.DataFrame) else "samples")
+    name = source or source_name(samples)
     df = load_samples(samples, source=name)
     if holdout is not None and str(holdout) == str(detect):
         raise ParameterError(
