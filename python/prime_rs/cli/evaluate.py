@@ -958,6 +958,10 @@ def generated_command(prompts: str, predictions: str, output: str | None) -> Non
 
     _check_output(output)
     per_prompt, per_kind = generated_accuracy(prompts, predictions)
+    if per_prompt.height == 0:
+        click.echo(f"{prompts}: no prompts (no modes to generate for); nothing to measure")
+        _write(per_prompt, output, "0 prompts")
+        return
     rows = [
         [
             str(r["kind"]),

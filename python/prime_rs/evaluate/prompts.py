@@ -32,6 +32,12 @@ __all__ = [
 #: The prompt of a mode: its class and tags.
 DEFAULT_PROMPT_TEMPLATE = "a photo of a {label}, {tags}"
 _FORMAT = "prime_rs.prompts/1"
+_PROMPT_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "kind": pl.String(),
+    "label": pl.String(),
+    "tags": pl.List(pl.String),
+}
 
 
 def _plain(v: Any) -> Any:
@@ -273,13 +279,15 @@ def generated_accuracy(
                 f"predictions: missing column {col!r}; give one row per generated image with "
                 "'prompt_id' and 'prediction'"
             )
+    # An explicit schema: a file without prompts (no modes) must still join as text.
     meta = pl.DataFrame(
         {
-            "id": [p["id"] for p in data["prompts"]],
-            "kind": [p["kind"] for p in data["prompts"]],
+            "id": [str(p["id"]) for p in data["prompts"]],
+            "kind": [str(p["kind"]) for p in data["prompts"]],
             "label": [str(p["label"]) for p in data["prompts"]],
-            "tags": pl.Series([list(p["tags"]) for p in data["prompts"]], dtype=pl.List(pl.String)),
-        }
+            "tags": [list(p["tags"]) for p in data["prompts"]],
+        },
+        schema=_PROMPT_SCHEMA,
     )
     unknown = table.filter(~pl.col("prompt_id").cast(pl.String).is_in(meta["id"].implode()))
     if unknown.height:
@@ -293,7 +301,7 @@ def generated_accuracy(
     images = images.with_columns(correct=pl.col("prediction") == pl.col("label"))
     per_prompt = meta.join(
         images.group_by("id").agg(
-            n_images=pl.len().cast(pl.Int64), accuracy=pl.col("correct").mean()
+            n_images=pl.len().cast(pl.Int64), accuracy=pl.col("correct").mean().cast(pl.Float64)
         ),
         on="id",
         how="left",
@@ -303,7 +311,7 @@ def generated_accuracy(
         .agg(
             n_prompts=pl.col("id").n_unique().cast(pl.Int64),
             n_images=pl.len().cast(pl.Int64),
-            accuracy=pl.col("correct").mean(),
+            accuracy=pl.col("correct").mean().cast(pl.Float64),
         )
         .join(
             per_prompt.group_by("kind").agg(mean_prompt_accuracy=pl.col("accuracy").mean()),
