@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
     "generated_accuracy",
     "generation_prompts",
+    "prompt_counts",
     "read_prompts",
     "write_prompts",
 ]
@@ -203,6 +204,25 @@ def generation_prompts(
         "template": template,
         "images_per_prompt": images_per_prompt,
         "prompts": prompts,
+    }
+
+
+def prompt_counts(prompts: dict[str, Any], success_per_mode: int = 1) -> dict[str, int]:
+    """How many failure and success prompts :func:`generation_prompts` made, and how many
+    success prompts it could not make (classes without a tag set of 100% accuracy).
+
+    Examples
+    --------
+    >>> p = {"prompts": [{"kind": "failure"}, {"kind": "failure"}, {"kind": "success"}]}
+    >>> prompt_counts(p)
+    {'n_failure': 2, 'n_success': 1, 'n_missing_success': 1}
+    """
+    kinds = [p.get("kind") for p in prompts.get("prompts", [])]
+    n_failure, n_success = kinds.count("failure"), kinds.count("success")
+    return {
+        "n_failure": n_failure,
+        "n_success": n_success,
+        "n_missing_success": max(0, n_failure * success_per_mode - n_success),
     }
 
 
