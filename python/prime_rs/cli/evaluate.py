@@ -499,8 +499,8 @@ def quality_command(
     from prime_rs.evaluate.quality import description_quality, quality_summary
 
     check_output(output, "result.parquet")
-    table_modes = read_modes(modes)
     detect = _split(samples, split_column, detect_split, "detect")
+    table_modes = read_modes(modes)
     model = _load_clip(model_name, checkpoint, model_config, device)
     table = description_quality(
         table_modes,
@@ -607,10 +607,11 @@ def compare_command(
     from prime_rs.evaluate.compare import compare, read_vocabulary, write_comparison
 
     detect, held = _splits(samples, split_column, detect_split, holdout_split, holdout_samples)
+    table_modes = read_modes(modes)
     phrases = None if vocabulary is None else read_vocabulary(vocabulary)
     model = _load_clip(model_name, checkpoint, model_config, device)
     tables = compare(
-        read_modes(modes),
+        table_modes,
         detect,
         model=model,
         holdout=held,
@@ -691,7 +692,8 @@ def tag_overlap_command(
     from prime_rs.evaluate.analyses import tag_overlap, tag_overlap_summary
 
     check_output(output, "result.parquet")
-    table = tag_overlap(read_modes(modes), _split(holdout, split_column, holdout_split, "holdout"))
+    held = _split(holdout, split_column, holdout_split, "holdout")
+    table = tag_overlap(read_modes(modes), held)
     summary = tag_overlap_summary(table)
     if summary.height == 0:
         click.echo("no mode of 2 or more tags has samples in all three groups on the holdout")
@@ -891,9 +893,10 @@ def prompts_command(
     """
     from prime_rs.evaluate.prompts import generation_prompts, prompt_counts, write_prompts
 
+    detect = _split(samples, split_column, detect_split, "detect")
     data = generation_prompts(
         read_modes(modes),
-        _split(samples, split_column, detect_split, "detect"),
+        detect,
         top=top,
         success_per_mode=success_per_mode,
         min_support=min_support,
