@@ -282,6 +282,191 @@ def generalization_lines(
     return lines
 
 
+def _sweep_lines(grid: pl.DataFrame, *, with_holdout: bool, generalizes: float) -> list[str]:
+    """The grid of ``prime evaluate sweep``: modes per (s, a), and how many generalize."""
+    rows = []
+    for r in grid.iter_rows(named=True):
+        row = [str(r["min_support"]), f"{r['min_drop'] * 100:g}%", str(r["n_modes"])]
+        if with_holdout:
+            row += [
+                f"{r['n_generalize']} / {r['n_measured']}",
+                _pct(r["share_generalize"]),
+                _pct(r["mean_holdout_drop"]),
+            ]
+        rows.append(row)
+    header = ["min_support", "min_drop", "modes"]
+    if with_holdout:
+        header += [f"drop >= {generalizes * 100:g}%", "share", "mean holdout drop"]
+    return _table(header, rows, left=0)
+
+
+def _quality_lines(table: pl.DataFrame, s: dict[str, Any], model_id: str) -> list[str]:
+    """``prime evaluate quality``: the summary, then the first modes' scores."""
+    lines = [
+        f"model       {model_id}",
+        f"modes       {s['n_groups']} ({s['n_measured']} with images)",
+        f"similarity  mean {_num(s['mean_similarity'])}, spread {_num(s['mean_similarity_std'])}",
+        f"AUROC       mean {_num(s['mean_auroc'])}, median {_num(s['median_auroc'])}",
+        "",
+    ]
+    rows = [
+        [
+            str(r["label"]),
+            _join_tags(r["tags"]),
+            str(r["n_images"]),
+            _num(r["similarity_mean"]),
+            _num(r["similarity_std"]),
+            _num(r["auroc"]),
+        ]
+        for r in table.head(TOP).iter_rows(named=True)
+    ]
+    return lines + _table(["class", "tags", "images", "similarity", "std", "AUROC"], rows, left=2)
+
+
+def _compare_lines(tables: dict[str, pl.DataFrame], model_id: str) -> list[str]:
+    """``prime evaluate compare``: both methods side by side, then DOMINO's first slices."""
+    summary = tables["summary"]
+    rows = []
+    for r in summary.iter_rows(named=True):
+        row = [
+            r["method"],
+            str(r["n_groups"]),
+            _num(r["mean_support"], 1),
+            _num(r["mean_similarity"]),
+            _num(r["mean_similarity_std"]),
+            _num(r["mean_auroc"]),
+        ]
+        if "mean_holdout_drop" in r:
+            row += [_pct(r["mean_holdout_drop"]), _pct(r["share_generalize"])]
+        rows.append(row)
+    header = ["method", "groups", "support", "similarity", "std", "AUROC"]
+    if "mean_holdout_drop" in summary.columns:
+        header += ["holdout drop", f"share >= {DEFAULT_GENERALIZES * 100:g}%"]
+    lines = [f"model  {model_id}", "", *_table(header, rows)]
+    top = tables["domino"].head(TOP)
+    if top.height:
+        lines += ["", f"DOMINO slices (top {top.height})"]
+        lines += _table(
+            ["class", "description", "support", "accuracy", "drop"],
+            [
+                [
+                    str(r["label"]),
+                    str(r["description"]),
+                    str(r["support"]),
+                    _pct(r["accuracy"]),
+                    _pct(r["drop"]),
+                ]
+                for r in top.iter_rows(named=True)
+            ],
+            left=2,
+        )
+    return lines
+
+
+def _tag_overlap_lines(summary: pl.DataFrame) -> list[str]:
+    """Table 2: mean holdout drops by number of tags, or why there is nothing to show."""
+    if summary.height == 0:
+        return ["no mode of 2 or more tags has samples in all three groups on the holdout"]
+    rows = [
+        [
+            str(r["n_tags"]),
+            str(r["n_modes"]),
+            _pct(r["mean_drop_all"]),
+            _pct(r["mean_drop_k_minus_1"]),
+            _pct(r["mean_drop_any"]),
+        ]
+        for r in summary.iter_rows(named=True)
+    ]
+    header = ["tags (k)", "modes", "all k tags", ">= k-1 tags", ">= 1 tag"]
+    return _table(header, rows, left=0)
+
+
+def _embedding_space_lines(dist: pl.DataFrame, near: pl.DataFrame, source: str) -> list[str]:
+    """Tables 3 and 5-7: distance by shared tags, and tags shared with the neighbours."""
+    most = dist["shared_tags"].max() if dist.height else None
+    top = int(most) if most is not None else 0  # type: ignore[arg-type]
+    lines = [f"embeddings  {source}", "", "distance by shared tags (Table 3)"]
+    lines += _table(
+        ["shared tags", "pairs", "mean distance", "std"],
+        [
+            [
+                f"{r['shared_tags']}+"
+                if r["shared_tags"] == top and top >= 4
+                else str(r["shared_tags"]),
+                f"{r['n_pairs']:,}",
+                _num(r["mean_distance"]),
+                _num(r["std_distance"]),
+            ]
+            for r in dist.iter_rows(named=True)
+        ],
+        left=0,
+    )
+    lines += ["", "tags shared with the N nearest neighbours (Tables 5-7)"]
+    lines += _table(
+        ["N", "queries", "embedding space", "random", "tag space (best)"],
+        [
+            [
+                str(r["n_neighbors"]),
+                f"{r['n_queries']:,}",
+                _num(r["shared_embedding"], 2),
+                _num(r["shared_random"], 2),
+                _num(r["shared_tag_space"], 2),
+            ]
+            for r in near.iter_rows(named=True)
+        ],
+        left=0,
+    )
+    return lines
+
+
+def _generated_lines(per_kind: pl.DataFrame) -> list[str]:
+    """Accuracy on generated images, per kind of prompt (failure, success)."""
+    rows = [
+        [
+            str(r["kind"]),
+            str(r["n_prompts"]),
+            str(r["n_images"]),
+            _pct(r["accuracy"]),
+            _pct(r["mean_prompt_accuracy"]),
+        ]
+        for r in per_kind.iter_rows(named=True)
+    ]
+    return _table(["kind", "prompts", "images", "accuracy", "mean per prompt"], rows)
+
+
+def _ladder_cells(r: dict[str, Any], prefix: str) -> list[str]:
+    n = r[f"{prefix}support"]
+    if not n:
+        return ["0", "-", "-", "-"]
+    low, high = r[f"{prefix}accuracy_low"], r[f"{prefix}accuracy_high"]
+    return [
+        f"{n:,}",
+        _pct(r[f"{prefix}accuracy"]),
+        f"{low * 100:.0f}-{high * 100:.0f}%",
+        _pct(r[f"{prefix}drop"]),
+    ]
+
+
+def _ladder_lines(table: pl.DataFrame, label: str, detect: str, holdout: str | None) -> list[str]:
+    """``prime inspect``: the tag set, where it was measured, and every subset's numbers."""
+    full = table.row(table.height - 1, named=True)
+    lines = [f"{label}: {' + '.join(full['tags'])}", f"detect   {detect}"]
+    if holdout is not None:
+        lines.append(f"holdout  {holdout}")
+    lines.append("")
+    rows = []
+    for r in table.iter_rows(named=True):
+        name = " + ".join(r["tags"]) if r["tags"] else "(whole class)"
+        row = [name, *_ladder_cells(r, "")]
+        if holdout is not None:
+            row += _ladder_cells(r, "holdout_")
+        rows.append(row)
+    header = ["tags", "support", "accuracy", "interval", "drop"]
+    if holdout is not None:
+        header += ["holdout n", "accuracy", "interval", "drop"]
+    return lines + _table(header, rows)
+
+
 # -- prime evaluate ------------------------------------------------------------------------
 
 
@@ -434,20 +619,7 @@ def sweep_command(
         threads=threads,
         show_progress=not quiet,
     )
-    rows = []
-    for r in grid.iter_rows(named=True):
-        row = [str(r["min_support"]), f"{r['min_drop'] * 100:g}%", str(r["n_modes"])]
-        if held is not None:
-            row += [
-                f"{r['n_generalize']} / {r['n_measured']}",
-                _pct(r["share_generalize"]),
-                _pct(r["mean_holdout_drop"]),
-            ]
-        rows.append(row)
-    header = ["min_support", "min_drop", "modes"]
-    if held is not None:
-        header += [f"drop >= {generalizes * 100:g}%", "share", "mean holdout drop"]
-    _echo(_table(header, rows, left=0))
+    _echo(_sweep_lines(grid, with_holdout=held is not None, generalizes=generalizes))
     click.echo("")
     _write(grid, output, f"{grid.height} grid points")
     if plot:
@@ -513,29 +685,7 @@ def quality_command(
         batch_size=batch_size,
         show_progress=not quiet,
     )
-    s = quality_summary(table)
-    _echo(
-        [
-            f"model       {model.model_id}",
-            f"modes       {s['n_groups']} ({s['n_measured']} with images)",
-            f"similarity  mean {_num(s['mean_similarity'])}, "
-            f"spread {_num(s['mean_similarity_std'])}",
-            f"AUROC       mean {_num(s['mean_auroc'])}, median {_num(s['median_auroc'])}",
-            "",
-        ]
-    )
-    rows = [
-        [
-            str(r["label"]),
-            _join_tags(r["tags"]),
-            str(r["n_images"]),
-            _num(r["similarity_mean"]),
-            _num(r["similarity_std"]),
-            _num(r["auroc"]),
-        ]
-        for r in table.head(TOP).iter_rows(named=True)
-    ]
-    _echo(_table(["class", "tags", "images", "similarity", "std", "AUROC"], rows, left=2))
+    _echo(_quality_lines(table, quality_summary(table), model.model_id))
     click.echo("")
     _write(table, output, f"{table.height} modes")
 
@@ -626,43 +776,7 @@ def compare_command(
         batch_size=batch_size,
         show_progress=not quiet,
     )
-    summary = tables["summary"]
-    rows = []
-    for r in summary.iter_rows(named=True):
-        row = [
-            r["method"],
-            str(r["n_groups"]),
-            _num(r["mean_support"], 1),
-            _num(r["mean_similarity"]),
-            _num(r["mean_similarity_std"]),
-            _num(r["mean_auroc"]),
-        ]
-        if "mean_holdout_drop" in r:
-            row += [_pct(r["mean_holdout_drop"]), _pct(r["share_generalize"])]
-        rows.append(row)
-    header = ["method", "groups", "support", "similarity", "std", "AUROC"]
-    if "mean_holdout_drop" in summary.columns:
-        header += ["holdout drop", "share >= 25%"]
-    _echo([f"model  {model.model_id}", ""])
-    _echo(_table(header, rows))
-    top = tables["domino"].head(TOP)
-    if top.height:
-        lines = ["", f"DOMINO slices (top {top.height})"]
-        lines += _table(
-            ["class", "description", "support", "accuracy", "drop"],
-            [
-                [
-                    str(r["label"]),
-                    str(r["description"]),
-                    str(r["support"]),
-                    _pct(r["accuracy"]),
-                    _pct(r["drop"]),
-                ]
-                for r in top.iter_rows(named=True)
-            ],
-            left=2,
-        )
-        _echo(lines)
+    _echo(_compare_lines(tables, model.model_id))
     if output_dir is not None:
         written = write_comparison(tables, output_dir)
         click.echo("")
@@ -694,22 +808,7 @@ def tag_overlap_command(
     check_output(output, "result.parquet")
     held = _split(holdout, split_column, holdout_split, "holdout")
     table = tag_overlap(read_modes(modes), held)
-    summary = tag_overlap_summary(table)
-    if summary.height == 0:
-        click.echo("no mode of 2 or more tags has samples in all three groups on the holdout")
-    else:
-        rows = [
-            [
-                str(r["n_tags"]),
-                str(r["n_modes"]),
-                _pct(r["mean_drop_all"]),
-                _pct(r["mean_drop_k_minus_1"]),
-                _pct(r["mean_drop_any"]),
-            ]
-            for r in summary.iter_rows(named=True)
-        ]
-        header = ["tags (k)", "modes", "all k tags", ">= k-1 tags", ">= 1 tag"]
-        _echo(_table(header, rows, left=0))
+    _echo(_tag_overlap_lines(tag_overlap_summary(table)))
     click.echo("")
     _write(table, output, f"{table.height} modes")
 
@@ -777,6 +876,8 @@ def embedding_space_command(
 
     check_output(output, "result.parquet")
     check_output(neighbors_output, "result.parquet")
+    if embeddings is None and checkpoint is None:
+        raise click.UsageError("give --embeddings FILE, or --checkpoint to compute CLIP embeddings")
     df = _split(samples, split_column, detect_split, "detect")
     if embeddings is not None:
         emb: Any = embeddings
@@ -792,48 +893,11 @@ def embedding_space_command(
             show_progress=not quiet,
         )
         source = model.model_id
-    else:
-        raise click.UsageError("give --embeddings FILE, or --checkpoint to compute CLIP embeddings")
     dist = distance_by_shared_tags(df, emb, metric=metric, seed=seed)
     near = neighbor_shared_tags(
         df, emb, n_neighbors=neighbors, metric=metric, seed=seed, show_progress=not quiet
     )
-    top = int(dist["shared_tags"].max())  # type: ignore[arg-type]
-    _echo([f"embeddings  {source} ({metric} distance)", "", "distance by shared tags (Table 3)"])
-    _echo(
-        _table(
-            ["shared tags", "pairs", "mean distance", "std"],
-            [
-                [
-                    f"{r['shared_tags']}+"
-                    if r["shared_tags"] == top and top >= 4
-                    else str(r["shared_tags"]),
-                    f"{r['n_pairs']:,}",
-                    _num(r["mean_distance"]),
-                    _num(r["std_distance"]),
-                ]
-                for r in dist.iter_rows(named=True)
-            ],
-            left=0,
-        )
-    )
-    _echo(["", "tags shared with the N nearest neighbours (Tables 5-7)"])
-    _echo(
-        _table(
-            ["N", "queries", "embedding space", "random", "tag space (best)"],
-            [
-                [
-                    str(r["n_neighbors"]),
-                    f"{r['n_queries']:,}",
-                    _num(r["shared_embedding"], 2),
-                    _num(r["shared_random"], 2),
-                    _num(r["shared_tag_space"], 2),
-                ]
-                for r in near.iter_rows(named=True)
-            ],
-            left=0,
-        )
-    )
+    _echo(_embedding_space_lines(dist, near, f"{source} ({metric} distance)"))
     click.echo("")
     _write(dist, output, "the distance table")
     _write(near, neighbors_output, "the neighbours table")
@@ -941,17 +1005,7 @@ def generated_command(prompts: str, predictions: str, output: str | None) -> Non
         click.echo(f"{prompts}: no prompts (no modes to generate for); nothing to measure")
         _write(per_prompt, output, "0 prompts")
         return
-    rows = [
-        [
-            str(r["kind"]),
-            str(r["n_prompts"]),
-            str(r["n_images"]),
-            _pct(r["accuracy"]),
-            _pct(r["mean_prompt_accuracy"]),
-        ]
-        for r in per_kind.iter_rows(named=True)
-    ]
-    _echo(_table(["kind", "prompts", "images", "accuracy", "mean per prompt"], rows))
+    _echo(_generated_lines(per_kind))
     click.echo("")
     _write(per_prompt, output, f"{per_prompt.height} prompts")
 
@@ -1040,38 +1094,11 @@ def inspect(
     check_output(output, "result.parquet")
     detect, held = _splits(samples, split_column, detect_split, holdout_split, holdout_samples)
     table = ladder(detect, label, tags, holdout=held, confidence=confidence)
-    full = table.row(table.height - 1, named=True)
-    click.echo(f"{label}: {' + '.join(full['tags'])}")
-    click.echo(f"detect   {_where(samples, split_column, detect_split, 'detect')}")
+    detect_name = _where(samples, split_column, detect_split, "detect")
+    holdout_name = None
     if held is not None:
-        click.echo(
-            f"holdout  {holdout_samples or _where(samples, split_column, holdout_split, 'holdout')}"
-        )
-    click.echo("")
-
-    def cells(r: dict[str, Any], prefix: str) -> list[str]:
-        n = r[f"{prefix}support"]
-        if not n:
-            return ["0", "-", "-", "-"]
-        low, high = r[f"{prefix}accuracy_low"], r[f"{prefix}accuracy_high"]
-        return [
-            f"{n:,}",
-            _pct(r[f"{prefix}accuracy"]),
-            f"{low * 100:.0f}-{high * 100:.0f}%",
-            _pct(r[f"{prefix}drop"]),
-        ]
-
-    rows = []
-    for r in table.iter_rows(named=True):
-        name = " + ".join(r["tags"]) if r["tags"] else "(whole class)"
-        row = [name, *cells(r, "")]
-        if held is not None:
-            row += cells(r, "holdout_")
-        rows.append(row)
-    header = ["tags", "support", "accuracy", "interval", "drop"]
-    if held is not None:
-        header += ["holdout n", "accuracy", "interval", "drop"]
-    _echo(_table(header, rows))
+        holdout_name = holdout_samples or _where(samples, split_column, holdout_split, "holdout")
+    _echo(_ladder_lines(table, label, detect_name, holdout_name))
     click.echo("")
     _write(table, output, f"the ladder ({table.height} rows)")
 
