@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner, Result
@@ -24,6 +25,7 @@ from prime_rs.evaluate import (
     generation_prompts,
     ladder,
     read_prompts,
+    retrieval_generalization,
     sweep,
     tag_overlap,
     tag_overlap_summary,
@@ -95,6 +97,7 @@ def _no_prompts(data: tuple[pl.DataFrame, pl.DataFrame]) -> dict[str, object]:
     [
         pl.DataFrame({"prompt_id": [], "prediction": []}),  # columns of type null
         pl.DataFrame(schema={"prompt_id": pl.String, "prediction": pl.String}),
+        pl.DataFrame(schema={"prompt_id": pl.Int64, "prediction": pl.Int64}),
     ],
 )
 def test_generated_accuracy_without_prompts(
@@ -162,6 +165,27 @@ def test_empty_holdout(data: tuple[pl.DataFrame, pl.DataFrame]) -> None:
     grid = sweep(samples, none, min_supports=(30,), min_drops=(0.3,), show_progress=False)
     assert grid["n_measured"].to_list() == [0]
     assert grid["n_modes"].to_list() == [modes.filter(pl.col("drop") >= 0.3).height]
+
+
+def test_retrieval_generalization_with_empty_inputs() -> None:
+    samples = pl.DataFrame(
+        {"id": range(6), "label": [1, 1, 1, 2, 2, 2], "tags": [["a"]] * 6,
+         "correct": [True, False, True, True, True, False]}
+    )  # fmt: skip
+    groups = pl.DataFrame({"label": [1, 2], "description": ["x", "y"], "support": [2, 2]})
+    text = np.eye(6)[:2]
+    columns = ["retrieval_support", "retrieval_accuracy", "holdout_class_accuracy"]
+    r = retrieval_generalization(
+        groups, samples.head(0), holdout_embeddings=np.zeros((0, 6)), text_embeddings=text,
+        detect=samples,
+    )  # fmt: skip
+    assert r["retrieval_support"].to_list() == [0, 0]
+    assert r.select(columns[1:]).null_count().row(0) == (2, 2)
+    r = retrieval_generalization(
+        groups.head(0), samples, holdout_embeddings=np.eye(6), text_embeddings=text[:0],
+        detect=samples,
+    )  # fmt: skip
+    assert r.height == 0 and r.columns == ["label", "description", *columns, "retrieval_drop"]
 
 
 # -- the command line -----------------------------------------------------------------------

@@ -8,7 +8,11 @@
   and the side-by-side comparison of Fig. 6.
 * :func:`ladder`, :func:`tag_overlap`, :func:`distance_by_shared_tags`,
   :func:`neighbor_shared_tags` — the analyses of section 5.
-* :func:`generation_prompts`, :func:`generated_accuracy` — prompts for generated data (4.2).
+* :func:`generation_prompts`, :func:`generated_accuracy`, :func:`prompt_counts` — prompts for
+  generated data (4.2).
+* :func:`load_splits`, :func:`load_split`, :func:`read_modes`, :func:`read_vocabulary`,
+  :func:`write_comparison` — the detect and holdout samples, and the files the commands read
+  and write.
 
 Nothing here imports torch or matplotlib until a function needs it.
 
