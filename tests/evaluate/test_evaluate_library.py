@@ -147,3 +147,15 @@ def test_prompt_counts() -> None:
         "n_success": 0,
         "n_missing_success": 0,
     }
+
+
+def test_every_command_takes_h() -> None:
+    from prime_rs.cli.evaluate import evaluate
+
+    for name, command in evaluate.commands.items():
+        # Each command on its own, outside the group: -h still shows its help.
+        result = CliRunner().invoke(command, ["-h"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Examples" in result.stdout, name
+    report = CliRunner().invoke(cli, ["report", "-h"])
+    assert report.exit_code == 0 and "Examples" in report.stdout

@@ -485,7 +485,11 @@ def evaluate() -> None:
     """
 
 
-@evaluate.command("generalization", short_help="Re-measure modes on unseen samples (Fig. 4).")
+@evaluate.command(
+    "generalization",
+    context_settings=CONTEXT,
+    short_help="Re-measure modes on unseen samples (Fig. 4).",
+)
 @click.argument("modes", metavar="MODES")
 @click.argument("holdout", metavar="HOLDOUT")
 @_split_options("holdout")
@@ -542,7 +546,11 @@ def generalization_command(
         _plot_written(generalization_plot(table, plot, min_drop=min_drop))
 
 
-@evaluate.command("sweep", short_help="Modes and generalization over a grid of (s, a) (Fig. 10).")
+@evaluate.command(
+    "sweep",
+    context_settings=CONTEXT,
+    short_help="Modes and generalization over a grid of (s, a) (Fig. 10).",
+)
 @click.argument("samples", metavar="SAMPLES")
 @_split_options("detect", "holdout")
 @_holdout_samples_option
@@ -629,7 +637,9 @@ def sweep_command(
 
 
 @evaluate.command(
-    "quality", short_help="CLIP similarity and AUROC of each mode's caption (Fig. 6)."
+    "quality",
+    context_settings=CONTEXT,
+    short_help="CLIP similarity and AUROC of each mode's caption (Fig. 6).",
 )
 @click.argument("modes", metavar="MODES")
 @click.argument("samples", metavar="SAMPLES")
@@ -690,7 +700,11 @@ def quality_command(
     _write(table, output, f"{table.height} modes")
 
 
-@evaluate.command("compare", short_help="PRIME against a DOMINO-style baseline (Fig. 6, A.9).")
+@evaluate.command(
+    "compare",
+    context_settings=CONTEXT,
+    short_help="PRIME against a DOMINO-style baseline (Fig. 6, A.9).",
+)
 @click.argument("modes", metavar="MODES")
 @click.argument("samples", metavar="SAMPLES")
 @_split_options("detect", "holdout")
@@ -784,7 +798,9 @@ def compare_command(
 
 
 @evaluate.command(
-    "tag-overlap", short_help="Full tag set vs groups with fewer of its tags (Table 2)."
+    "tag-overlap",
+    context_settings=CONTEXT,
+    short_help="Full tag set vs groups with fewer of its tags (Table 2).",
 )
 @click.argument("modes", metavar="MODES")
 @click.argument("holdout", metavar="HOLDOUT")
@@ -814,7 +830,9 @@ def tag_overlap_command(
 
 
 @evaluate.command(
-    "embedding-space", short_help="Distances and neighbours by shared tags (Tables 3, 5-7)."
+    "embedding-space",
+    context_settings=CONTEXT,
+    short_help="Distances and neighbours by shared tags (Tables 3, 5-7).",
 )
 @click.argument("samples", metavar="SAMPLES")
 @_split_options("detect")
@@ -904,7 +922,9 @@ def embedding_space_command(
 
 
 @evaluate.command(
-    "prompts", short_help="Text-to-image prompts for failure and success modes (4.2)."
+    "prompts",
+    context_settings=CONTEXT,
+    short_help="Text-to-image prompts for failure and success modes (4.2).",
 )
 @click.argument("modes", metavar="MODES")
 @click.argument("samples", metavar="SAMPLES")
@@ -984,7 +1004,11 @@ def prompts_command(
         )
 
 
-@evaluate.command("generated", short_help="Accuracy on images generated from the prompts.")
+@evaluate.command(
+    "generated",
+    context_settings=CONTEXT,
+    short_help="Accuracy on images generated from the prompts.",
+)
 @click.argument("prompts", metavar="PROMPTS")
 @click.argument("predictions", metavar="PREDICTIONS")
 @click.option("-o", "--output", metavar="OUT", help="Write the per-prompt table.")
@@ -1010,7 +1034,11 @@ def generated_command(prompts: str, predictions: str, output: str | None) -> Non
     _write(per_prompt, output, f"{per_prompt.height} prompts")
 
 
-@evaluate.command("embed", short_help="Write CLIP image embeddings as a table (via the cache).")
+@evaluate.command(
+    "embed",
+    context_settings=CONTEXT,
+    short_help="Write CLIP image embeddings as a table (via the cache).",
+)
 @click.argument("samples", metavar="SAMPLES")
 @_split_options("detect")
 @_model_options()
