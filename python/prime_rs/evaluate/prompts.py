@@ -276,7 +276,8 @@ def generated_accuracy(
     -------
     tuple of polars.DataFrame
         Per prompt: ``id, kind, label, tags, n_images, accuracy``; per kind: ``kind,
-        n_prompts, n_images, accuracy`` (over images) and ``mean_prompt_accuracy``.
+        n_prompts, n_images, accuracy`` (over images) and ``mean_prompt_accuracy``. A
+        prompts file without prompts (no modes) gives two empty tables with these columns.
 
     Examples
     --------
