@@ -345,3 +345,26 @@ def test_embed_and_embedding_space_commands(
     )  # fmt: skip
     assert direct.exit_code == 0, direct.output
     assert direct.stdout.split("\n", 1)[1] == space.stdout.split("\n", 1)[1]
+
+
+def test_quality_and_compare_without_modes(
+    clip: Any, dataset: Path, tmp_path: Path, clip_args: Callable[..., list[object]]
+) -> None:
+    detect = _samples(dataset, "detect")
+    none = _modes(detect).head(0)
+    q = description_quality(none, detect, model=clip, cache_dir=tmp_path, show_progress=False)
+    assert q.height == 0 and q["auroc"].dtype == pl.Float64
+    with pytest.raises(prime_rs.InputError, match="nothing to compare"):
+        compare(none, detect, model=clip, cache_dir=tmp_path, show_progress=False)
+    modes_path = tmp_path / "no_modes.csv"
+    prime_rs.write_table(none, modes_path)
+    args = ["evaluate", "quality", modes_path, dataset, "--split-column", "split"]
+    result = invoke(*args, *clip_args("--image-root", dataset.parent))
+    assert result.exit_code == 0, result.output
+    assert "modes       0 (0 with images)" in result.stdout
+    cmp = invoke(
+        "evaluate", "compare", modes_path, dataset, "--split-column", "split",
+        *clip_args("--image-root", dataset.parent),
+    )  # fmt: skip
+    assert cmp.exit_code == 2 and "nothing to compare" in cmp.stderr
+    assert "Traceback" not in cmp.output

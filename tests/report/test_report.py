@@ -13,9 +13,15 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from prime_rs import find_failure_modes, synthetic
+from prime_rs import InputError, ParameterError, find_failure_modes, synthetic, write_table
 from prime_rs.cli import cli
-from prime_rs.report import render_report, select_images, write_report
+from prime_rs.report import (
+    render_report,
+    report_from_files,
+    report_thumbnails,
+    select_images,
+    write_report,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -139,6 +145,60 @@ def test_report_command_needs_split_column(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(modes), str(samples), "--holdout", "x"])
     assert result.exit_code == 2
     assert "--split-column" in result.output
+
+
+def test_report_thumbnails(tmp_path: Path) -> None:
+    detect, _ = _splits()
+    modes = find_failure_modes(detect, max_tags=2, min_support=20).head(3)
+    assert report_thumbnails(modes, detect) == {}  # no path column, no table
+    # From image files: only the images the cards show are read.
+    ids = detect["id"].to_list()
+    (tmp_path / "img").mkdir()
+    for i in ids:
+        (tmp_path / "img" / f"{i}.png").write_bytes(_png(int(i) % 256))
+    with_paths = detect.with_columns(path=pl.format("img/{}.png", pl.col("id")))
+    thumbs = report_thumbnails(modes, with_paths, per_mode=4, image_root=tmp_path)
+    shown = {i for group in select_images(modes, with_paths, per_mode=4) for i in group}
+    assert set(thumbs) == shown and 0 < len(shown) <= 12
+    assert all(b[:4] == b"\x89PNG" for b in thumbs.values())
+    assert report_thumbnails(modes, with_paths, per_mode=0, image_root=tmp_path) == {}
+    # From a thumbnails table: all of it, whatever the path column says.
+    table = tmp_path / "thumbs.parquet"
+    pl.DataFrame({"id": ids[:5], "image": [_png(1)] * 5}).write_parquet(table)
+    assert set(report_thumbnails(modes, with_paths, thumbnails=table)) == set(ids[:5])
+    with pytest.raises(InputError, match="per_mode"):
+        report_thumbnails(modes, detect, per_mode=-1)
+
+
+def test_report_from_files(tmp_path: Path) -> None:
+    detect, holdout = _splits()
+    samples = tmp_path / "samples.parquet"
+    write_table(pl.concat([detect, holdout]), samples)
+    modes = find_failure_modes(detect, max_tags=2, min_support=20)
+    modes_path = tmp_path / "modes.csv"
+    write_table(modes, modes_path)
+    done = report_from_files(
+        modes_path, samples, tmp_path / "out" / "r.html", split_column="split",
+        holdout="holdout", title="Mine",
+    )  # fmt: skip
+    assert done == {"path": tmp_path / "out" / "r.html", "n_modes": modes.height, "n_images": 0}
+    page = done["path"].read_text(encoding="utf-8")
+    assert page.count('class="card"') == modes.height
+    assert "holdout n" in page and "<title>Mine" in page and "modes.csv on samples.parquet" in page
+    # The same page as render_report on the same tables (but for when and how fast it was made).
+    same = render_report(
+        modes, detect, holdout=holdout, images_per_mode=8, title="Mine",
+        subtitle="modes.csv on samples.parquet",
+    )  # fmt: skip
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC|built in [\d.]+ s")
+    assert stamp.sub("", page) == stamp.sub("", same)
+    with pytest.raises(ParameterError, match="split_column"):
+        report_from_files(modes_path, samples, tmp_path / "x.html", holdout="holdout")
+    with pytest.raises(InputError, match="no row has split == 'val'"):
+        report_from_files(
+            modes_path, samples, tmp_path / "x.html", split_column="split", detect="val"
+        )
+    assert not (tmp_path / "x.html").exists()
 
 
 def _chromium(*args: str, timeout: int = 90) -> subprocess.CompletedProcess[str]:

@@ -10,54 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import polars as pl
 
+from prime_rs.cli._options import CONTEXT, TOP, check_output, fraction_option, fractions_option
 from prime_rs.cli._text import echo_lines as _echo
 from prime_rs.cli._text import join_tags
 from prime_rs.cli._text import pct as _pct
 from prime_rs.cli._text import table as _table
-from prime_rs.errors import InputError
-from prime_rs.evaluate._common import read_modes, select_split
+from prime_rs.evaluate._common import load_split, load_splits, read_modes
 from prime_rs.evaluate.generalization import DEFAULT_GENERALIZES
-from prime_rs.io import load_samples, output_format, write_table
+from prime_rs.io import write_table
 
-__all__ = ["evaluate", "generalization_lines", "inspect"]
+__all__ = ["evaluate", "generalization_lines", "inspect", "search_splits"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _TAGS_WIDTH = 50
-_TOP = 10
 
 
 # -- small helpers -------------------------------------------------------------------------
-
-
-def _parse_fraction(text: str) -> float:
-    t = text.strip()
-    return float(t[:-1].strip()) / 100.0 if t.endswith("%") else float(t)
-
-
-def _fraction(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """A fraction written as ``0.3`` or ``30%``."""
-    if value is None or isinstance(value, float):
-        return value
-    try:
-        return _parse_fraction(str(value))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a fraction; write 0.3 or 30%") from None
-
-
-def _fractions(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """Fractions separated by commas: ``0.2,0.3`` or ``20%,30%``."""
-    if value is None or isinstance(value, tuple):
-        return value
-    try:
-        return tuple(_parse_fraction(v) for v in str(value).split(","))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: write fractions separated by commas, e.g. 0.2,0.3 or 20%,30%"
-        ) from None
 
 
 def _integers(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -79,12 +53,8 @@ def _num(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def _check_output(output: str | None) -> None:
-    if output is None:
-        return
-    if Path(output).is_dir():
-        raise InputError(f"{output}: is a folder; give a file name such as result.parquet")
-    output_format(output)
+def _join_tags(tags: Sequence[str]) -> str:
+    return join_tags(tags, _TAGS_WIDTH)
 
 
 def _write(df: pl.DataFrame, output: str | None, what: str) -> None:
@@ -97,14 +67,47 @@ def _plot_written(paths: Sequence[Path]) -> None:
     click.echo(f"wrote the figure to {', '.join(str(p) for p in paths)}")
 
 
-def _samples(path: str, split_column: str | None, value: str | None, role: str) -> pl.DataFrame:
-    """A samples file, cut to the rows of one split when a split column is given."""
-    df = load_samples(path)
+def _need_split_column(split_column: str | None, **splits: str | None) -> None:
+    """``--detect`` / ``--holdout`` name a split: without ``--split-column`` they mean nothing."""
     if split_column is None:
-        if value is not None:
-            raise click.UsageError(f"--{role} needs --split-column (the column holding it)")
-        return df
-    return select_split(df, split_column, value or role, path)
+        for role, value in splits.items():
+            if value is not None:
+                raise click.UsageError(f"--{role} needs --split-column (the column holding it)")
+
+
+def _split(path: str, split_column: str | None, value: str | None, role: str) -> pl.DataFrame:
+    """A samples file, cut to the rows of one split (``--ROLE``, default ROLE) when a split
+    column is given."""
+    _need_split_column(split_column, **{role: value})
+    return load_split(path, split_column, None if split_column is None else value or role)
+
+
+def _splits(
+    samples: str,
+    split_column: str | None,
+    detect: str | None,
+    holdout: str | None,
+    holdout_samples: str | None,
+    *,
+    default_holdout: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The detect rows of SAMPLES, and the holdout: a split of SAMPLES or a file of its own.
+
+    With ``default_holdout``, a split column without ``--holdout`` means the split named
+    ``holdout``.
+    """
+    if holdout_samples is not None and holdout is not None:
+        raise click.UsageError("give --holdout (a split of SAMPLES) or --holdout-samples, not both")
+    _need_split_column(split_column, detect=detect, holdout=holdout)
+    if default_holdout and split_column is not None and holdout_samples is None:
+        holdout = holdout or "holdout"
+    return load_splits(
+        samples,
+        split_column=split_column,
+        detect=detect,
+        holdout=holdout,
+        holdout_samples=holdout_samples,
+    )
 
 
 def _where(path: str, split_column: str | None, value: str | None, role: str) -> str:
@@ -114,10 +117,16 @@ def _where(path: str, split_column: str | None, value: str | None, role: str) ->
     return f"{path} ({split_column} == {value or role!r})"
 
 
-def _split_options(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _options(f: F, options: Sequence[Callable[[F], F]]) -> F:
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _split_options(*roles: str) -> Callable[[F], F]:
     """``--split-column`` plus one ``--ROLE VALUE`` option per role (detect, holdout)."""
 
-    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(f: F) -> F:
         for role in reversed(roles):
             f = click.option(
                 f"--{role}",
@@ -137,8 +146,18 @@ def _split_options(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
     return decorate
 
 
-def _clip_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The CLIP model and the image-embedding cache."""
+_holdout_samples_option = click.option(
+    "--holdout-samples",
+    metavar="FILE",
+    default=None,
+    help="Unseen samples in a file of their own (instead of a split of SAMPLES).",
+)
+
+
+def _model_options(
+    *, checkpoint_required: bool = True, checkpoint_help: str | None = None
+) -> Callable[[F], F]:
+    """The CLIP model, its device and batch size, the image-embedding cache and image root."""
     options = [
         click.option(
             "--model",
@@ -150,8 +169,9 @@ def _clip_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--checkpoint",
             type=click.Path(dir_okay=False),
-            required=True,
-            help="Local weights file of the CLIP model (nothing is downloaded).",
+            required=checkpoint_required,
+            default=None,
+            help=checkpoint_help or "Local weights file of the CLIP model (nothing is downloaded).",
         ),
         click.option(
             "--model-config",
@@ -173,19 +193,24 @@ def _clip_options(f: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Folder that relative image paths start from [default: the current folder].",
         ),
-        click.option(
-            "--template",
-            "templates",
-            multiple=True,
-            metavar="TEXT",
-            help="Caption template with {label} and {tags}; repeat to average several "
-            '[default: "a photo of a {label}, {tags}"].',
-        ),
-        click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    return lambda f: _options(f, options)
+
+
+_quiet_option = click.option("--quiet", is_flag=True, help="No progress bars.")
+
+
+def _clip_options(f: F) -> F:
+    """The CLIP model, the image-embedding cache, the caption templates and ``--quiet``."""
+    template = click.option(
+        "--template",
+        "templates",
+        multiple=True,
+        metavar="TEXT",
+        help="Caption template with {label} and {tags}; repeat to average several "
+        '[default: "a photo of a {label}, {tags}"].',
+    )
+    return _options(f, [_model_options(), template, _quiet_option])
 
 
 def _load_clip(model_name: str, checkpoint: str, model_config: str | None, device: str) -> Any:
@@ -208,7 +233,7 @@ def generalization_lines(
     *,
     holdout: str,
     thresholds: Sequence[float] = (DEFAULT_GENERALIZES,),
-    top: int = _TOP,
+    top: int = TOP,
 ) -> list[str]:
     """The generalization summary printed by ``prime search --holdout`` and ``prime evaluate
     generalization``: counts, shares of modes keeping a drop, the correlation, the top modes.
@@ -257,12 +282,195 @@ def generalization_lines(
     return lines
 
 
+def _sweep_lines(grid: pl.DataFrame, *, with_holdout: bool, generalizes: float) -> list[str]:
+    """The grid of ``prime evaluate sweep``: modes per (s, a), and how many generalize."""
+    rows = []
+    for r in grid.iter_rows(named=True):
+        row = [str(r["min_support"]), f"{r['min_drop'] * 100:g}%", str(r["n_modes"])]
+        if with_holdout:
+            row += [
+                f"{r['n_generalize']} / {r['n_measured']}",
+                _pct(r["share_generalize"]),
+                _pct(r["mean_holdout_drop"]),
+            ]
+        rows.append(row)
+    header = ["min_support", "min_drop", "modes"]
+    if with_holdout:
+        header += [f"drop >= {generalizes * 100:g}%", "share", "mean holdout drop"]
+    return _table(header, rows, left=0)
+
+
+def _quality_lines(table: pl.DataFrame, s: dict[str, Any], model_id: str) -> list[str]:
+    """``prime evaluate quality``: the summary, then the first modes' scores."""
+    lines = [
+        f"model       {model_id}",
+        f"modes       {s['n_groups']} ({s['n_measured']} with images)",
+        f"similarity  mean {_num(s['mean_similarity'])}, spread {_num(s['mean_similarity_std'])}",
+        f"AUROC       mean {_num(s['mean_auroc'])}, median {_num(s['median_auroc'])}",
+        "",
+    ]
+    rows = [
+        [
+            str(r["label"]),
+            _join_tags(r["tags"]),
+            str(r["n_images"]),
+            _num(r["similarity_mean"]),
+            _num(r["similarity_std"]),
+            _num(r["auroc"]),
+        ]
+        for r in table.head(TOP).iter_rows(named=True)
+    ]
+    return lines + _table(["class", "tags", "images", "similarity", "std", "AUROC"], rows, left=2)
+
+
+def _compare_lines(tables: dict[str, pl.DataFrame], model_id: str) -> list[str]:
+    """``prime evaluate compare``: both methods side by side, then DOMINO's first slices."""
+    summary = tables["summary"]
+    rows = []
+    for r in summary.iter_rows(named=True):
+        row = [
+            r["method"],
+            str(r["n_groups"]),
+            _num(r["mean_support"], 1),
+            _num(r["mean_similarity"]),
+            _num(r["mean_similarity_std"]),
+            _num(r["mean_auroc"]),
+        ]
+        if "mean_holdout_drop" in r:
+            row += [_pct(r["mean_holdout_drop"]), _pct(r["share_generalize"])]
+        rows.append(row)
+    header = ["method", "groups", "support", "similarity", "std", "AUROC"]
+    if "mean_holdout_drop" in summary.columns:
+        header += ["holdout drop", f"share >= {DEFAULT_GENERALIZES * 100:g}%"]
+    lines = [f"model  {model_id}", "", *_table(header, rows)]
+    top = tables["domino"].head(TOP)
+    if top.height:
+        lines += ["", f"DOMINO slices (top {top.height})"]
+        lines += _table(
+            ["class", "description", "support", "accuracy", "drop"],
+            [
+                [
+                    str(r["label"]),
+                    str(r["description"]),
+                    str(r["support"]),
+                    _pct(r["accuracy"]),
+                    _pct(r["drop"]),
+                ]
+                for r in top.iter_rows(named=True)
+            ],
+            left=2,
+        )
+    return lines
+
+
+def _tag_overlap_lines(summary: pl.DataFrame) -> list[str]:
+    """Table 2: mean holdout drops by number of tags, or why there is nothing to show."""
+    if summary.height == 0:
+        return ["no mode of 2 or more tags has samples in all three groups on the holdout"]
+    rows = [
+        [
+            str(r["n_tags"]),
+            str(r["n_modes"]),
+            _pct(r["mean_drop_all"]),
+            _pct(r["mean_drop_k_minus_1"]),
+            _pct(r["mean_drop_any"]),
+        ]
+        for r in summary.iter_rows(named=True)
+    ]
+    header = ["tags (k)", "modes", "all k tags", ">= k-1 tags", ">= 1 tag"]
+    return _table(header, rows, left=0)
+
+
+def _embedding_space_lines(dist: pl.DataFrame, near: pl.DataFrame, source: str) -> list[str]:
+    """Tables 3 and 5-7: distance by shared tags, and tags shared with the neighbours."""
+    most = dist["shared_tags"].max() if dist.height else None
+    top = int(most) if most is not None else 0  # type: ignore[arg-type]
+    lines = [f"embeddings  {source}", "", "distance by shared tags (Table 3)"]
+    lines += _table(
+        ["shared tags", "pairs", "mean distance", "std"],
+        [
+            [
+                f"{r['shared_tags']}+"
+                if r["shared_tags"] == top and top >= 4
+                else str(r["shared_tags"]),
+                f"{r['n_pairs']:,}",
+                _num(r["mean_distance"]),
+                _num(r["std_distance"]),
+            ]
+            for r in dist.iter_rows(named=True)
+        ],
+        left=0,
+    )
+    lines += ["", "tags shared with the N nearest neighbours (Tables 5-7)"]
+    lines += _table(
+        ["N", "queries", "embedding space", "random", "tag space (best)"],
+        [
+            [
+                str(r["n_neighbors"]),
+                f"{r['n_queries']:,}",
+                _num(r["shared_embedding"], 2),
+                _num(r["shared_random"], 2),
+                _num(r["shared_tag_space"], 2),
+            ]
+            for r in near.iter_rows(named=True)
+        ],
+        left=0,
+    )
+    return lines
+
+
+def _generated_lines(per_kind: pl.DataFrame) -> list[str]:
+    """Accuracy on generated images, per kind of prompt (failure, success)."""
+    rows = [
+        [
+            str(r["kind"]),
+            str(r["n_prompts"]),
+            str(r["n_images"]),
+            _pct(r["accuracy"]),
+            _pct(r["mean_prompt_accuracy"]),
+        ]
+        for r in per_kind.iter_rows(named=True)
+    ]
+    return _table(["kind", "prompts", "images", "accuracy", "mean per prompt"], rows)
+
+
+def _ladder_cells(r: dict[str, Any], prefix: str) -> list[str]:
+    n = r[f"{prefix}support"]
+    if not n:
+        return ["0", "-", "-", "-"]
+    low, high = r[f"{prefix}accuracy_low"], r[f"{prefix}accuracy_high"]
+    return [
+        f"{n:,}",
+        _pct(r[f"{prefix}accuracy"]),
+        f"{low * 100:.0f}-{high * 100:.0f}%",
+        _pct(r[f"{prefix}drop"]),
+    ]
+
+
+def _ladder_lines(table: pl.DataFrame, label: str, detect: str, holdout: str | None) -> list[str]:
+    """``prime inspect``: the tag set, where it was measured, and every subset's numbers."""
+    full = table.row(table.height - 1, named=True)
+    lines = [f"{label}: {' + '.join(full['tags'])}", f"detect   {detect}"]
+    if holdout is not None:
+        lines.append(f"holdout  {holdout}")
+    lines.append("")
+    rows = []
+    for r in table.iter_rows(named=True):
+        name = " + ".join(r["tags"]) if r["tags"] else "(whole class)"
+        row = [name, *_ladder_cells(r, "")]
+        if holdout is not None:
+            row += _ladder_cells(r, "holdout_")
+        rows.append(row)
+    header = ["tags", "support", "accuracy", "interval", "drop"]
+    if holdout is not None:
+        header += ["holdout n", "accuracy", "interval", "drop"]
+    return lines + _table(header, rows)
+
+
 # -- prime evaluate ------------------------------------------------------------------------
 
-_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-
-@click.group(context_settings=_CONTEXT, short_help="Generalization, quality, baselines, analyses.")
+@click.group(context_settings=CONTEXT, short_help="Generalization, quality, baselines, analyses.")
 def evaluate() -> None:
     """Measure the failure modes: generalization, description quality, baselines, analyses.
 
@@ -277,19 +485,23 @@ def evaluate() -> None:
     """
 
 
-@evaluate.command("generalization", short_help="Re-measure modes on unseen samples (Fig. 4).")
+@evaluate.command(
+    "generalization",
+    context_settings=CONTEXT,
+    short_help="Re-measure modes on unseen samples (Fig. 4).",
+)
 @click.argument("modes", metavar="MODES")
 @click.argument("holdout", metavar="HOLDOUT")
 @_split_options("holdout")
 @click.option(
     "--min-drop",
-    callback=_fraction,
+    callback=fraction_option,
     default="0.25",
     show_default=True,
     metavar="FRACTION",
     help="A mode generalizes when its holdout drop is at least this (the paper: 25%).",
 )
-@click.option("--confidence", callback=_fraction, default="0.95", show_default=True)
+@click.option("--confidence", callback=fraction_option, default="0.95", show_default=True)
 @click.option("-o", "--output", metavar="OUT", help="Write the modes with holdout columns.")
 @click.option("--plot", metavar="STEM", help="Write Fig. 4 as STEM.png and STEM.svg.")
 def generalization_command(
@@ -316,8 +528,8 @@ def generalization_command(
     """
     from prime_rs.evaluate.generalization import generalization
 
-    _check_output(output)
-    held = _samples(holdout, split_column, holdout_split, "holdout")
+    check_output(output, "result.parquet")
+    held = _split(holdout, split_column, holdout_split, "holdout")
     table = generalization(read_modes(modes), held, confidence=confidence)
     _echo(
         generalization_lines(
@@ -334,15 +546,14 @@ def generalization_command(
         _plot_written(generalization_plot(table, plot, min_drop=min_drop))
 
 
-@evaluate.command("sweep", short_help="Modes and generalization over a grid of (s, a) (Fig. 10).")
+@evaluate.command(
+    "sweep",
+    context_settings=CONTEXT,
+    short_help="Modes and generalization over a grid of (s, a) (Fig. 10).",
+)
 @click.argument("samples", metavar="SAMPLES")
 @_split_options("detect", "holdout")
-@click.option(
-    "--holdout-samples",
-    metavar="FILE",
-    default=None,
-    help="Unseen samples in a file of their own (instead of a split of SAMPLES).",
-)
+@_holdout_samples_option
 @click.option(
     "--min-support",
     "min_supports",
@@ -355,7 +566,7 @@ def generalization_command(
 @click.option(
     "--min-drop",
     "min_drops",
-    callback=_fractions,
+    callback=fractions_option,
     default="0.2,0.3,0.4",
     show_default=True,
     metavar="A1,A2,...",
@@ -364,7 +575,7 @@ def generalization_command(
 @click.option("--max-tags", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option(
     "--generalizes",
-    callback=_fraction,
+    callback=fraction_option,
     default="0.25",
     show_default=True,
     metavar="FRACTION",
@@ -402,15 +613,10 @@ def sweep_command(
     """
     from prime_rs.evaluate.generalization import sweep
 
-    _check_output(output)
-    if holdout_samples is not None and holdout_split is not None:
-        raise click.UsageError("give --holdout (a split of SAMPLES) or --holdout-samples, not both")
-    detect = _samples(samples, split_column, detect_split, "detect")
-    held = None
-    if holdout_samples is not None:
-        held = load_samples(holdout_samples)
-    elif split_column is not None:
-        held = _samples(samples, split_column, holdout_split, "holdout")
+    check_output(output, "result.parquet")
+    detect, held = _splits(
+        samples, split_column, detect_split, holdout_split, holdout_samples, default_holdout=True
+    )
     grid = sweep(
         detect,
         held,
@@ -421,20 +627,7 @@ def sweep_command(
         threads=threads,
         show_progress=not quiet,
     )
-    rows = []
-    for r in grid.iter_rows(named=True):
-        row = [str(r["min_support"]), f"{r['min_drop'] * 100:g}%", str(r["n_modes"])]
-        if held is not None:
-            row += [
-                f"{r['n_generalize']} / {r['n_measured']}",
-                _pct(r["share_generalize"]),
-                _pct(r["mean_holdout_drop"]),
-            ]
-        rows.append(row)
-    header = ["min_support", "min_drop", "modes"]
-    if held is not None:
-        header += [f"drop >= {generalizes * 100:g}%", "share", "mean holdout drop"]
-    _echo(_table(header, rows, left=0))
+    _echo(_sweep_lines(grid, with_holdout=held is not None, generalizes=generalizes))
     click.echo("")
     _write(grid, output, f"{grid.height} grid points")
     if plot:
@@ -444,7 +637,9 @@ def sweep_command(
 
 
 @evaluate.command(
-    "quality", short_help="CLIP similarity and AUROC of each mode's caption (Fig. 6)."
+    "quality",
+    context_settings=CONTEXT,
+    short_help="CLIP similarity and AUROC of each mode's caption (Fig. 6).",
 )
 @click.argument("modes", metavar="MODES")
 @click.argument("samples", metavar="SAMPLES")
@@ -485,9 +680,9 @@ def quality_command(
     """
     from prime_rs.evaluate.quality import description_quality, quality_summary
 
-    _check_output(output)
+    check_output(output, "result.parquet")
+    detect = _split(samples, split_column, detect_split, "detect")
     table_modes = read_modes(modes)
-    detect = _samples(samples, split_column, detect_split, "detect")
     model = _load_clip(model_name, checkpoint, model_config, device)
     table = description_quality(
         table_modes,
@@ -500,43 +695,20 @@ def quality_command(
         batch_size=batch_size,
         show_progress=not quiet,
     )
-    s = quality_summary(table)
-    _echo(
-        [
-            f"model       {model.model_id}",
-            f"modes       {s['n_groups']} ({s['n_measured']} with images)",
-            f"similarity  mean {_num(s['mean_similarity'])}, "
-            f"spread {_num(s['mean_similarity_std'])}",
-            f"AUROC       mean {_num(s['mean_auroc'])}, median {_num(s['median_auroc'])}",
-            "",
-        ]
-    )
-    rows = [
-        [
-            str(r["label"]),
-            _join_tags(r["tags"]),
-            str(r["n_images"]),
-            _num(r["similarity_mean"]),
-            _num(r["similarity_std"]),
-            _num(r["auroc"]),
-        ]
-        for r in table.head(_TOP).iter_rows(named=True)
-    ]
-    _echo(_table(["class", "tags", "images", "similarity", "std", "AUROC"], rows, left=2))
+    _echo(_quality_lines(table, quality_summary(table), model.model_id))
     click.echo("")
     _write(table, output, f"{table.height} modes")
 
 
-@evaluate.command("compare", short_help="PRIME against a DOMINO-style baseline (Fig. 6, A.9).")
+@evaluate.command(
+    "compare",
+    context_settings=CONTEXT,
+    short_help="PRIME against a DOMINO-style baseline (Fig. 6, A.9).",
+)
 @click.argument("modes", metavar="MODES")
 @click.argument("samples", metavar="SAMPLES")
 @_split_options("detect", "holdout")
-@click.option(
-    "--holdout-samples",
-    metavar="FILE",
-    default=None,
-    help="Unseen samples in a file of their own (instead of a split of SAMPLES).",
-)
+@_holdout_samples_option
 @_clip_options
 @click.option(
     "--vocabulary",
@@ -596,26 +768,14 @@ def compare_command(
       prime evaluate compare modes.parquet samples.parquet --checkpoint clip.pt \\
           --split-column split --holdout test -o compare/
     """
-    from prime_rs.evaluate.compare import compare
+    from prime_rs.evaluate.compare import compare, read_vocabulary, write_comparison
 
-    if holdout_samples is not None and holdout_split is not None:
-        raise click.UsageError("give --holdout (a split of SAMPLES) or --holdout-samples, not both")
-    detect = _samples(samples, split_column, detect_split, "detect")
-    held = None
-    if holdout_samples is not None:
-        held = load_samples(holdout_samples)
-    elif split_column is not None and holdout_split is not None:
-        held = _samples(samples, split_column, holdout_split, "holdout")
-    phrases = None
-    if vocabulary is not None:
-        p = Path(vocabulary)
-        if not p.is_file():
-            raise InputError(f"{vocabulary}: vocabulary file not found")
-        phrases = [line.strip() for line in p.read_text(encoding="utf-8").splitlines()]
-        phrases = [x for x in phrases if x]
+    detect, held = _splits(samples, split_column, detect_split, holdout_split, holdout_samples)
+    table_modes = read_modes(modes)
+    phrases = None if vocabulary is None else read_vocabulary(vocabulary)
     model = _load_clip(model_name, checkpoint, model_config, device)
     tables = compare(
-        read_modes(modes),
+        table_modes,
         detect,
         model=model,
         holdout=held,
@@ -630,58 +790,17 @@ def compare_command(
         batch_size=batch_size,
         show_progress=not quiet,
     )
-    summary = tables["summary"]
-    rows = []
-    for r in summary.iter_rows(named=True):
-        row = [
-            r["method"],
-            str(r["n_groups"]),
-            _num(r["mean_support"], 1),
-            _num(r["mean_similarity"]),
-            _num(r["mean_similarity_std"]),
-            _num(r["mean_auroc"]),
-        ]
-        if "mean_holdout_drop" in r:
-            row += [_pct(r["mean_holdout_drop"]), _pct(r["share_generalize"])]
-        rows.append(row)
-    header = ["method", "groups", "support", "similarity", "std", "AUROC"]
-    if "mean_holdout_drop" in summary.columns:
-        header += ["holdout drop", "share >= 25%"]
-    _echo([f"model  {model.model_id}", ""])
-    _echo(_table(header, rows))
-    top = tables["domino"].head(_TOP)
-    if top.height:
-        lines = ["", f"DOMINO slices (top {top.height})"]
-        lines += _table(
-            ["class", "description", "support", "accuracy", "drop"],
-            [
-                [
-                    str(r["label"]),
-                    str(r["description"]),
-                    str(r["support"]),
-                    _pct(r["accuracy"]),
-                    _pct(r["drop"]),
-                ]
-                for r in top.iter_rows(named=True)
-            ],
-            left=2,
-        )
-        _echo(lines)
+    _echo(_compare_lines(tables, model.model_id))
     if output_dir is not None:
-        out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_table(summary, out / "summary.csv")
-        write_table(tables["prime"], out / "prime.parquet")
-        write_table(tables["domino"], out / "domino.parquet")
-        from prime_rs.evaluate.plots import quality_plot
-
-        quality_plot({"PRIME": tables["prime"], "DOMINO": tables["domino"]}, out / "fig6")
+        written = write_comparison(tables, output_dir)
         click.echo("")
-        click.echo(f"wrote summary.csv, prime.parquet, domino.parquet, fig6.png, fig6.svg to {out}")
+        click.echo(f"wrote {', '.join(p.name for p in written)} to {Path(output_dir)}")
 
 
 @evaluate.command(
-    "tag-overlap", short_help="Full tag set vs groups with fewer of its tags (Table 2)."
+    "tag-overlap",
+    context_settings=CONTEXT,
+    short_help="Full tag set vs groups with fewer of its tags (Table 2).",
 )
 @click.argument("modes", metavar="MODES")
 @click.argument("holdout", metavar="HOLDOUT")
@@ -702,30 +821,18 @@ def tag_overlap_command(
     """
     from prime_rs.evaluate.analyses import tag_overlap, tag_overlap_summary
 
-    _check_output(output)
-    table = tag_overlap(
-        read_modes(modes), _samples(holdout, split_column, holdout_split, "holdout")
-    )
-    summary = tag_overlap_summary(table)
-    if summary.height == 0:
-        click.echo("no mode of 2 or more tags has samples in all three groups on the holdout")
-    rows = [
-        [
-            str(r["n_tags"]),
-            str(r["n_modes"]),
-            _pct(r["mean_drop_all"]),
-            _pct(r["mean_drop_k_minus_1"]),
-            _pct(r["mean_drop_any"]),
-        ]
-        for r in summary.iter_rows(named=True)
-    ]
-    _echo(_table(["tags (k)", "modes", "all k tags", ">= k-1 tags", ">= 1 tag"], rows, left=0))
+    check_output(output, "result.parquet")
+    held = _split(holdout, split_column, holdout_split, "holdout")
+    table = tag_overlap(read_modes(modes), held)
+    _echo(_tag_overlap_lines(tag_overlap_summary(table)))
     click.echo("")
     _write(table, output, f"{table.height} modes")
 
 
 @evaluate.command(
-    "embedding-space", short_help="Distances and neighbours by shared tags (Tables 3, 5-7)."
+    "embedding-space",
+    context_settings=CONTEXT,
+    short_help="Distances and neighbours by shared tags (Tables 3, 5-7).",
 )
 @click.argument("samples", metavar="SAMPLES")
 @_split_options("detect")
@@ -736,18 +843,7 @@ def tag_overlap_command(
     help="Embeddings table (id, embedding); without it, CLIP image embeddings "
     "(--checkpoint) are computed and cached.",
 )
-@click.option(
-    "--checkpoint",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="CLIP weights (when no --embeddings).",
-)
-@click.option("--model", "model_name", default="ViT-B-32", show_default=True)
-@click.option("--model-config", type=click.Path(dir_okay=False), default=None)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
-@click.option("--image-root", type=click.Path(file_okay=False), default=None)
+@_model_options(checkpoint_required=False, checkpoint_help="CLIP weights (when no --embeddings).")
 @click.option(
     "--neighbors",
     callback=_integers,
@@ -762,7 +858,7 @@ def tag_overlap_command(
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", metavar="OUT", help="Write the distance table (Table 3).")
 @click.option("--neighbors-output", metavar="OUT", help="Write the neighbours table (Tables 5-7).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_quiet_option
 def embedding_space_command(
     samples: str,
     split_column: str | None,
@@ -796,9 +892,11 @@ def embedding_space_command(
     from prime_rs.evaluate.analyses import distance_by_shared_tags, neighbor_shared_tags
     from prime_rs.evaluate.embeddings import embed_samples
 
-    _check_output(output)
-    _check_output(neighbors_output)
-    df = _samples(samples, split_column, detect_split, "detect")
+    check_output(output, "result.parquet")
+    check_output(neighbors_output, "result.parquet")
+    if embeddings is None and checkpoint is None:
+        raise click.UsageError("give --embeddings FILE, or --checkpoint to compute CLIP embeddings")
+    df = _split(samples, split_column, detect_split, "detect")
     if embeddings is not None:
         emb: Any = embeddings
         source = embeddings
@@ -813,55 +911,20 @@ def embedding_space_command(
             show_progress=not quiet,
         )
         source = model.model_id
-    else:
-        raise click.UsageError("give --embeddings FILE, or --checkpoint to compute CLIP embeddings")
     dist = distance_by_shared_tags(df, emb, metric=metric, seed=seed)
     near = neighbor_shared_tags(
         df, emb, n_neighbors=neighbors, metric=metric, seed=seed, show_progress=not quiet
     )
-    top = int(dist["shared_tags"].max())  # type: ignore[arg-type]
-    _echo([f"embeddings  {source} ({metric} distance)", "", "distance by shared tags (Table 3)"])
-    _echo(
-        _table(
-            ["shared tags", "pairs", "mean distance", "std"],
-            [
-                [
-                    f"{r['shared_tags']}+"
-                    if r["shared_tags"] == top and top >= 4
-                    else str(r["shared_tags"]),
-                    f"{r['n_pairs']:,}",
-                    _num(r["mean_distance"]),
-                    _num(r["std_distance"]),
-                ]
-                for r in dist.iter_rows(named=True)
-            ],
-            left=0,
-        )
-    )
-    _echo(["", "tags shared with the N nearest neighbours (Tables 5-7)"])
-    _echo(
-        _table(
-            ["N", "queries", "embedding space", "random", "tag space (best)"],
-            [
-                [
-                    str(r["n_neighbors"]),
-                    f"{r['n_queries']:,}",
-                    _num(r["shared_embedding"], 2),
-                    _num(r["shared_random"], 2),
-                    _num(r["shared_tag_space"], 2),
-                ]
-                for r in near.iter_rows(named=True)
-            ],
-            left=0,
-        )
-    )
+    _echo(_embedding_space_lines(dist, near, f"{source} ({metric} distance)"))
     click.echo("")
     _write(dist, output, "the distance table")
     _write(near, neighbors_output, "the neighbours table")
 
 
 @evaluate.command(
-    "prompts", short_help="Text-to-image prompts for failure and success modes (4.2)."
+    "prompts",
+    context_settings=CONTEXT,
+    short_help="Text-to-image prompts for failure and success modes (4.2).",
 )
 @click.argument("modes", metavar="MODES")
 @click.argument("samples", metavar="SAMPLES")
@@ -912,11 +975,12 @@ def prompts_command(
     Examples:
       prime evaluate prompts modes.parquet samples.parquet --top 10 -o prompts.json
     """
-    from prime_rs.evaluate.prompts import generation_prompts, write_prompts
+    from prime_rs.evaluate.prompts import generation_prompts, prompt_counts, write_prompts
 
+    detect = _split(samples, split_column, detect_split, "detect")
     data = generation_prompts(
         read_modes(modes),
-        _samples(samples, split_column, detect_split, "detect"),
+        detect,
         top=top,
         success_per_mode=success_per_mode,
         min_support=min_support,
@@ -925,23 +989,26 @@ def prompts_command(
         negative_prompt=negative_prompt,
         seed=seed,
     )
-    kinds = [p["kind"] for p in data["prompts"]]
-    n_fail, n_ok = kinds.count("failure"), kinds.count("success")
-    for p in data["prompts"][:_TOP]:
+    n = prompt_counts(data, success_per_mode)
+    for p in data["prompts"][:TOP]:
         click.echo(f"  {p['id']}  {p['prompt']}")
-    if len(kinds) > _TOP:
-        click.echo(f"  ... ({len(kinds) - _TOP} more)")
+    if len(data["prompts"]) > TOP:
+        click.echo(f"  ... ({len(data['prompts']) - TOP} more)")
     path = write_prompts(data, output)
     click.echo("")
-    click.echo(f"wrote {n_fail} failure and {n_ok} success prompts to {path}")
-    if n_fail and n_ok < n_fail * success_per_mode:
+    click.echo(f"wrote {n['n_failure']} failure and {n['n_success']} success prompts to {path}")
+    if n["n_missing_success"]:
         click.echo(
-            f"note: {n_fail * success_per_mode - n_ok} success prompts are missing: their classes "
+            f"note: {n['n_missing_success']} success prompts are missing: their classes "
             "have no tag set with 100% accuracy at this support (lower --min-support)"
         )
 
 
-@evaluate.command("generated", short_help="Accuracy on images generated from the prompts.")
+@evaluate.command(
+    "generated",
+    context_settings=CONTEXT,
+    short_help="Accuracy on images generated from the prompts.",
+)
 @click.argument("prompts", metavar="PROMPTS")
 @click.argument("predictions", metavar="PREDICTIONS")
 @click.option("-o", "--output", metavar="OUT", help="Write the per-prompt table.")
@@ -956,34 +1023,26 @@ def generated_command(prompts: str, predictions: str, output: str | None) -> Non
     """
     from prime_rs.evaluate.prompts import generated_accuracy
 
-    _check_output(output)
+    check_output(output, "result.parquet")
     per_prompt, per_kind = generated_accuracy(prompts, predictions)
-    rows = [
-        [
-            str(r["kind"]),
-            str(r["n_prompts"]),
-            str(r["n_images"]),
-            _pct(r["accuracy"]),
-            _pct(r["mean_prompt_accuracy"]),
-        ]
-        for r in per_kind.iter_rows(named=True)
-    ]
-    _echo(_table(["kind", "prompts", "images", "accuracy", "mean per prompt"], rows))
+    if per_prompt.height == 0:
+        click.echo(f"{prompts}: no prompts (no modes to generate for); nothing to measure")
+        _write(per_prompt, output, "0 prompts")
+        return
+    _echo(_generated_lines(per_kind))
     click.echo("")
     _write(per_prompt, output, f"{per_prompt.height} prompts")
 
 
-@evaluate.command("embed", short_help="Write CLIP image embeddings as a table (via the cache).")
+@evaluate.command(
+    "embed",
+    context_settings=CONTEXT,
+    short_help="Write CLIP image embeddings as a table (via the cache).",
+)
 @click.argument("samples", metavar="SAMPLES")
 @_split_options("detect")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), required=True)
-@click.option("--model", "model_name", default="ViT-B-32", show_default=True)
-@click.option("--model-config", type=click.Path(dir_okay=False), default=None)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
-@click.option("--image-root", type=click.Path(file_okay=False), default=None)
-@click.option("--quiet", is_flag=True)
+@_model_options()
+@_quiet_option
 @click.option("-o", "--output", metavar="OUT", required=True, help="Write the embeddings table.")
 def embed_command(
     samples: str,
@@ -1007,8 +1066,8 @@ def embed_command(
     """
     from prime_rs.evaluate.embeddings import embed_samples, embeddings_table
 
-    _check_output(output)
-    df = _samples(samples, split_column, detect_split, "detect")
+    check_output(output, "result.parquet")
+    df = _split(samples, split_column, detect_split, "detect")
     model = _load_clip(model_name, checkpoint, model_config, device)
     emb = embed_samples(
         model,
@@ -1027,18 +1086,13 @@ def embed_command(
 # -- prime inspect -------------------------------------------------------------------------
 
 
-@click.command(context_settings=_CONTEXT, short_help="Accuracy ladder of a tag set (Tables 1, 4).")
+@click.command(context_settings=CONTEXT, short_help="Accuracy ladder of a tag set (Tables 1, 4).")
 @click.argument("samples", metavar="SAMPLES")
 @click.option("--label", required=True, help="The class.")
 @click.option("--tags", required=True, metavar="A,B,...", help="The tag set, separated by commas.")
 @_split_options("detect", "holdout")
-@click.option(
-    "--holdout-samples",
-    metavar="FILE",
-    default=None,
-    help="Unseen samples in a file of their own (instead of a split of SAMPLES).",
-)
-@click.option("--confidence", callback=_fraction, default="0.95", show_default=True)
+@_holdout_samples_option
+@click.option("--confidence", callback=fraction_option, default="0.95", show_default=True)
 @click.option("-o", "--output", metavar="OUT", help="Write the ladder table.")
 def inspect(
     samples: str,
@@ -1065,48 +1119,14 @@ def inspect(
     """
     from prime_rs.evaluate.analyses import ladder
 
-    _check_output(output)
-    if holdout_samples is not None and holdout_split is not None:
-        raise click.UsageError("give --holdout (a split of SAMPLES) or --holdout-samples, not both")
-    detect = _samples(samples, split_column, detect_split, "detect")
-    held = None
-    if holdout_samples is not None:
-        held = load_samples(holdout_samples)
-    elif split_column is not None and holdout_split is not None:
-        held = _samples(samples, split_column, holdout_split, "holdout")
+    check_output(output, "result.parquet")
+    detect, held = _splits(samples, split_column, detect_split, holdout_split, holdout_samples)
     table = ladder(detect, label, tags, holdout=held, confidence=confidence)
-    full = table.row(table.height - 1, named=True)
-    click.echo(f"{label}: {' + '.join(full['tags'])}")
-    click.echo(f"detect   {_where(samples, split_column, detect_split, 'detect')}")
+    detect_name = _where(samples, split_column, detect_split, "detect")
+    holdout_name = None
     if held is not None:
-        click.echo(
-            f"holdout  {holdout_samples or _where(samples, split_column, holdout_split, 'holdout')}"
-        )
-    click.echo("")
-
-    def cells(r: dict[str, Any], prefix: str) -> list[str]:
-        n = r[f"{prefix}support"]
-        if not n:
-            return ["0", "-", "-", "-"]
-        low, high = r[f"{prefix}accuracy_low"], r[f"{prefix}accuracy_high"]
-        return [
-            f"{n:,}",
-            _pct(r[f"{prefix}accuracy"]),
-            f"{low * 100:.0f}-{high * 100:.0f}%",
-            _pct(r[f"{prefix}drop"]),
-        ]
-
-    rows = []
-    for r in table.iter_rows(named=True):
-        name = " + ".join(r["tags"]) if r["tags"] else "(whole class)"
-        row = [name, *cells(r, "")]
-        if held is not None:
-            row += cells(r, "holdout_")
-        rows.append(row)
-    header = ["tags", "support", "accuracy", "interval", "drop"]
-    if held is not None:
-        header += ["holdout n", "accuracy", "interval", "drop"]
-    _echo(_table(header, rows))
+        holdout_name = holdout_samples or _where(samples, split_column, holdout_split, "holdout")
+    _echo(_ladder_lines(table, label, detect_name, holdout_name))
     click.echo("")
     _write(table, output, f"the ladder ({table.height} rows)")
 
@@ -1116,19 +1136,11 @@ def search_splits(
 ) -> tuple[pl.DataFrame | None, pl.DataFrame | None, list[str]]:
     """``prime search --split-column C --detect D --holdout H``: the two splits and a line
     describing them; ``(None, None, [])`` without a split column."""
-    from prime_rs.evaluate._common import split_samples
-
+    _need_split_column(split_column, detect=detect, holdout=holdout)
     if split_column is None:
-        for name, value in (("--detect", detect), ("--holdout", holdout)):
-            if value is not None:
-                raise click.UsageError(f"{name} needs --split-column (the column holding it)")
         return None, None, []
-    d, h = split_samples(samples, split_column, detect or "detect", holdout)
+    d, h = load_splits(samples, split_column=split_column, detect=detect, holdout=holdout)
     line = f"split       {split_column} == {detect or 'detect'!r}: {d.height:,} samples searched"
     if h is not None:
         line += f"; {split_column} == {holdout!r}: {h.height:,} unseen samples"
     return d, h, [line]
-
-
-def _join_tags(tags: Sequence[str]) -> str:
-    return join_tags(tags, _TAGS_WIDTH)

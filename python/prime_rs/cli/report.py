@@ -1,19 +1,18 @@
 """``prime report``: the HTML report of a mode table, a thin click command over
-:func:`prime_rs.report.write_report`."""
+:func:`prime_rs.report.report_from_files`."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
 
 import click
-import polars as pl
+
+from prime_rs.cli._options import CONTEXT
 
 __all__ = ["report"]
 
 
-@click.command(short_help="Write the HTML report of failure modes.")
+@click.command(context_settings=CONTEXT, short_help="Write the HTML report of failure modes.")
 @click.argument("modes", metavar="MODES")
 @click.argument("samples", metavar="SAMPLES")
 @click.option(
@@ -59,44 +58,26 @@ def report(
       prime report modes.parquet samples.parquet -o report.html
       prime report modes.parquet samples.parquet --split-column split --holdout test
     """
-    from prime_rs.evaluate._common import read_modes, split_samples
-    from prime_rs.io import load_samples
-    from prime_rs.report.images import load_thumbnails, make_thumbnails
-    from prime_rs.report.render import write_report
+    from prime_rs.report.render import report_from_files
 
+    for name, value in (("--detect", detect), ("--holdout", holdout)):
+        if value is not None and split_column is None:
+            raise click.UsageError(f"{name} needs --split-column (the column holding it)")
     t0 = time.perf_counter()
-    mode_table = read_modes(modes)
-    held: pl.DataFrame | None = None
-    if split_column is not None:
-        d, held = split_samples(samples, split_column, detect or "detect", holdout)
-    else:
-        for name, value in (("--detect", detect), ("--holdout", holdout)):
-            if value is not None:
-                raise click.UsageError(f"{name} needs --split-column (the column holding it)")
-        d = load_samples(samples, source=samples)
-    thumbs: dict[Any, bytes] = {}
-    if images_per_mode:
-        if thumbnails is not None:
-            thumbs = load_thumbnails(thumbnails)
-        elif "path" in d.columns:
-            from prime_rs.report.images import select_images
-
-            wanted = {i for ids in select_images(mode_table, d, per_mode=images_per_mode)
-                      for i in ids}  # fmt: skip
-            paths = dict(zip(d["id"].to_list(), d["path"].to_list(), strict=True))
-            thumbs = make_thumbnails({i: paths[i] for i in wanted}, root=image_root)
-    out = write_report(
+    done = report_from_files(
+        modes,
+        samples,
         output,
-        mode_table,
-        d,
-        holdout=held,
-        thumbnails=thumbs,
+        split_column=split_column,
+        detect=detect,
+        holdout=holdout,
+        thumbnails=thumbnails,
+        image_root=image_root,
         images_per_mode=images_per_mode,
         title=title,
-        subtitle=f"{Path(modes).name} on {Path(samples).name}",
     )
-    size = out.stat().st_size
+    out = done["path"]
     click.echo(
-        f"wrote {out} ({size / 1e6:.1f} MB): {mode_table.height:,} modes, "
-        f"{len(thumbs):,} images available, in {time.perf_counter() - t0:.2f} s"
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {done['n_modes']:,} modes, "
+        f"{done['n_images']:,} images available, in {time.perf_counter() - t0:.2f} s"
     )

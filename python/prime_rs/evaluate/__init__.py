@@ -8,7 +8,11 @@
   and the side-by-side comparison of Fig. 6.
 * :func:`ladder`, :func:`tag_overlap`, :func:`distance_by_shared_tags`,
   :func:`neighbor_shared_tags` — the analyses of section 5.
-* :func:`generation_prompts`, :func:`generated_accuracy` — prompts for generated data (4.2).
+* :func:`generation_prompts`, :func:`generated_accuracy`, :func:`prompt_counts` — prompts for
+  generated data (4.2).
+* :func:`load_splits`, :func:`load_split`, :func:`read_modes`, :func:`read_vocabulary`,
+  :func:`write_comparison` — the detect and holdout samples, and the files the commands read
+  and write.
 
 Nothing here imports torch or matplotlib until a function needs it.
 
@@ -20,7 +24,15 @@ Nothing here imports torch or matplotlib until a function needs it.
 True
 """
 
-from prime_rs.evaluate._common import DEFAULT_TEMPLATE, auroc, caption, read_modes, split_samples
+from prime_rs.evaluate._common import (
+    DEFAULT_TEMPLATE,
+    auroc,
+    caption,
+    load_split,
+    load_splits,
+    read_modes,
+    split_samples,
+)
 from prime_rs.evaluate.analyses import (
     distance_by_shared_tags,
     ladder,
@@ -28,7 +40,12 @@ from prime_rs.evaluate.analyses import (
     tag_overlap,
     tag_overlap_summary,
 )
-from prime_rs.evaluate.compare import compare, default_vocabulary
+from prime_rs.evaluate.compare import (
+    compare,
+    default_vocabulary,
+    read_vocabulary,
+    write_comparison,
+)
 from prime_rs.evaluate.domino import DominoMixture, describe, domino_slices, pca
 from prime_rs.evaluate.embeddings import (
     EmbeddingCache,
@@ -47,6 +64,7 @@ from prime_rs.evaluate.plots import generalization_plot, quality_plot, sweep_plo
 from prime_rs.evaluate.prompts import (
     generated_accuracy,
     generation_prompts,
+    prompt_counts,
     read_prompts,
     write_prompts,
 )
@@ -84,18 +102,23 @@ __all__ = [
     "generation_prompts",
     "group_captions",
     "ladder",
+    "load_split",
+    "load_splits",
     "neighbor_shared_tags",
     "pca",
+    "prompt_counts",
     "quality_plot",
     "quality_summary",
     "read_embeddings",
     "read_modes",
     "read_prompts",
+    "read_vocabulary",
     "retrieval_generalization",
     "split_samples",
     "sweep",
     "sweep_plot",
     "tag_overlap",
     "tag_overlap_summary",
+    "write_comparison",
     "write_prompts",
 ]

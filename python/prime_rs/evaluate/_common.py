@@ -20,6 +20,8 @@ __all__ = [
     "auroc",
     "caption",
     "check_fraction",
+    "load_split",
+    "load_splits",
     "pearson",
     "progress",
     "read_modes",
@@ -145,6 +147,129 @@ def split_samples(
         )
     d = select_split(df, column, detect, name)
     h = select_split(df, column, holdout, name) if holdout is not None else None
+    return d, h
+
+
+def load_split(
+    samples: SamplesLike,
+    column: str | None = None,
+    value: str | None = None,
+    *,
+    source: str | None = None,
+) -> pl.DataFrame:
+    """Read and validate a samples table, cut to the rows of one split when ``column`` is given.
+
+    Parameters
+    ----------
+    samples
+        A samples table or its file.
+    column
+        The column naming each row's split; ``None``: the whole table.
+    value
+        The split to keep (compared as text); it needs ``column``.
+    source
+        The table's name in error messages (default: the file, or ``"samples"``).
+
+    Raises
+    ------
+    ParameterError
+        ``value`` without ``column``.
+    InputError
+        No such column, or no row of that split (the message names the splits present).
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"id": [1, 2, 3], "label": ["a"] * 3, "correct": [True] * 3,
+    ...                    "tags": [["x"], [], ["x"]], "split": ["detect", "test", "test"]})
+    >>> load_split(df, "split", "test")["id"].to_list()
+    [2, 3]
+    >>> load_split(df).height
+    3
+    """
+    if column is None:
+        if value is not None:
+            raise ParameterError(
+                f"split {value!r}: give the column holding the splits (split_column) too"
+            )
+        return load_samples(samples, source=source)
+    if value is None:
+        raise ParameterError(f"split_column {column!r}: name the split to keep")
+    name = source or source_name(samples)
+    return select_split(load_samples(samples, source=name), column, value, name)
+
+
+def load_splits(
+    samples: SamplesLike,
+    *,
+    split_column: str | None = None,
+    detect: str | None = None,
+    holdout: str | None = None,
+    holdout_samples: SamplesLike | None = None,
+    source: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The detect samples and the unseen (holdout) samples of an evaluation, read once.
+
+    The holdout is either a split of ``samples`` (``holdout``, with ``split_column``) or a
+    table of its own (``holdout_samples``), never both; without either there is none.
+
+    Parameters
+    ----------
+    samples
+        The samples table (or its file).
+    split_column
+        The column naming each row's split; ``None``: all of ``samples`` is the detect split.
+    detect
+        The detect split (default ``"detect"``); it needs ``split_column``.
+    holdout
+        The holdout split of ``samples``; it needs ``split_column``.
+    holdout_samples
+        Unseen samples in a table of their own.
+    source
+        The table's name in error messages (default: the file, or ``"samples"``).
+
+    Returns
+    -------
+    tuple
+        ``(detect, holdout)``: validated samples tables; ``holdout`` is ``None`` without one.
+
+    Raises
+    ------
+    ParameterError
+        A split named without ``split_column``, both ``holdout`` and ``holdout_samples``, or
+        a holdout split equal to the detect split.
+    InputError
+        A bad table, a missing split column, or a split without rows.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"id": [1, 2, 3], "label": ["a"] * 3, "correct": [True, False, True],
+    ...                    "tags": [["x"], [], ["x"]], "split": ["val", "test", "test"]})
+    >>> d, h = load_splits(df, split_column="split", detect="val", holdout="test")
+    >>> d.height, h.height
+    (1, 2)
+    >>> load_splits(df)[1] is None
+    True
+    """
+    if holdout is not None and holdout_samples is not None:
+        raise ParameterError(
+            "give the holdout as a split of the samples (holdout) or as a table of its own "
+            "(holdout_samples), not both"
+        )
+    if split_column is None:
+        for name, value in (("detect", detect), ("holdout", holdout)):
+            if value is not None:
+                raise ParameterError(
+                    f"{name} split {value!r}: give the column holding the splits (split_column) too"
+                )
+        d = load_samples(samples, source=source)
+        h = None
+    else:
+        d, h = split_samples(samples, split_column, detect or "detect", holdout, source=source)
+    if holdout_samples is not None:
+        h = load_samples(
+            holdout_samples,
+            source=source_name(holdout_samples),
+        )
     return d, h
 
 

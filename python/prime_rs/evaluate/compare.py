@@ -20,9 +20,9 @@ from prime_rs.evaluate.quality import (
     quality_summary,
     retrieval_generalization,
 )
-from prime_rs.io import SamplesLike
+from prime_rs.io import SamplesLike, source_name, write_table
 
-__all__ = ["compare", "default_vocabulary"]
+__all__ = ["compare", "default_vocabulary", "read_vocabulary", "write_comparison"]
 
 
 def default_vocabulary(samples: pl.DataFrame) -> list[str]:
@@ -34,6 +34,62 @@ def default_vocabulary(samples: pl.DataFrame) -> list[str]:
     ['a', 'b']
     """
     return sorted(samples["tags"].explode().drop_nulls().unique().to_list())
+
+
+def read_vocabulary(path: str | Path) -> list[str]:
+    """DOMINO's candidate phrases from a text file, one per line (blank lines left out).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "vocabulary.txt"
+    >>> _ = p.write_text("snow\\n\\n  a dark night \\n", encoding="utf-8")
+    >>> read_vocabulary(p)
+    ['snow', 'a dark night']
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: vocabulary file not found")
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file of phrases, one per line") from None
+    return [x for x in (line.strip() for line in lines) if x]
+
+
+def write_comparison(tables: dict[str, pl.DataFrame], output_dir: str | Path) -> list[Path]:
+    """Write :func:`compare`'s tables and Fig. 6 into a folder (made if missing).
+
+    Writes ``summary.csv``, ``prime.parquet``, ``domino.parquet``, ``fig6.png`` and
+    ``fig6.svg``, and returns their paths in that order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> q = pl.DataFrame({"similarity_mean": [0.3], "auroc": [0.8]})
+    >>> tables = {"summary": pl.DataFrame({"method": ["PRIME", "DOMINO"]}),
+    ...           "prime": q, "domino": q}
+    >>> [p.name for p in write_comparison(tables, tempfile.mkdtemp())]
+    ['summary.csv', 'prime.parquet', 'domino.parquet', 'fig6.png', 'fig6.svg']
+    """
+    from prime_rs.evaluate.plots import quality_plot
+
+    missing = [k for k in ("summary", "prime", "domino") if k not in tables]
+    if missing:
+        raise InputError(
+            f"tables: missing {', '.join(map(repr, missing))}; give what compare() returns"
+        )
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file; give a folder for the comparison")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [
+        write_table(tables["summary"], out / "summary.csv"),
+        write_table(tables["prime"], out / "prime.parquet"),
+        write_table(tables["domino"], out / "domino.parquet"),
+    ]
+    figure = quality_plot({"PRIME": tables["prime"], "DOMINO": tables["domino"]}, out / "fig6")
+    return [Path(p) for p in paths] + figure
 
 
 def compare(
@@ -99,7 +155,7 @@ def compare(
     >>> tables = compare(modes, detect, model=clip, holdout=holdout)  # doctest: +SKIP
     >>> tables["summary"]  # doctest: +SKIP
     """
-    df = as_samples(detect, source=None if isinstance(detect, pl.DataFrame) else str(detect))
+    df = as_samples(detect, source=source_name(detect))
     if modes.height == 0:
         raise InputError("modes: the table is empty; there is nothing to compare")
     per_class = dict(modes.group_by("label").len().iter_rows())

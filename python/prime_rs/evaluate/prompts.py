@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
     "generated_accuracy",
     "generation_prompts",
+    "prompt_counts",
     "read_prompts",
     "write_prompts",
 ]
@@ -32,6 +33,12 @@ __all__ = [
 #: The prompt of a mode: its class and tags.
 DEFAULT_PROMPT_TEMPLATE = "a photo of a {label}, {tags}"
 _FORMAT = "prime_rs.prompts/1"
+_PROMPT_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "kind": pl.String(),
+    "label": pl.String(),
+    "tags": pl.List(pl.String),
+}
 
 
 def _plain(v: Any) -> Any:
@@ -200,6 +207,25 @@ def generation_prompts(
     }
 
 
+def prompt_counts(prompts: dict[str, Any], success_per_mode: int = 1) -> dict[str, int]:
+    """How many failure and success prompts :func:`generation_prompts` made, and how many
+    success prompts it could not make (classes without a tag set of 100% accuracy).
+
+    Examples
+    --------
+    >>> p = {"prompts": [{"kind": "failure"}, {"kind": "failure"}, {"kind": "success"}]}
+    >>> prompt_counts(p)
+    {'n_failure': 2, 'n_success': 1, 'n_missing_success': 1}
+    """
+    kinds = [p.get("kind") for p in prompts.get("prompts", [])]
+    n_failure, n_success = kinds.count("failure"), kinds.count("success")
+    return {
+        "n_failure": n_failure,
+        "n_success": n_success,
+        "n_missing_success": max(0, n_failure * success_per_mode - n_success),
+    }
+
+
 def write_prompts(prompts: dict[str, Any], path: str | Path) -> Path:
     """Write :func:`generation_prompts`' result as indented JSON.
 
@@ -250,7 +276,8 @@ def generated_accuracy(
     -------
     tuple of polars.DataFrame
         Per prompt: ``id, kind, label, tags, n_images, accuracy``; per kind: ``kind,
-        n_prompts, n_images, accuracy`` (over images) and ``mean_prompt_accuracy``.
+        n_prompts, n_images, accuracy`` (over images) and ``mean_prompt_accuracy``. A
+        prompts file without prompts (no modes) gives two empty tables with these columns.
 
     Examples
     --------
@@ -273,13 +300,15 @@ def generated_accuracy(
                 f"predictions: missing column {col!r}; give one row per generated image with "
                 "'prompt_id' and 'prediction'"
             )
+    # An explicit schema: a file without prompts (no modes) must still join as text.
     meta = pl.DataFrame(
         {
-            "id": [p["id"] for p in data["prompts"]],
-            "kind": [p["kind"] for p in data["prompts"]],
+            "id": [str(p["id"]) for p in data["prompts"]],
+            "kind": [str(p["kind"]) for p in data["prompts"]],
             "label": [str(p["label"]) for p in data["prompts"]],
-            "tags": pl.Series([list(p["tags"]) for p in data["prompts"]], dtype=pl.List(pl.String)),
-        }
+            "tags": [list(p["tags"]) for p in data["prompts"]],
+        },
+        schema=_PROMPT_SCHEMA,
     )
     unknown = table.filter(~pl.col("prompt_id").cast(pl.String).is_in(meta["id"].implode()))
     if unknown.height:
@@ -293,7 +322,7 @@ def generated_accuracy(
     images = images.with_columns(correct=pl.col("prediction") == pl.col("label"))
     per_prompt = meta.join(
         images.group_by("id").agg(
-            n_images=pl.len().cast(pl.Int64), accuracy=pl.col("correct").mean()
+            n_images=pl.len().cast(pl.Int64), accuracy=pl.col("correct").mean().cast(pl.Float64)
         ),
         on="id",
         how="left",
@@ -303,7 +332,7 @@ def generated_accuracy(
         .agg(
             n_prompts=pl.col("id").n_unique().cast(pl.Int64),
             n_images=pl.len().cast(pl.Int64),
-            accuracy=pl.col("correct").mean(),
+            accuracy=pl.col("correct").mean().cast(pl.Float64),
         )
         .join(
             per_prompt.group_by("kind").agg(mean_prompt_accuracy=pl.col("accuracy").mean()),

@@ -7,13 +7,20 @@
 True
 """
 
-from prime_rs.report.images import load_thumbnails, make_thumbnails, select_images
-from prime_rs.report.render import render_report, write_report
+from prime_rs.report.images import (
+    load_thumbnails,
+    make_thumbnails,
+    report_thumbnails,
+    select_images,
+)
+from prime_rs.report.render import render_report, report_from_files, write_report
 
 __all__ = [
     "load_thumbnails",
     "make_thumbnails",
     "render_report",
+    "report_from_files",
+    "report_thumbnails",
     "select_images",
     "write_report",
 ]

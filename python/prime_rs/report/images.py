@@ -18,7 +18,7 @@ import polars as pl
 
 from prime_rs.errors import InputError
 
-__all__ = ["data_uri", "load_thumbnails", "make_thumbnails", "select_images"]
+__all__ = ["data_uri", "load_thumbnails", "make_thumbnails", "report_thumbnails", "select_images"]
 
 logger = logging.getLogger("prime_rs.report")
 
@@ -170,6 +170,54 @@ def make_thumbnails(
     if failed:
         logger.warning("%d of %d images could not be read; they are left out", failed, len(paths))
     return out
+
+
+def report_thumbnails(
+    modes: pl.DataFrame,
+    samples: pl.DataFrame,
+    *,
+    per_mode: int = 8,
+    thumbnails: str | Path | None = None,
+    image_root: str | Path | None = None,
+) -> dict[Any, bytes]:
+    """The thumbnails a report of ``modes`` shows, by sample id.
+
+    From the thumbnails table ``thumbnails`` when given; else made from the image files of
+    the samples' ``path`` column, only for the images :func:`select_images` picks; else
+    none. ``per_mode=0`` asks for no images.
+
+    Parameters
+    ----------
+    modes
+        The mode table of the report.
+    samples
+        The samples the modes were found on.
+    per_mode
+        Most images per mode.
+    thumbnails
+        A thumbnails table (``id``, ``image``), see :func:`load_thumbnails`.
+    image_root
+        Where relative paths of the ``path`` column start (default: the current folder).
+
+    Examples
+    --------
+    >>> modes = pl.DataFrame({"label": ["a"], "tags": [["x"]]})
+    >>> samples = pl.DataFrame({"id": [1], "label": ["a"], "correct": [False],
+    ...                         "tags": [["x"]]})
+    >>> report_thumbnails(modes, samples)  # no path column, no table: no images
+    {}
+    """
+    if per_mode < 0:
+        raise InputError(f"per_mode: must be at least 0, got {per_mode}")
+    if not per_mode:
+        return {}
+    if thumbnails is not None:
+        return load_thumbnails(thumbnails)
+    if "path" not in samples.columns:
+        return {}
+    wanted = {i for ids in select_images(modes, samples, per_mode=per_mode) for i in ids}
+    paths = dict(zip(samples["id"].to_list(), samples["path"].to_list(), strict=True))
+    return make_thumbnails({i: paths[i] for i in wanted}, root=image_root)
 
 
 def data_uri(image: bytes) -> str:

@@ -18,11 +18,11 @@ from prime_rs.errors import InputError
 from prime_rs.index import TagIndex
 from prime_rs.io import load_samples
 from prime_rs.report import assets
-from prime_rs.report.images import data_uri, select_images
+from prime_rs.report.images import data_uri, report_thumbnails, select_images
 from prime_rs.report.svg import accuracy_bar, generalization_scatter
 from prime_rs.stats import wilson_interval
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "report_from_files", "write_report"]
 
 #: Cards shown open per class; the others sit behind "more modes" (still in the page).
 OPEN_CARDS = 6
@@ -513,3 +513,79 @@ def write_report(output: str | Path, modes: pl.DataFrame, samples: Any, **kwargs
         p.parent.mkdir(parents=True)
     p.write_text(render_report(modes, samples, **kwargs), encoding="utf-8")
     return p
+
+
+def report_from_files(
+    modes: str | Path,
+    samples: str | Path,
+    output: str | Path = "report.html",
+    *,
+    split_column: str | None = None,
+    detect: str | None = None,
+    holdout: str | None = None,
+    thumbnails: str | Path | None = None,
+    image_root: str | Path | None = None,
+    images_per_mode: int = 8,
+    title: str = "Failure modes",
+) -> dict[str, Any]:
+    """``prime report`` as a function: read the mode and samples files, write the report.
+
+    Parameters
+    ----------
+    modes
+        A mode table file (from ``prime search -o``).
+    samples
+        The samples file the modes were searched on.
+    output
+        The HTML file to write.
+    split_column, detect, holdout
+        With ``split_column``, the modes come from the ``detect`` split (default
+        ``"detect"``) and are re-measured on the ``holdout`` split, when given (see
+        :func:`prime_rs.evaluate.load_splits`).
+    thumbnails, image_root, images_per_mode
+        Where the images come from and how many each mode shows (see
+        :func:`prime_rs.report.images.report_thumbnails`).
+    title
+        The title of the page; its subtitle names the two files.
+
+    Returns
+    -------
+    dict
+        ``path`` (the report), ``n_modes``, and ``n_images`` (thumbnails available).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from prime_rs import find_failure_modes, synthetic, write_table
+    >>> d = Path(tempfile.mkdtemp())
+    >>> data = synthetic.generate(synthetic.SMALL).samples
+    >>> _ = write_table(data, d / "samples.parquet")
+    >>> _ = write_table(find_failure_modes(data, max_tags=2), d / "modes.parquet")
+    >>> r = report_from_files(d / "modes.parquet", d / "samples.parquet", d / "report.html")
+    >>> r["path"].name, r["n_modes"] > 0
+    ('report.html', True)
+    """
+    from prime_rs.evaluate._common import load_splits, read_modes
+
+    mode_table = read_modes(modes)
+    detect_rows, holdout_rows = load_splits(
+        samples, split_column=split_column, detect=detect, holdout=holdout, source=str(samples)
+    )
+    thumbs = report_thumbnails(
+        mode_table,
+        detect_rows,
+        per_mode=images_per_mode,
+        thumbnails=thumbnails,
+        image_root=image_root,
+    )
+    path = write_report(
+        output,
+        mode_table,
+        detect_rows,
+        holdout=holdout_rows,
+        thumbnails=thumbs,
+        images_per_mode=images_per_mode,
+        title=title,
+        subtitle=f"{Path(modes).name} on {Path(samples).name}",
+    )
+    return {"path": path, "n_modes": mode_table.height, "n_images": len(thumbs)}
