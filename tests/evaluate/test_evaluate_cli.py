@@ -340,3 +340,44 @@ def test_evaluate_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     for name in ("generalization", "quality", "compare", "sweep", "prompts"):
         assert name in helped.stdout
     assert "Examples" in invoke("inspect", "--help").stdout
+
+
+def test_inspect_tags_holding_commas_quoted_or_repeated(tmp_path: Path) -> None:
+    """A tag whose name holds a comma can be given: quoted, or with --tags repeated."""
+    rows = []
+    for i in range(40):
+        tags = (["red, white", "stripe"] if i % 2 else ["stripe"]) if i % 5 else []
+        rows.append((i, "shirt", i % 4 != 1 or "red, white" not in tags, tags))
+    ids, labels, correct, tags = map(list, zip(*rows, strict=True))
+    path = tmp_path / "samples.parquet"
+    pl.DataFrame({"id": ids, "label": labels, "correct": correct, "tags": tags}).write_parquet(path)
+    quoted = invoke(
+        "inspect",
+        path,
+        "--label",
+        "shirt",
+        "--tags",
+        '"red, white",stripe',
+        "-o",
+        tmp_path / "a.parquet",
+    )
+    assert quoted.exit_code == 0, quoted.output
+    repeated = invoke(
+        "inspect",
+        path,
+        "--label",
+        "shirt",
+        "--tags",
+        '"red, white"',
+        "--tags",
+        "stripe",
+        "-o",
+        tmp_path / "b.parquet",
+    )
+    assert repeated.exit_code == 0, repeated.output
+    a, b = pl.read_parquet(tmp_path / "a.parquet"), pl.read_parquet(tmp_path / "b.parquet")
+    assert a.equals(b)
+    assert ["red, white", "stripe"] in a["tags"].to_list()
+    assert_usage_error(
+        invoke("inspect", path, "--label", "shirt", "--tags", "stripe,,x"), "empty tag name"
+    )

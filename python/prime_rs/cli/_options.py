@@ -5,8 +5,9 @@ Only the command line imports this module; the library never does.
 
 from __future__ import annotations
 
+import csv
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "optional_fraction_option",
     "parse_fraction",
     "pct_short",
+    "split_names",
 ]
 
 #: Settings of every command: ``-h`` as well as ``--help``, and help text up to 100 columns.
@@ -144,3 +146,30 @@ def captured_log() -> Iterator[list[logging.LogRecord]]:
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
+
+
+def split_names(values: Sequence[str], option: str, what: str = "") -> list[str] | None:
+    """Names given to an option such as ``--labels``: each value is a comma-separated list
+    (quote a name that holds a comma: ``--labels '"a, b",c'``), and the option may repeat.
+
+    >>> split_names(['cat,"big, dog"', "fox"], "--labels")
+    ['cat', 'big, dog', 'fox']
+    >>> split_names([], "--labels") is None
+    True
+    """
+    if not values:
+        return None
+    names: list[str] = []
+    for value in values:
+        try:
+            row = next(csv.reader([value], skipinitialspace=True), [])
+        except csv.Error as e:
+            raise CliError(f'{option}: cannot read {value!r} ({e}); quote names with "') from None
+        parts = [x.strip() for x in row]
+        if not parts or not all(parts):
+            raise CliError(
+                f"{option}: {value!r} has an empty {what}name; separate names with commas, e.g. "
+                f'cat,dog, quote a name that holds a comma ("big, dog"), or repeat {option}'
+            )
+        names.extend(parts)
+    return names

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from typing import Any
 
 import click
 import polars as pl
 
-from prime_rs.cli._options import TOP, CliError, captured_log, pct_short
+from prime_rs.cli._options import TOP, CliError, captured_log, pct_short, split_names
 from prime_rs.cli._text import count as _count
 from prime_rs.cli._text import join_tags
 from prime_rs.cli._text import pct as _pct
@@ -131,33 +130,6 @@ def run_search(index: TagIndex, params: SearchParams) -> SearchResult:
         if message != result.empty_reason:
             click.echo(f"{record.levelname.lower()}: {message}", err=True)
     return result
-
-
-def split_names(values: Sequence[str], option: str, what: str = "") -> list[str] | None:
-    """Names given to an option such as ``--labels``: each value is a comma-separated list
-    (quote a name that holds a comma: ``--labels '"a, b",c'``), and the option may repeat.
-
-    >>> split_names(['cat,"big, dog"', "fox"], "--labels")
-    ['cat', 'big, dog', 'fox']
-    >>> split_names([], "--labels") is None
-    True
-    """
-    if not values:
-        return None
-    names: list[str] = []
-    for value in values:
-        try:
-            row = next(csv.reader([value], skipinitialspace=True), [])
-        except csv.Error as e:
-            raise CliError(f'{option}: cannot read {value!r} ({e}); quote names with "') from None
-        parts = [x.strip() for x in row]
-        if not parts or not all(parts):
-            raise CliError(
-                f"{option}: {value!r} has an empty {what}name; separate names with commas, e.g. "
-                f'cat,dog, quote a name that holds a comma ("big, dog"), or repeat {option}'
-            )
-        names.extend(parts)
-    return names
 
 
 def class_labels(index: TagIndex, labels: Sequence[str], source: str) -> list[Any] | None:

@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 import click
 import polars as pl
 
-from prime_rs.cli._options import CONTEXT, TOP, check_output, fraction_option, fractions_option
+from prime_rs.cli._options import (
+    CONTEXT,
+    TOP,
+    check_output,
+    fraction_option,
+    fractions_option,
+    split_names,
+)
 from prime_rs.cli._text import echo_lines as _echo
 from prime_rs.cli._text import join_tags
 from prime_rs.cli._text import pct as _pct
@@ -1089,7 +1096,14 @@ def embed_command(
 @click.command(context_settings=CONTEXT, short_help="Accuracy ladder of a tag set (Tables 1, 4).")
 @click.argument("samples", metavar="SAMPLES")
 @click.option("--label", required=True, help="The class.")
-@click.option("--tags", required=True, metavar="A,B,...", help="The tag set, separated by commas.")
+@click.option(
+    "--tags",
+    required=True,
+    multiple=True,
+    metavar="A,B,...",
+    help='The tag set, separated by commas; quote a tag holding a comma ("red, white"), or '
+    "repeat the option.",
+)
 @_split_options("detect", "holdout")
 @_holdout_samples_option
 @click.option("--confidence", callback=fraction_option, default="0.95", show_default=True)
@@ -1097,7 +1111,7 @@ def embed_command(
 def inspect(
     samples: str,
     label: str,
-    tags: str,
+    tags: tuple[str, ...],
     split_column: str | None,
     detect_split: str | None,
     holdout_split: str | None,
@@ -1121,7 +1135,8 @@ def inspect(
 
     check_output(output, "result.parquet")
     detect, held = _splits(samples, split_column, detect_split, holdout_split, holdout_samples)
-    table = ladder(detect, label, tags, holdout=held, confidence=confidence)
+    tag_set = split_names(tags, "--tags", "tag ") or []
+    table = ladder(detect, label, tag_set, holdout=held, confidence=confidence)
     detect_name = _where(samples, split_column, detect_split, "detect")
     holdout_name = None
     if held is not None:
