@@ -7,6 +7,8 @@
 ['label', 'tags', 'n_tags', 'support', 'accuracy', 'class_accuracy', 'drop', 'necessity']
 """
 
+from typing import TYPE_CHECKING, Any
+
 from prime_rs._engine import __version__, build_profile
 from prime_rs.errors import InputError, ParameterError, PrimeError, SearchCancelled
 from prime_rs.index import (
@@ -22,6 +24,9 @@ from prime_rs.params import DEFAULT_NECESSITY, SearchParams
 from prime_rs.search import find_failure_modes
 from prime_rs.stats import wilson_interval
 
+if TYPE_CHECKING:
+    from prime_rs.pipeline import demo as demo
+
 __all__ = [
     "CONFUSION_COLUMNS",
     "DEFAULT_NECESSITY",
@@ -36,6 +41,7 @@ __all__ = [
     "TagIndex",
     "__version__",
     "build_profile",
+    "demo",
     "find_failure_modes",
     "load_samples",
     "noise_control",
@@ -43,3 +49,13 @@ __all__ = [
     "wilson_interval",
     "write_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Whole jobs (:mod:`prime_rs.pipeline`) load on first use: they pull in the evaluation,
+    report and vision layers, which a plain search does not need."""
+    if name in {"demo"}:
+        import prime_rs.pipeline as pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'prime_rs' has no attribute {name!r}")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -331,16 +332,27 @@ def write_table(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
         raise InputError(f"{p}: is a folder; give a file name such as modes.parquet")
     fmt = output_format(p)
     p.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        df.write_parquet(p)
-    elif fmt == "csv":
-        lists = [name for name, dtype in df.schema.items() if isinstance(dtype, pl.List)]
-        flat = df.with_columns([_list_as_text(df[name]) for name in lists]) if lists else df
-        flat.write_csv(p)
-    elif fmt == "json":
-        df.write_json(p)
-    else:
-        df.write_ndjson(p)
+    # Written beside the target, then renamed over it: an interrupted or failed write never
+    # leaves half a table under the name (nor destroys the table that was there).
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if fmt == "parquet":
+            df.write_parquet(tmp)
+        elif fmt == "csv":
+            lists = [name for name, dtype in df.schema.items() if isinstance(dtype, pl.List)]
+            flat = df.with_columns([_list_as_text(df[name]) for name in lists]) if lists else df
+            flat.write_csv(tmp)
+        elif fmt == "json":
+            df.write_json(tmp)
+        else:
+            df.write_ndjson(tmp)
+        os.replace(tmp, p)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise InputError(f"{p}: cannot write the table as {fmt}: {_reason(e)}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
     return p
 
 

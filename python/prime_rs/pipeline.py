@@ -119,7 +119,7 @@ def demo(
 
     Examples
     --------
-    >>> from prime_rs.pipeline import demo
+    >>> from prime_rs import demo
     >>> out = demo(report_dir=None)
     >>> out.modes.height > 0, out.holdout is not None, out.report is None
     (True, True, True)

@@ -193,3 +193,18 @@ def test_empty_csv_files_are_still_refused(tmp_path: Path) -> None:
     path.write_text("")
     with pytest.raises(InputError, match="the file is empty"):
         read_modes(path)
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_part(tmp_path: Path) -> None:
+    """A table that cannot be written is an InputError; the file that was there stays whole
+    and no temporary file is left beside it."""
+    path = tmp_path / "modes.csv"
+    path.write_text("label,tags\na,x\n")
+    nested = pl.DataFrame({"label": ["a"], "s": [{"x": 1, "y": [1, 2]}]})
+    with pytest.raises(prime_rs.InputError, match="cannot write the table as csv"):
+        prime_rs.write_table(nested, path)
+    assert path.read_text() == "label,tags\na,x\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["modes.csv"]
+    prime_rs.write_table(pl.DataFrame({"label": ["b"], "tags": [["y"]]}), path)
+    assert path.read_text() == "label,tags\nb,y\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["modes.csv"]
