@@ -1,12 +1,5 @@
-"""The failure-mode search in one call: :func:`find_failure_modes`.
-
-The method (PRIME, section 3): for each class ``c`` with accuracy ``A_c``, a tag set ``S``
-with ``|S| <= max_tags`` is a *failure mode* when its group ``I_S`` (samples of ``c``
-carrying every tag of ``S``) has at least ``min_support`` samples, its accuracy
-``A_S <= A_c - min_drop``, and ``S`` is minimal: removing any one tag ``t`` leaves an
-easier group, ``A_{S-t} >= A_S + b_|S|`` (``b_1 = 0``; ``necessity`` lists ``b_2, b_3, ...``
-and longer sets reuse its last value).
-"""
+"""The failure-mode search in one call: :func:`find_failure_modes` (the method itself is
+described in :mod:`prime_rs.index`, whose :class:`~prime_rs.TagIndex` runs it)."""
 
 from __future__ import annotations
 
