@@ -80,6 +80,7 @@ def build(folder: Path) -> None:
     prime_rs.write_table(df, folder / "samples.jsonl")
     detect = df.filter(pl.col("split") == "val")
     holdout = df.filter(pl.col("split") == "test")
+    prime_rs.write_table(detect, folder / "detect.parquet")
     prime_rs.write_table(holdout, folder / "test.parquet")
     modes = prime_rs.find_failure_modes(detect)
     assert modes.height >= 10, "the docs' fixture data should hold failure modes"

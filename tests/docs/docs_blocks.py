@@ -46,7 +46,7 @@ MODES = ("run", "parse-only", "skip")
 #: What the summary reports: (page:line, mode, reason) of every block not run in full.
 NOT_RUN: list[tuple[str, str, str]] = []
 #: Tools whose lines a shell block may show without the test running them.
-NOT_RUN = ("make", "pip", "git", "cargo")
+SHOWN_TOOLS = ("make", "pip", "git", "cargo", "pytest")
 _SHELL_OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "&", "2>", "2>&1"}
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*?)\s*$")
@@ -198,10 +198,10 @@ def commands(block: Block) -> list[Command]:
                 "the docs test runs plain commands only"
             )
         cmd = Command(lineno, argv, expected)
-        if cmd.prime_args is None and cmd.tool not in NOT_RUN:
+        if cmd.prime_args is None and cmd.tool not in SHOWN_TOOLS:
             raise ValueError(
                 f"{where(block.path, lineno)}: {text.strip()!r}: the docs test runs prime and "
-                f"python -m prime_rs lines and shows {', '.join(NOT_RUN)} lines; "
+                f"python -m prime_rs lines and shows {', '.join(SHOWN_TOOLS)} lines; "
                 "it does not understand this one"
             )
         if expected is not None and cmd.prime_args is None:

@@ -29,13 +29,15 @@ def _page_id(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-def _needs_vision(path: Path) -> bool:
-    """Whether running the page's blocks runs a model (torch): such pages are slow."""
+def _cost(path: Path) -> set[str]:
+    """``vision`` when running the page's blocks runs a model (torch), ``slow`` when that or
+    anything else takes more than a few seconds."""
+    cost: set[str] = set()
     for block in blocks(path):
         if block.mode != "run" or block.problems:
             continue
         if block.kind in ("python", "pycon") and "prime_rs.vision" in block.text:
-            return True
+            return {"vision", "slow"}
         if block.kind in ("shell", "console"):
             try:
                 cmds = commands(block)
@@ -44,16 +46,16 @@ def _needs_vision(path: Path) -> bool:
             for cmd in cmds:
                 args = tuple(cmd.prime_args or ())
                 if args[:1] in _VISION_COMMANDS or args[:2] in _VISION_COMMANDS:
-                    return True
+                    return {"vision", "slow"}
                 if args[:1] == ("demo",) and "--synthetic" in args:
-                    return True
-    return False
+                    cost.add("slow")
+    return cost
 
 
 def _page_params() -> list:
     params = []
     for path in PAGES:
-        marks = [pytest.mark.slow, pytest.mark.vision] if _needs_vision(path) else []
+        marks = [getattr(pytest.mark, name) for name in sorted(_cost(path))]
         params.append(pytest.param(path, id=_page_id(path), marks=marks))
     return params
 
@@ -256,6 +258,42 @@ def test_page_runs(path: Path, page_folder: Path, docs_data: Path) -> None:
                     run_prime(cmd, page_folder, docs_data, place)
 
 
+def _leaf_commands() -> list[tuple[str, click.Command]]:
+    from prime_rs.cli import cli
+
+    out = []
+
+    def walk(cmd: click.Command, name: str) -> None:
+        if isinstance(cmd, click.Group):
+            for sub in cmd.list_commands(click.Context(cmd)):
+                walk(cmd.commands[sub], f"{name} {sub}")
+        else:
+            out.append((name, cmd))
+
+    walk(cli, "prime")
+    return out
+
+
+def test_cli_reference_covers_every_option() -> None:
+    """docs/cli.md has a section for every command, listing each of its options."""
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    sections = dict(
+        (m[1], m[2]) for m in re.finditer(r"^#+ `(prime[\w -]*)`\n(.*?)(?=^#+ `prime|\Z)",
+                                           text, flags=re.M | re.S)
+    )
+    missing = []
+    for name, cmd in _leaf_commands():
+        if name not in sections:
+            missing.append(f"{name} (no section)")
+            continue
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                longest = max(param.opts, key=len)
+                if f"`{longest}" not in sections[name] and f" {longest}" not in sections[name]:
+                    missing.append(f"{name} {longest}")
+    assert not missing, f"docs/cli.md does not describe: {', '.join(missing)}"
+
+
 # -- the front page and the site ---------------------------------------------------------
 
 
@@ -268,7 +306,7 @@ def test_readme_is_a_front_page() -> None:
     assert len(linked) >= 8, linked
 
 
-_LINK = re.compile(r"\]\(([^)\s]+?)(?:#[^)]*)?\)")
+_LINK = re.compile(r"\]\(([^)#\s]*)(?:#[^)]*)?\)")
 
 
 @pytest.mark.parametrize("path", PAGES, ids=_page_id)
