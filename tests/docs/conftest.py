@@ -159,7 +159,11 @@ def page_folder(docs_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
     if not NOT_RUN:
         return
-    seen = sorted(set(NOT_RUN))
+    def order(item: tuple[str, str, str]) -> tuple[str, int]:
+        page, _, line = item[0].rpartition(":")
+        return page, int(line)
+
+    seen = sorted(set(NOT_RUN), key=order)
     counts = {m: sum(1 for _, mode, _ in seen if mode == m) for m in ("parse-only", "skip")}
     terminalreporter.section("docs blocks not run in full")
     terminalreporter.write_line(
