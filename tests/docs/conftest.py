@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from docs_blocks import NOT_RUN
 
 import prime_rs
-from docs_blocks import NOT_RUN
 from prime_rs import synthetic
 
 CONFIG = synthetic.Config(
@@ -72,9 +72,7 @@ def build(folder: Path) -> None:
     df = _plant(df, "fox", ["white", "zoo"], 40, 14, seed=1)
     df = _plant(df, "ape", ["hang", "branch", "black"], 60, 20, seed=2)
     rng = np.random.default_rng(0)
-    df = df.with_columns(
-        pl.Series("split", np.where(rng.random(df.height) < 0.5, "val", "test"))
-    )
+    df = df.with_columns(pl.Series("split", np.where(rng.random(df.height) < 0.5, "val", "test")))
     prime_rs.write_table(df, folder / "samples.parquet")
     prime_rs.write_table(df, folder / "samples.csv")
     prime_rs.write_table(df, folder / "samples.jsonl")
@@ -111,8 +109,10 @@ def build(folder: Path) -> None:
     scores = (
         small["tags"]
         .list.len()
-        .map_elements(lambda n: sorted(rng.uniform(0.05, 0.95, n).tolist(), reverse=True),
-                      return_dtype=pl.List(pl.Float64))
+        .map_elements(
+            lambda n: sorted(rng.uniform(0.05, 0.95, n).tolist(), reverse=True),
+            return_dtype=pl.List(pl.Float64),
+        )
         .cast(pl.List(pl.Float32))
     )
     tags = pl.DataFrame(
@@ -156,9 +156,10 @@ def page_folder(docs_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return work
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if not NOT_RUN:
         return
+
     def order(item: tuple[str, str, str]) -> tuple[str, int]:
         page, _, line = item[0].rpartition(":")
         return page, int(line)

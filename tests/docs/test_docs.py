@@ -241,9 +241,8 @@ def test_page_runs(path: Path, page_folder: Path, docs_data: Path) -> None:
             run_python(block, namespace, parse_only)
         elif block.kind == "pycon":
             if parse_only:
-                text = "\n".join(
-                    line[4:] for line in block.text.splitlines() if line.startswith((">>> ", "... "))
-                )
+                lines = block.text.splitlines()
+                text = "\n".join(ln[4:] for ln in lines if ln.startswith((">>> ", "... ")))
                 run_python(Block(block.path, block.line, "python", text + "\n"), namespace, True)
             else:
                 run_pycon(block, namespace)
@@ -278,8 +277,10 @@ def test_cli_reference_covers_every_option() -> None:
     """docs/cli.md has a section for every command, listing each of its options."""
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
     sections = dict(
-        (m[1], m[2]) for m in re.finditer(r"^#+ `(prime[\w -]*)`\n(.*?)(?=^#+ `prime|\Z)",
-                                           text, flags=re.M | re.S)
+        (m[1], m[2])
+        for m in re.finditer(
+            r"^#+ `(prime[\w -]*)`\n(.*?)(?=^#+ `prime|\Z)", text, flags=re.M | re.S
+        )
     )
     missing = []
     for name, cmd in _leaf_commands():
