@@ -169,6 +169,9 @@ def _mask(text: str) -> str:
     return text
 
 
+_PRIME_SCRIPT = "import sys; from prime_rs.cli import main; sys.exit(main(prog_name='prime'))"
+
+
 def run_prime(cmd: Command, folder: Path, fixture: Path, place: str) -> None:
     args = cmd.prime_args or []
     for out in _outputs(args):
@@ -177,8 +180,12 @@ def run_prime(cmd: Command, folder: Path, fixture: Path, place: str) -> None:
             target = folder / out
             shutil.rmtree(target) if target.is_dir() else target.unlink()
     env = dict(os.environ, PRIME_CACHE_DIR=str(folder / ".prime-cache"), COLUMNS="200")
+    if cmd.tool == "prime":  # the console script, as installed, without relying on PATH
+        program = [sys.executable, "-c", _PRIME_SCRIPT]
+    else:
+        program = [sys.executable, "-m", "prime_rs"]
     proc = subprocess.run(
-        [sys.executable, "-m", "prime_rs", *args],
+        [*program, *args],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -273,26 +280,46 @@ def _leaf_commands() -> list[tuple[str, click.Command]]:
     return out
 
 
-def test_cli_reference_covers_every_option() -> None:
-    """docs/cli.md has a section for every command, listing each of its options."""
+def _option_rows(cmd: click.Command) -> list[str]:
+    """The rows docs/cli.md's option table of ``cmd`` must have, from click's own help."""
+    rows = []
+    ctx = click.Context(cmd)
+    for param in cmd.params:
+        record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+        if record is None:
+            continue
+        names, text = record
+        rows.append(
+            f"| `{names.replace('|', chr(92) + '|')}` | {text.replace('|', chr(92) + '|')} |"
+        )
+    return rows
+
+
+def test_cli_reference_matches_the_commands() -> None:
+    """docs/cli.md has a section for every command, with its usage line and one row per
+    option exactly as ``--help`` gives it (names, value, help text and default)."""
     text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    sections = dict(
-        (m[1], m[2])
+    sections = {
+        m[1]: m[2]
         for m in re.finditer(
             r"^#+ `(prime[\w -]*)`\n(.*?)(?=^#+ `prime|\Z)", text, flags=re.M | re.S
         )
-    )
-    missing = []
+    }
+    problems = []
     for name, cmd in _leaf_commands():
         if name not in sections:
-            missing.append(f"{name} (no section)")
+            problems.append(f"no section for {name}")
             continue
-        for param in cmd.params:
-            if isinstance(param, click.Option) and not param.hidden:
-                longest = max(param.opts, key=len)
-                if f"`{longest}" not in sections[name] and f" {longest}" not in sections[name]:
-                    missing.append(f"{name} {longest}")
-    assert not missing, f"docs/cli.md does not describe: {', '.join(missing)}"
+        body = sections[name]
+        pieces = cmd.collect_usage_pieces(click.Context(cmd, info_name=name))
+        usage = f"Usage: {name} {' '.join(pieces)}"
+        if usage not in body:
+            problems.append(f"{name}: the usage line should be: {usage}")
+        shown = [line for line in body.splitlines() if line.startswith("| `")]
+        wanted = _option_rows(cmd)
+        if shown != wanted:
+            problems.append(f"{name}: the option table should read:\n" + "\n".join(wanted))
+    assert not problems, "docs/cli.md is out of date:\n" + "\n".join(problems)
 
 
 # -- the front page and the site ---------------------------------------------------------
