@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prime_rs.errors import ParameterError
+
 if TYPE_CHECKING:
     import torch
     from PIL import Image
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "Batch",
     "ImageError",
     "Preprocess",
@@ -38,29 +39,6 @@ __all__ = [
     "load_image",
     "normalize",
 ]
-
-#: File extensions (lower case) treated as images when a folder is scanned.
-IMAGE_EXTENSIONS = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".jfif",
-        ".jpe",
-        ".png",
-        ".bmp",
-        ".dib",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".pnm",
-        ".tga",
-        ".ico",
-    }
-)
 
 _RESIZE_MODES = ("shortest", "squash", "longest")
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
@@ -210,8 +188,6 @@ class Preprocess:
     std: tuple[float, ...] = IMAGENET_STD
 
     def __post_init__(self) -> None:
-        from prime_rs.errors import ParameterError
-
         if not isinstance(self.size, int) or self.size < 1:
             raise ParameterError(f"image size must be a positive integer, got {self.size!r}")
         if self.resize is not None and (not isinstance(self.resize, int) or self.resize < 1):
