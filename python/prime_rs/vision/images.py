@@ -19,7 +19,7 @@ import multiprocessing
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,6 +212,40 @@ class Preprocess:
     def settings(self) -> dict[str, Any]:
         """The settings as plain JSON values (recorded in a run's state file)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def override(
+        self,
+        *,
+        size: int | None = None,
+        resize: int | None = None,
+        resize_mode: str | None = None,
+        interpolation: str | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> Preprocess:
+        """This preprocessing with the settings given changed (``None`` keeps one).
+
+        A new ``size`` without a ``resize`` resizes straight to that size (the old
+        ``resize`` was chosen for the old size).
+
+        Examples
+        --------
+        >>> p = Preprocess(size=224, resize=256)
+        >>> p.override(size=32).resize, p.override(resize=300).size, p.override() == p
+        (None, 224, True)
+        """
+        given: dict[str, Any] = {
+            "size": size,
+            "resize": resize,
+            "resize_mode": resize_mode,
+            "interpolation": interpolation,
+            "mean": None if mean is None else tuple(float(x) for x in mean),
+            "std": None if std is None else tuple(float(x) for x in std),
+        }
+        changes = {k: v for k, v in given.items() if v is not None}
+        if "size" in changes and "resize" not in changes:
+            changes["resize"] = None
+        return replace(self, **changes) if changes else self
 
     def __call__(self, im: Image.Image) -> torch.Tensor:
         """Resize and crop an RGB image; return a ``(3, size, size)`` ``uint8`` tensor."""
