@@ -172,8 +172,11 @@ def run(
     ...             classes=["cat", "dog", "fox"], tagger="clip", model_name=clip.model_name,
     ...             checkpoint=clip.checkpoint, model_config=clip.config, threshold=0.0,
     ...             top_k=2, min_support=2, max_tags=2, device="cpu", progress=False)
-    >>> found.samples.height, sorted(p.name for p in (d / "results").glob("*s.parquet"))
-    (8, ['modes.parquet', 'predictions.parquet', 'samples.parquet', 'tags.parquet'])
+    >>> found.samples.height, found.modes.columns[:2]
+    (8, ['label', 'tags'])
+    >>> sorted(p.name for p in (d / "results").glob("*.parquet"))  # doctest: +NORMALIZE_WHITESPACE
+    ['modes.parquet', 'predictions.errors.parquet', 'predictions.parquet', 'samples.parquet',
+     'tags.errors.parquet', 'tags.parquet']
     """
     necessity = tuple(float(b) for b in necessity)
     check_params(
