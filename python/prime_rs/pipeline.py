@@ -17,7 +17,7 @@ from prime_rs.search import DEFAULT_NECESSITY, TagIndex, check_params
 from prime_rs.vision._deps import require_vision
 from prime_rs.vision.jobs import Observer, join_samples, predict, tag
 from prime_rs.vision.runner import RunResult
-from prime_rs.vision.sources import ImageSource
+from prime_rs.vision.sources import ImageSource, open_images
 
 __all__ = ["PipelineObserver", "PipelineResult", "run"]
 
@@ -198,8 +198,10 @@ def run(
             raise InputError(f"{p}: already exists; add --overwrite to replace it (or --resume)")
     out.mkdir(parents=True, exist_ok=True)
     watch.stage("predict")
+    # Found once for both stages (a large folder is not walked twice).
+    source = images if isinstance(images, ImageSource) else open_images(images, root=root)
     preds = predict(
-        images,
+        source,
         out / "predictions.parquet",
         model=model,
         weights=weights,
@@ -210,7 +212,6 @@ def run(
         interpolation=interpolation,
         mean=mean,
         std=std,
-        root=root,
         device=device,
         precision=precision,
         batch_size=batch_size,
@@ -224,7 +225,7 @@ def run(
     )
     watch.stage("tag")
     tags = tag(
-        images,
+        source,
         out / "tags.parquet",
         tagger=tagger,
         model_name=model_name,
@@ -237,7 +238,6 @@ def run(
         threshold=threshold,
         top_k=top_k,
         floor=floor,
-        root=root,
         device=device,
         precision=precision,
         batch_size=batch_size,
