@@ -1,4 +1,6 @@
-"""Whole jobs as library calls: :func:`demo` (what ``prime demo`` prints and writes).
+"""Whole jobs as library functions: :func:`run` tags and predicts images, joins them into a
+samples table and searches it for failure modes, in one call (``prime run``); :func:`demo`
+runs the bundled demos (``prime demo``).
 
 The Fashion-MNIST demo searches a real classifier's errors with real tags (bundled data),
 re-measures every mode on the holdout split, runs the noise control and writes the HTML
@@ -8,21 +10,297 @@ speed at scale and how many planted modes come back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 import prime_rs.synthetic as synthetic
 from prime_rs.datasets import fashion_mnist, fashion_mnist_thumbnails
+from prime_rs.errors import InputError
 from prime_rs.evaluate.generalization import generalization
 from prime_rs.index import SearchResult, TagIndex
+from prime_rs.io import write_table
 from prime_rs.params import DEFAULT_NECESSITY, SearchParams
 from prime_rs.report import write_report
+from prime_rs.vision._deps import require_vision
+from prime_rs.vision.jobs import Observer, join_samples, predict, tag
+from prime_rs.vision.runner import RunResult
+from prime_rs.vision.sources import ImageSource, open_images
 
-__all__ = ["DEMO_PARAMS", "SYNTHETIC_PARAMS", "DemoResult", "demo"]
+__all__ = [
+    "DEMO_PARAMS",
+    "SYNTHETIC_PARAMS",
+    "DemoResult",
+    "PipelineObserver",
+    "PipelineResult",
+    "demo",
+    "run",
+]
+
+
+class PipelineObserver(Observer):
+    """What :func:`run` reports as it goes: the hooks of its jobs
+    (:class:`~prime_rs.vision.jobs.Observer`), plus the stages; every hook does nothing here.
+
+    Stages come in the order ``predict``, ``tag``, then :meth:`samples_joined`, then
+    ``search``, whose engine call runs inside :meth:`searching`.
+    """
+
+    def stage(self, name: str) -> None:
+        """Stage ``name`` (``predict``, ``tag`` or ``search``) starts."""
+
+    def samples_joined(self, samples: pl.DataFrame, path: Path, left_out: int) -> None:
+        """The samples table was written to ``path``; ``left_out`` images had an error in a
+        model stage and are not in it."""
+
+    def searching(self) -> contextlib.AbstractContextManager[object]:
+        """A context the search runs in (the command line collects the search's log
+        messages there)."""
+        return contextlib.nullcontext()
+
+
+@dataclass
+class PipelineResult:
+    """What :func:`run` found and wrote.
+
+    Attributes
+    ----------
+    modes : polars.DataFrame
+        The failure modes (one row each; see :func:`prime_rs.find_failure_modes`).
+    samples : polars.DataFrame
+        The samples table: predictions joined with tags on ``id``.
+    index : TagIndex
+        The index the search ran on (per-class counts).
+    search : SearchResult
+        The search's result: its modes, its per-class summary and why it found none.
+    params : SearchParams
+        The search's parameters.
+    predictions, tags : RunResult
+        The two model stages (tables, errors tables, timings).
+    samples_path, modes_path : Path
+        Where the samples and the modes were written.
+    left_out : int
+        Images missing from the samples table because a model stage could not use them.
+    index_seconds, search_seconds : float
+        Time spent building the index and searching.
+    """
+
+    modes: pl.DataFrame
+    samples: pl.DataFrame
+    index: TagIndex
+    search: SearchResult
+    params: SearchParams
+    predictions: RunResult
+    tags: RunResult
+    samples_path: Path
+    modes_path: Path
+    left_out: int
+    index_seconds: float
+    search_seconds: float
+
+    @property
+    def empty_reason(self) -> str | None:
+        """Why there are no modes, when there are none."""
+        return self.search.empty_reason
+
+
+def run(
+    images: str | Path | ImageSource,
+    output: str | Path,
+    *,
+    model: str,
+    weights: str | Path | None = None,
+    classes: str | Path | Sequence[str] | None = None,
+    size: int | None = None,
+    resize: int | None = None,
+    resize_mode: str | None = None,
+    interpolation: str | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    tagger: str = "classifier",
+    model_name: str | None = None,
+    checkpoint: str | Path | None = None,
+    model_config: str | Path | None = None,
+    vocabulary: str | Path | None = None,
+    tokenizer: str | Path | None = None,
+    image_size: int | None = None,
+    vit: str = "swin_l",
+    threshold: float | None = None,
+    top_k: int | None = None,
+    floor: float | None = None,
+    params: SearchParams | None = None,
+    root: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 64,
+    workers: int | None = None,
+    shard_size: int = 1024,
+    resume: bool = False,
+    overwrite: bool = False,
+    strict: bool = False,
+    progress: bool = True,
+    observer: PipelineObserver | None = None,
+    **search: Any,
+) -> PipelineResult:
+    """Predict and tag images, join them into a samples table, and search it (``prime run``).
+
+    Writes into the folder ``output``: ``predictions.parquet``, ``tags.parquet`` (and their
+    ``.errors`` tables), ``samples.parquet`` and ``modes.parquet``. Both model stages are
+    resumable: after an interruption, call again with ``resume=True``.
+
+    Parameters
+    ----------
+    images
+        Labelled images: a folder with one sub-folder per class, a manifest with ``path``
+        and ``label``, or an :class:`~prime_rs.vision.sources.ImageSource`.
+    output
+        The folder for every table (made when missing).
+    model, weights, classes, size, resize, resize_mode, interpolation, mean, std
+        The classifier under test; see :func:`prime_rs.vision.jobs.predict`.
+    tagger, model_name, checkpoint, model_config, vocabulary, tokenizer, image_size, vit
+        The tagger; see :func:`prime_rs.vision.jobs.tag`.
+    threshold, top_k, floor
+        Which tags are kept.
+    params
+        The search's parameters (:class:`~prime_rs.SearchParams`); checked before any model
+        runs.
+    root, device, precision, batch_size, workers, shard_size, resume, overwrite, strict, progress
+        As for :func:`prime_rs.vision.jobs.tag`.
+    observer
+        Hears how the run goes (see :class:`PipelineObserver`).
+    **search
+        Fields of :class:`~prime_rs.SearchParams` (``max_tags=3``), alone or changing
+        ``params``.
+
+    Returns
+    -------
+    PipelineResult
+        The modes, the samples table, the index, both model stages, and where each table is.
+
+    Raises
+    ------
+    ParameterError
+        A search parameter out of range.
+    InputError
+        ``output`` is a file; its tables exist and neither ``resume`` nor ``overwrite`` is
+        given; bad images or model files.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from prime_rs.vision.testing import make_image_folder, make_tiny_clip, save_tiny_cnn
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> clip = make_tiny_clip(d)
+    >>> found = run(make_image_folder(d / "img", {"cat": 4, "dog": 4}), d / "results",
+    ...             model=str(save_tiny_cnn(d / "cnn.ts", kind="torchscript")), size=32,
+    ...             classes=["cat", "dog", "fox"], tagger="clip", model_name=clip.model_name,
+    ...             checkpoint=clip.checkpoint, model_config=clip.config, threshold=0.0,
+    ...             top_k=2, min_support=2, max_tags=2, device="cpu", progress=False)
+    >>> found.samples.height, found.modes.columns[:2]
+    (8, ['label', 'tags'])
+    >>> sorted(p.name for p in (d / "results").glob("*.parquet"))  # doctest: +NORMALIZE_WHITESPACE
+    ['modes.parquet', 'predictions.errors.parquet', 'predictions.parquet', 'samples.parquet',
+     'tags.errors.parquet', 'tags.parquet']
+    """
+    p = SearchParams.of(params, **search)
+    require_vision("the pipeline")
+    watch = observer or PipelineObserver()
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    samples_path, modes_path = out / "samples.parquet", out / "modes.parquet"
+    for table in (samples_path, modes_path):
+        if table.exists() and not (resume or overwrite):
+            raise InputError(
+                f"{table}: already exists; add --overwrite to replace it (or --resume)"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    watch.stage("predict")
+    # Found once for both stages (a large folder is not walked twice).
+    source = images if isinstance(images, ImageSource) else open_images(images, root=root)
+    preds = predict(
+        source,
+        out / "predictions.parquet",
+        model=model,
+        weights=weights,
+        classes=classes,
+        size=size,
+        resize=resize,
+        resize_mode=resize_mode,
+        interpolation=interpolation,
+        mean=mean,
+        std=std,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        workers=workers,
+        shard_size=shard_size,
+        resume=resume,
+        overwrite=overwrite,
+        strict=strict,
+        progress=progress,
+        observer=watch,
+    )
+    watch.stage("tag")
+    tags = tag(
+        source,
+        out / "tags.parquet",
+        tagger=tagger,
+        model_name=model_name,
+        checkpoint=checkpoint,
+        model_config=model_config,
+        vocabulary=vocabulary,
+        tokenizer=tokenizer,
+        image_size=image_size,
+        vit=vit,
+        threshold=threshold,
+        top_k=top_k,
+        floor=floor,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        workers=workers,
+        shard_size=shard_size,
+        resume=resume,
+        overwrite=overwrite,
+        strict=strict,
+        progress=progress,
+        observer=watch,
+    )
+    samples = join_samples(tags.table, preds.table)
+    write_table(samples, samples_path)
+    left_out = len(set(preds.errors["id"].to_list()) | set(tags.errors["id"].to_list()))
+    watch.samples_joined(samples, samples_path, left_out)
+    watch.stage("search")
+    t0 = time.perf_counter()
+    index = TagIndex.from_samples(samples)
+    t1 = time.perf_counter()
+    with watch.searching():
+        found = index.search(p)
+    modes = found.modes
+    t2 = time.perf_counter()
+    write_table(modes, modes_path)
+    return PipelineResult(
+        modes=modes,
+        samples=samples,
+        index=index,
+        search=found,
+        params=p,
+        predictions=preds,
+        tags=tags,
+        samples_path=samples_path,
+        modes_path=modes_path,
+        left_out=left_out,
+        index_seconds=t1 - t0,
+        search_seconds=t2 - t1,
+    )
+
 
 #: Search parameters of the Fashion-MNIST demo (the bundled thumbnails were chosen with them).
 DEMO_PARAMS = SearchParams(max_tags=3, min_support=20, min_drop=0.20, necessity=DEFAULT_NECESSITY)

@@ -416,6 +416,39 @@ def test_run_writes_every_table_and_searches(
     assert pl.read_parquet(out / "samples.parquet").equals(pl.read_parquet(out / "samples.parquet"))
 
 
+def test_run_checks_search_parameters_before_any_model(
+    images: Path, models: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "never"
+    base = ["run", images, "-o", out, "--model", models["cnn"], *clip_options(models)]
+    for bad, needle in (
+        (["--min-support", "0"], "min_support: must be at least 1"),
+        (["--min-drop", "x"], "'x' is not a fraction"),
+        (["--min-drop", "150%"], "min_drop: must be a fraction in [0, 1]"),
+    ):
+        result = invoke(*base, *bad)
+        assert_error(result, needle)
+        assert "== predict" not in result.stdout
+    assert not out.exists()
+
+
+def test_predict_warns_of_labels_the_model_does_not_know(
+    images: Path, models: dict[str, Path], tmp_path: Path
+) -> None:
+    classes = tmp_path / "classes.txt"
+    classes.write_text("cat\ndog\nwolf\n")
+    result = invoke(
+        "predict", images, "-o", tmp_path / "p.parquet", "--model", models["cnn"],
+        "--size", "32", "--classes", classes, "--device", "cpu", "--no-progress",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "warning: 1 label ('fox') is not among the model's 3 classes: their images always "
+        "count as wrong\n"
+    )
+    assert "accuracy    " in result.stdout
+
+
 def test_ram_tagger_without_the_package_exits_2(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path / "img", {"a": 1})
     ckpt = tmp_path / "ram_plus.pth"

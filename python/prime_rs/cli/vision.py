@@ -1,43 +1,42 @@
 """The vision commands of the ``prime`` command line: ``tag``, ``predict``, ``retag``, ``run``.
 
-This module imports neither torch nor any model code at import time (``prime --help`` and
-``prime search`` must work without the ``vision`` extra); each command checks for it first
-and, when it is missing, says ``pip install 'prime_rs[vision]'`` and exits with status 2.
+Each command parses its options, calls one library function (:mod:`prime_rs.vision.jobs`,
+:func:`prime_rs.pipeline.run`) and prints what it reports. This module imports neither torch
+nor any model code at import time (``prime --help`` and ``prime search`` must work without
+the ``vision`` extra); each command checks for it first and, when it is missing, says
+``pip install 'prime_rs[vision]'`` and exits with status 2.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 import polars as pl
 
+from prime_rs.cli._options import captured_log, fraction_option
+from prime_rs.cli._summary import data_lines, modes_lines, params_line
 from prime_rs.cli._text import count as _count
 from prime_rs.cli._text import echo_lines as _echo
 from prime_rs.cli._text import plural as _plural
-from prime_rs.errors import InputError, ParameterError
-from prime_rs.io import output_format, read_table, write_table
+from prime_rs.pipeline import PipelineObserver, PipelineResult
+from prime_rs.pipeline import run as run_pipeline
+from prime_rs.vision import jobs
 from prime_rs.vision._deps import require_vision
-from prime_rs.vision.shards import errors_path, parts_path
-
-if TYPE_CHECKING:
-    from prime_rs.vision.runner import RunResult
-    from prime_rs.vision.sources import ImageSource
+from prime_rs.vision.classifier import Classifier
+from prime_rs.vision.runner import RunResult
+from prime_rs.vision.sources import ImageSource, describe_skipped
+from prime_rs.vision.taggers import TAGGERS, Tagger
 
 __all__ = ["predict", "retag", "run", "tag"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TAGGERS = ("classifier", "clip", "ram", "ram_plus")
 _SHOW_ERRORS = 5
-
-
-class _Error(click.ClickException):
-    exit_code = 2
 
 
 def _floats3(
@@ -120,7 +119,7 @@ def _tagger_options(f: F) -> F:
     options = [
         click.option(
             "--tagger",
-            type=click.Choice(_TAGGERS),
+            type=click.Choice(TAGGERS),
             default="classifier",
             show_default=True,
             help="classifier: top-k classes of an image classifier; clip: open_clip "
@@ -239,15 +238,7 @@ def _model_options(f: F) -> F:
     return f
 
 
-def _source(images: str, root: str | None) -> ImageSource:
-    from prime_rs.vision.sources import open_images
-
-    return open_images(images, root=root)
-
-
 def _source_lines(source: ImageSource) -> list[str]:
-    from prime_rs.vision.sources import describe_skipped
-
     classes = (
         f", {_plural(len(source.classes), 'class')}"
         if source.classes
@@ -292,105 +283,85 @@ def _run_lines(result: RunResult, what: str) -> list[str]:
 
 
 def _tag_stats(table: pl.DataFrame) -> str:
-    if table.height == 0 or "tags" not in table.columns:
+    stats = jobs.tag_stats(table)
+    if stats is None:
         return "no tags"
-    table = _lists_from_text(table)  # a finished CSV output read back
-    per = float(table["tags"].list.len().cast(pl.Float64).mean() or 0.0)  # type: ignore[arg-type]
-    distinct = table["tags"].explode().drop_nulls().n_unique()
+    per, distinct = stats
     return f"{per:.1f} tags per image, {_plural(distinct, 'distinct tag')}"
 
 
-def _check_new_output(path: Path, *, resume: bool, overwrite: bool) -> None:
-    """Fail before loading a model when the output cannot be written."""
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; give a file name such as tags.parquet")
-    output_format(path)
-    if resume or overwrite:
-        return
-    if parts_path(path).exists():
-        raise InputError(
-            f"{path}: an unfinished run is there ({parts_path(path)}); add --resume to "
-            "continue it, or --overwrite to start again"
+class _Printer(PipelineObserver):
+    """Prints what a job reports, as the commands always have."""
+
+    def __init__(self) -> None:
+        self.stages = 0
+        self.search_log: list[logging.LogRecord] = []
+
+    def source_opened(self, source: ImageSource) -> None:
+        _echo(_source_lines(source))
+
+    def tagger_loaded(self, tagger: Tagger, seconds: float) -> None:
+        click.echo(
+            f"tagger      {tagger.kind}: {tagger.description}, "
+            f"{_plural(len(tagger.vocabulary), 'tag')}, on {tagger.device} "
+            f"(loaded in {seconds:.1f} s)"
         )
-    for p in (path, errors_path(path)):
-        if p.exists():
-            raise InputError(f"{p}: already exists; add --overwrite to replace it")
+        click.echo(
+            f"selection   {tagger.selection.describe()}; candidates kept down to {tagger.floor:g}"
+        )
+
+    def classifier_loaded(self, classifier: Classifier, seconds: float) -> None:
+        pre = classifier.preprocess
+        click.echo(
+            f"model       {classifier.description} on {classifier.device} (loaded in "
+            f"{seconds:.1f} s)"
+        )
+        click.echo(
+            f"inputs      {pre.size} px ({pre.resize_mode}, resize {pre.resize or pre.size}, "
+            f"{pre.interpolation}), mean {list(pre.mean)}, std {list(pre.std)}"
+        )
+
+    def warn(self, message: str) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    def finished(self, command: str, result: RunResult) -> None:
+        if command == "tag":
+            _echo(_run_lines(result, "tagged image"))
+            click.echo(f"tags        {_tag_stats(result.table)}")
+            return
+        _echo(_run_lines(result, "prediction"))
+        accuracy = jobs.accuracy(result.table)
+        if accuracy is not None:
+            click.echo(
+                f"accuracy    {accuracy * 100:.1f}% on {_plural(result.table.height, 'image')}"
+            )
+
+    def stage(self, name: str) -> None:
+        if self.stages:
+            click.echo("")
+        self.stages += 1
+        click.echo(f"== {name}")
+
+    def samples_joined(self, samples: pl.DataFrame, path: Path, left_out: int) -> None:
+        click.echo("")
+        click.echo(
+            f"== samples   {_plural(samples.height, 'image')} with tags and a prediction -> "
+            f"{path}"
+            + (
+                f" ({_plural(left_out, 'image')} left out: see the errors tables)"
+                if left_out
+                else ""
+            )
+        )
+
+    @contextlib.contextmanager
+    def searching(self) -> Iterator[None]:
+        with captured_log() as records:
+            self.search_log = records
+            yield
 
 
 # -- tag ---------------------------------------------------------------------------------
-
-
-def _do_tag(
-    images: str,
-    output: Path,
-    *,
-    tagger: str,
-    model_name: str | None,
-    checkpoint: str | None,
-    model_config: str | None,
-    classes: str | None,
-    vocabulary: str | None,
-    tokenizer: str | None,
-    image_size: int | None,
-    vit: str,
-    threshold: float | None,
-    top_k: int | None,
-    floor: float | None,
-    root: str | None,
-    device: str,
-    precision: str,
-    batch_size: int,
-    workers: int | None,
-    shard_size: int,
-    resume: bool,
-    overwrite: bool,
-    strict: bool,
-    progress: bool,
-) -> RunResult:
-    require_vision("prime tag")
-    from prime_rs.vision.runner import tag_images
-    from prime_rs.vision.taggers import load_tagger
-
-    source = _source(images, root)
-    _check_new_output(output, resume=resume, overwrite=overwrite)
-    _echo(_source_lines(source))
-    t0 = time.perf_counter()
-    model = load_tagger(
-        tagger,
-        model_name=model_name,
-        checkpoint=checkpoint,
-        model_config=model_config,
-        classes=classes,
-        vocabulary=vocabulary,
-        tokenizer=tokenizer,
-        image_size=image_size,
-        vit=vit,
-        device=device,
-        precision=precision,
-        floor=floor,
-        threshold=threshold,
-        top_k=top_k,
-    )
-    click.echo(
-        f"tagger      {tagger}: {model.description}, {_plural(len(model.vocabulary), 'tag')}, "
-        f"on {model.device} (loaded in {time.perf_counter() - t0:.1f} s)"
-    )
-    click.echo(f"selection   {model.selection.describe()}; candidates kept down to {model.floor:g}")
-    result = tag_images(
-        source,
-        model,
-        output,
-        batch_size=batch_size,
-        workers=workers,
-        shard_size=shard_size,
-        resume=resume,
-        overwrite=overwrite,
-        strict=strict,
-        progress=progress,
-    )
-    _echo(_run_lines(result, "tagged image"))
-    click.echo(f"tags        {_tag_stats(result.table)}")
-    return result
 
 
 @click.command(short_help="Tag images: concepts seen in each image, with scores.")
@@ -428,143 +399,11 @@ def tag(images: str, output: str, **options: Any) -> None:
           --checkpoint ram_plus_swin_large_14m.pth --tokenizer bert-base-uncased/
       prime tag photos/ -o tags.parquet --resume               # after an interruption
     """
-    _do_tag(images, Path(output), **options)
+    require_vision("prime tag")
+    jobs.tag(images, output, observer=_Printer(), **options)
 
 
 # -- predict -----------------------------------------------------------------------------
-
-
-def _preprocess_override(
-    size: int | None,
-    resize: int | None,
-    resize_mode: str | None,
-    interpolation: str | None,
-    mean: tuple[float, ...] | None,
-    std: tuple[float, ...] | None,
-) -> Callable[[Any], Any] | None:
-    """A function patching the model's own preprocessing with the flags given (None: none)."""
-    given = {
-        "size": size,
-        "resize": resize,
-        "resize_mode": resize_mode,
-        "interpolation": interpolation,
-        "mean": mean,
-        "std": std,
-    }
-    given = {k: v for k, v in given.items() if v is not None}
-    if not given:
-        return None
-
-    def patch(base: Any) -> Any:
-        import dataclasses
-
-        from prime_rs.vision.images import Preprocess
-
-        if base is None:
-            base = Preprocess(size=size or 224, resize=None if size else 256)
-        changes = dict(given)
-        if "size" in changes and "resize" not in changes:
-            changes["resize"] = None
-        return dataclasses.replace(base, **changes)
-
-    return patch
-
-
-def _do_predict(
-    images: str,
-    output: Path,
-    *,
-    model: str,
-    weights: str | None,
-    classes: str | None,
-    size: int | None,
-    resize: int | None,
-    resize_mode: str | None,
-    interpolation: str | None,
-    mean: tuple[float, ...] | None,
-    std: tuple[float, ...] | None,
-    root: str | None,
-    device: str,
-    precision: str,
-    batch_size: int,
-    workers: int | None,
-    shard_size: int,
-    resume: bool,
-    overwrite: bool,
-    strict: bool,
-    progress: bool,
-) -> RunResult:
-    require_vision("prime predict")
-    from prime_rs.vision.classifier import load_classifier
-    from prime_rs.vision.runner import predict_images
-
-    source = _source(images, root)
-    source.require_labels("prime predict")
-    _check_new_output(output, resume=resume, overwrite=overwrite)
-    _echo(_source_lines(source))
-    t0 = time.perf_counter()
-    classifier = load_classifier(
-        model,
-        weights=weights,
-        classes=classes,
-        device=device,
-        precision=precision,
-        fallback_classes=source.classes,
-    )
-    patch = _preprocess_override(size, resize, resize_mode, interpolation, mean, std)
-    if patch is not None:
-        classifier.preprocess = patch(classifier.preprocess)
-        classifier.settings["preprocess"] = classifier.preprocess.settings()
-    classifier.check()
-    label_dtype = source.table["label"].dtype
-    by_index = label_dtype.is_integer()
-    names = classifier.classes
-    if not by_index and names is None:
-        raise InputError(
-            f"{classifier.description}: the labels are class names, but the model's class "
-            "names are unknown; give them with --classes (one per line, in output order)"
-        )
-    if not by_index and names is not None:
-        unknown = sorted(set(source.table["label"].unique().to_list()) - set(names))
-        if unknown:
-            shown = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
-            verb = "is" if len(unknown) == 1 else "are"
-            click.echo(
-                f"warning: {_plural(len(unknown), 'label')} ({shown}) {verb} not among the "
-                f"model's {_plural(len(names), 'class')}: their images always count as wrong",
-                err=True,
-            )
-    pre = classifier.preprocess
-    click.echo(
-        f"model       {classifier.description} on {classifier.device} (loaded in "
-        f"{time.perf_counter() - t0:.1f} s)"
-    )
-    click.echo(
-        f"inputs      {pre.size} px ({pre.resize_mode}, resize {pre.resize or pre.size}, "
-        f"{pre.interpolation}), mean {list(pre.mean)}, std {list(pre.std)}"
-    )
-
-    result = predict_images(
-        source,
-        classifier,
-        output,
-        batch_size=batch_size,
-        workers=workers,
-        shard_size=shard_size,
-        resume=resume,
-        overwrite=overwrite,
-        strict=strict,
-        progress=progress,
-    )
-    _echo(_run_lines(result, "prediction"))
-    table = result.table
-    if table.height:
-        correct = (table["label"].cast(pl.String) == table["prediction"].cast(pl.String)).mean()
-        click.echo(
-            f"accuracy    {float(correct or 0.0) * 100:.1f}% on "  # type: ignore[arg-type]
-            f"{_plural(table.height, 'image')}"
-        )
-    return result
 
 
 @click.command(short_help="Run the classifier under test on images.")
@@ -593,61 +432,11 @@ def predict(images: str, output: str, **options: Any) -> None:
           --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --classes classes.txt
       prime predict list.csv -o preds.parquet --model mypkg.models:build --weights w.pt
     """
-    _do_predict(images, Path(output), **options)
+    require_vision("prime predict")
+    jobs.predict(images, output, observer=_Printer(), **options)
 
 
 # -- retag -------------------------------------------------------------------------------
-
-
-def _read_thresholds(path: str) -> dict[str, float]:
-    df = read_table(path)
-    missing = [c for c in ("tag", "threshold") if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{path}: a thresholds table needs the columns 'tag' and 'threshold' "
-            f"(missing {', '.join(missing)})"
-        )
-    bad = df["threshold"].cast(pl.Float64, strict=False)
-    if bad.is_null().any() or not bad.is_between(0, 1).all():
-        raise InputError(f"{path}: every threshold must be a number in [0, 1]")
-    return dict(zip(df["tag"].cast(pl.String).to_list(), bad.to_list(), strict=True))
-
-
-def _lists_from_text(table: pl.DataFrame) -> pl.DataFrame:
-    """A tags table read from CSV: tag lists joined with "|", score lists as JSON text."""
-    fixes = []
-    for name in ("tags", "candidates"):
-        if name in table.columns and table[name].dtype in (pl.String, pl.Null):
-            fixes.append(
-                pl.col(name)
-                .cast(pl.String)
-                .fill_null("")
-                .str.split("|")
-                .list.eval(pl.element().filter(pl.element() != ""))
-            )
-    for name in ("tag_scores", "candidate_scores"):
-        if name in table.columns and table[name].dtype in (pl.String, pl.Null):
-            fixes.append(
-                pl.col(name).cast(pl.String).fill_null("[]").str.json_decode(pl.List(pl.Float32))
-            )
-    return table.with_columns(fixes) if fixes else table
-
-
-def _stored_settings(path: Path) -> dict[str, Any] | None:
-    if output_format(path) != "parquet":
-        return None
-    try:
-        meta = pl.read_parquet_metadata(path).get("prime_rs")
-    except Exception:
-        return None
-    if not meta:
-        return None
-    stored = json.loads(meta)
-    data: dict[str, Any] = dict(stored.get("settings", {}))
-    for key in ("selection", "floor"):  # the full rule (per-tag thresholds included)
-        if key in stored:
-            data[key] = stored[key]
-    return data
 
 
 @click.command(short_help="Choose other tags from a tags table's scores, without a model.")
@@ -692,59 +481,22 @@ def retag(
       prime retag tags.parquet -o tags_top3.parquet --top-k 3
       prime retag ram_tags.parquet -o t.parquet --thresholds my_thresholds.csv
     """
-    from prime_rs.vision.taggers import Selection, apply_selection, order_tag_columns
-
-    src, out = Path(tags), Path(output)
-    if out.exists() and not overwrite:
-        raise InputError(f"{out}: already exists; add --overwrite to replace it")
-    if out.resolve() == src.resolve():
-        raise InputError(f"{out}: give another file than TAGS (the scores would be lost on error)")
-    output_format(out)
-    table = read_table(src)
-    missing = [c for c in ("id", "candidates", "candidate_scores") if c not in table.columns]
-    if missing:
-        raise InputError(
-            f"{src}: not a tags table written by prime tag (missing {', '.join(missing)}); "
-            "retag needs its candidates and their scores"
-        )
-    table = _lists_from_text(table)
-    stored = _stored_settings(src) or {}
-    base = Selection.from_settings(stored.get("selection", {"threshold": None, "top_k": None}))
-    floor = stored.get("floor")
-    if thresholds_file:
-        # One threshold per tag from the file; --threshold (else the old rule's threshold)
-        # for the tags the file does not list.
-        others = threshold if threshold is not None else base.threshold
-        selection = Selection(
-            per_tag=_read_thresholds(thresholds_file),
-            top_k=base.top_k if top_k is None else (top_k or None),
-            default=base.default if others is None else others,
-            strict=base.strict,
-        )
-    else:
-        selection = Selection(
-            threshold=threshold if threshold is not None else base.threshold,
-            top_k=base.top_k if top_k is None else (top_k or None),
-            per_tag=base.per_tag,
-            default=base.default,
-            strict=base.strict,
-        )
-    if floor is not None and selection.lowest() < floor:
-        raise ParameterError(
-            f"threshold {selection.lowest():g} is below the floor {floor:g} {src} was tagged "
-            f"with: scores under {floor:g} were not kept; tag again with prime tag --floor"
-        )
-    before = table["tags"].list.len().sum() if "tags" in table.columns else None
-    result = order_tag_columns(apply_selection(table, selection))
-    write_table(result, out)
-    click.echo(f"tags        {src} ({_plural(table.height, 'image')})")
-    click.echo(f"selection   {selection.describe()}")
-    if before is not None:
+    result = jobs.retag(
+        tags,
+        output,
+        threshold=threshold,
+        top_k=top_k,
+        thresholds=thresholds_file,
+        overwrite=overwrite,
+    )
+    click.echo(f"tags        {Path(tags)} ({_plural(result.table.height, 'image')})")
+    click.echo(f"selection   {result.selection.describe()}")
+    if result.tags_before is not None:
         click.echo(
-            f"changed     {_count(int(before))} tags before, "
-            f"{_count(int(result['tags'].list.len().sum()))} now"
+            f"changed     {_count(result.tags_before)} tags before, "
+            f"{_count(int(result.table['tags'].list.len().sum()))} now"
         )
-    click.echo(f"wrote       {_tag_stats(result)} to {out}")
+    click.echo(f"wrote       {_tag_stats(result.table)} to {result.output}")
 
 
 # -- run ---------------------------------------------------------------------------------
@@ -768,6 +520,7 @@ def retag(
 )
 @click.option(
     "--min-drop",
+    callback=fraction_option,
     default="0.30",
     show_default=True,
     metavar="FRACTION",
@@ -776,8 +529,7 @@ def retag(
 @click.option("--min-tag-count", type=int, default=None, help="See prime search.")
 @click.option("--threads", type=int, default=None, help="Search threads [default: all cores].")
 @_image_options
-@click.pass_context
-def run(ctx: click.Context, /, images: str, outdir: str, **options: Any) -> None:
+def run(images: str, outdir: str, **options: Any) -> None:
     """Tag and predict IMAGES, join them into a samples table, and search for failure modes.
 
     Writes into OUTDIR: tags.parquet, predictions.parquet (and their .errors tables),
@@ -790,106 +542,34 @@ def run(ctx: click.Context, /, images: str, outdir: str, **options: Any) -> None
       prime run val/ --model model.ts --size 224 --tagger clip --model-name ViT-B-32 \\
           --checkpoint vit_b_32.bin -o results/ --min-support 50 --min-drop 25%
     """
-    from prime_rs.cli.search import search as search_command
-
     require_vision("prime run")
-    out = Path(outdir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder")
-    search_options = {
-        k: options.pop(k)
-        for k in ("max_tags", "min_support", "min_drop", "min_tag_count", "threads")
-    }
-    common = {
-        k: options[k]
-        for k in (
-            "root",
-            "device",
-            "precision",
-            "batch_size",
-            "workers",
-            "shard_size",
-            "resume",
-            "overwrite",
-            "strict",
-            "progress",
-        )
-    }
-    tag_options = {
-        k: options[k]
-        for k in (
-            "tagger",
-            "model_name",
-            "checkpoint",
-            "model_config",
-            "vocabulary",
-            "tokenizer",
-            "image_size",
-            "vit",
-            "threshold",
-            "top_k",
-            "floor",
-        )
-    }
-    predict_options = {
-        k: options[k]
-        for k in (
-            "model",
-            "weights",
-            "classes",
-            "size",
-            "resize",
-            "resize_mode",
-            "interpolation",
-            "mean",
-            "std",
-        )
-    }
-    samples_path, modes_path = out / "samples.parquet", out / "modes.parquet"
-    for p in (samples_path, modes_path):
-        if p.exists() and not (common["resume"] or common["overwrite"]):
-            raise InputError(f"{p}: already exists; add --overwrite to replace it (or --resume)")
-    out.mkdir(parents=True, exist_ok=True)
-    click.echo("== predict")
-    preds = _do_predict(images, out / "predictions.parquet", **predict_options, **common)
-    click.echo("")
-    click.echo("== tag")
-    tags = _do_tag(images, out / "tags.parquet", classes=None, **tag_options, **common)
-    samples = _join(tags.table, preds.table)
-    write_table(samples, samples_path)
-    lost = len(set(preds.errors["id"].to_list()) | set(tags.errors["id"].to_list()))
-    click.echo("")
-    click.echo(
-        f"== samples   {_plural(samples.height, 'image')} with tags and a prediction -> "
-        f"{samples_path}"
-        + (f" ({_plural(lost, 'image')} left out: see the errors tables)" if lost else "")
-    )
-    click.echo("")
-    click.echo("== search")
-    _invoke_search(ctx, search_command, samples_path, modes_path, search_options)
+    printer = _Printer()
+    result = run_pipeline(images, outdir, observer=printer, **options)
+    _echo_search(result, printer.search_log, options)
 
 
-def _join(tags: pl.DataFrame, preds: pl.DataFrame) -> pl.DataFrame:
-    """The samples table: predictions joined with tags on id (images with both)."""
-    keep_tags = tags.select("id", *(c for c in ("tags", "tag_scores") if c in tags.columns))
-    joined = preds.join(keep_tags, on="id", how="inner", maintain_order="left")
-    first = [c for c in ("id", "label", "prediction", "confidence", "tags", "tag_scores")]
-    rest = [c for c in joined.columns if c not in first]
-    return joined.select([c for c in first if c in joined.columns] + rest)
-
-
-def _invoke_search(
-    ctx: click.Context,
-    command: click.Command,
-    samples: Path,
-    modes: Path,
-    given: dict[str, Any],
+def _echo_search(
+    result: PipelineResult, log: list[logging.LogRecord], options: dict[str, Any]
 ) -> None:
-    """Run ``prime search`` on the samples table, its options parsed by click as if typed
-    (so its own defaults and checks apply to what is not given)."""
-    args = [str(samples), "--output", str(modes)]
-    for name, value in given.items():
-        if value is not None:
-            args += ["--" + name.replace("_", "-"), str(value)]
-    with command.make_context(command.name, args, parent=ctx) as sub:
-        command.invoke(sub)
+    """The summary ``prime search`` prints, for the search ``prime run`` ran."""
+    reason = result.empty_reason
+    for record in log:
+        message = record.getMessage()
+        if message != reason:
+            click.echo(f"{record.levelname.lower()}: {message}", err=True)
+    max_tags = options["max_tags"]
+    _echo(
+        [
+            f"samples     {result.samples_path}",
+            *data_lines(result.index),
+            params_line(result.params),
+            f"time        load + index build {result.index_seconds:.2f} s, "
+            f"search {result.search_seconds:.2f} s",
+            "",
+            *modes_lines(result.search, max_tags),
+        ]
+    )
+    if reason:
+        click.echo(reason)
+    click.echo("")
+    click.echo(f"wrote {_plural(result.modes.height, 'failure mode')} to {result.modes_path}")

@@ -30,7 +30,9 @@ import numpy as np
 
 from prime_rs.errors import InputError
 from prime_rs.vision._deps import require, require_vision
-from prime_rs.vision.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from prime_rs.vision.device import autocast, resolve_device, resolve_precision
+from prime_rs.vision.digest import file_digest
+from prime_rs.vision.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess, normalize
 
 if TYPE_CHECKING:
     import torch
@@ -130,8 +132,6 @@ class Classifier:
 
     def logits(self, pixels: torch.Tensor) -> torch.Tensor:
         """Raw outputs ``(n, n_classes)`` in float32 for a ``uint8`` batch ``(n, 3, h, w)``."""
-        from prime_rs.vision.device import autocast
-        from prime_rs.vision.images import normalize
 
         x = normalize(pixels, self.preprocess, self.device, channels_last=self.channels_last)
         with autocast(self.device, self.precision):
@@ -394,8 +394,6 @@ def load_classifier(
     require_vision("loading a classifier")
     import torch
 
-    from prime_rs.vision.device import resolve_device, resolve_precision
-
     torch_device = resolve_device(device)
     dtype = resolve_precision(precision, torch_device)
     weights_path = Path(weights) if weights is not None else None
@@ -489,8 +487,6 @@ def load_classifier(
                 own_classes = list(meta.meta["categories"])
         description = f"{model} ({weights_path.name}, {n_classes} classes)"
     if weights_path is not None and weights_path.is_file():
-        from prime_rs.vision.clip import file_digest
-
         settings["weights_sha256"] = file_digest(weights_path)
     if isinstance(classes, (str, Path)):
         names_list: list[str] | None = read_class_names(classes)

@@ -25,40 +25,19 @@ import numpy as np
 
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.vision._deps import require, require_vision
+from prime_rs.vision.device import autocast, default_workers, resolve_device, resolve_precision
+from prime_rs.vision.digest import file_digest
+from prime_rs.vision.images import Preprocess, iter_batches, normalize
+from prime_rs.vision.progress import Progress
 
 if TYPE_CHECKING:
     import torch
 
-    from prime_rs.vision.images import Preprocess
     from prime_rs.vision.sources import ImageSource
 
 __all__ = ["ClipModel", "file_digest"]
 
 _OPEN_CLIP_HINT = "pip install 'prime_rs[vision]' (or: pip install open_clip_torch)"
-_digests: dict[tuple[str, int, int], str] = {}
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file (hex), cached per path, size and modification time.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.bin"
-    >>> _ = p.write_bytes(b"abc")
-    >>> file_digest(p)[:12]
-    'ba7816bf8f01'
-    """
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _digests:
-        h = hashlib.sha256()
-        with p.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _digests[key] = h.hexdigest()
-    return _digests[key]
 
 
 def _read_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -199,9 +178,6 @@ class ClipModel:
         require("open_clip", feature="CLIP", hint=_OPEN_CLIP_HINT)
         import open_clip  # type: ignore[import-untyped,unused-ignore]
 
-        from prime_rs.vision.device import resolve_device, resolve_precision
-        from prime_rs.vision.images import Preprocess
-
         ckpt = Path(checkpoint)
         if not ckpt.is_file():
             what = "is a folder, not a weights file" if ckpt.is_dir() else "file not found"
@@ -273,9 +249,6 @@ class ClipModel:
         """Image embeddings (L2-normalised, float32, on the device) of a ``uint8`` batch."""
         import torch
 
-        from prime_rs.vision.device import autocast
-        from prime_rs.vision.images import normalize
-
         x = normalize(pixels, self.preprocess, self.device)
         with autocast(self.device, self.precision):
             features = self.model.encode_image(x)
@@ -320,9 +293,6 @@ class ClipModel:
         >>> model.embed_images([d / "red.png"], progress=False).shape
         (1, 32)
         """
-        from prime_rs.vision.images import iter_batches
-        from prime_rs.vision.progress import Progress
-        from prime_rs.vision.runner import default_workers
 
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -359,7 +329,6 @@ class ClipModel:
         return out
 
     def _embed_dim(self) -> int:
-        from prime_rs.vision.device import autocast
 
         with autocast(self.device, self.precision):
             tokens = self.tokenizer(["a photo"]).to(self.device)
@@ -380,8 +349,6 @@ class ClipModel:
         (dtype('float32'), (2, 32), True)
         """
         import torch
-
-        from prime_rs.vision.device import autocast
 
         if isinstance(texts, str):
             raise ParameterError("texts must be a sequence of strings, not one string")

@@ -8,6 +8,7 @@ run under autocast in bfloat16 (float16 where the GPU has no bfloat16), with inp
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from prime_rs.errors import ParameterError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PRECISIONS", "autocast", "resolve_device", "resolve_precision"]
+__all__ = ["PRECISIONS", "autocast", "default_workers", "resolve_device", "resolve_precision"]
 
 #: Values of ``--precision``.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -105,3 +106,31 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
         else:
             with torch.autocast(device_type=device.type, dtype=dtype):
                 yield
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(device: torch.device, n_images: int) -> int:
+    """DataLoader workers for ``n_images`` on ``device``.
+
+    A GPU is fed by up to 16 workers (one core is left to the main process); on a CPU the
+    model needs the cores itself, so a quarter of them decode (at least one). Tiny runs
+    decode in the main process (starting workers would cost more than it saves).
+
+    Examples
+    --------
+    >>> import torch
+    >>> default_workers(torch.device("cpu"), 10)
+    0
+    """
+    if n_images <= 32:
+        return 0
+    cores = _cores()
+    if device.type == "cuda":
+        return max(1, min(16, cores - 1))
+    return max(1, cores // 4)

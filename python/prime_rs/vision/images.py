@@ -19,18 +19,19 @@ import multiprocessing
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from prime_rs.errors import ParameterError
 
 if TYPE_CHECKING:
     import torch
     from PIL import Image
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "Batch",
     "ImageError",
     "Preprocess",
@@ -38,29 +39,6 @@ __all__ = [
     "load_image",
     "normalize",
 ]
-
-#: File extensions (lower case) treated as images when a folder is scanned.
-IMAGE_EXTENSIONS = frozenset(
-    {
-        ".jpg",
-        ".jpeg",
-        ".jfif",
-        ".jpe",
-        ".png",
-        ".bmp",
-        ".dib",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".pnm",
-        ".tga",
-        ".ico",
-    }
-)
 
 _RESIZE_MODES = ("shortest", "squash", "longest")
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
@@ -210,8 +188,6 @@ class Preprocess:
     std: tuple[float, ...] = IMAGENET_STD
 
     def __post_init__(self) -> None:
-        from prime_rs.errors import ParameterError
-
         if not isinstance(self.size, int) or self.size < 1:
             raise ParameterError(f"image size must be a positive integer, got {self.size!r}")
         if self.resize is not None and (not isinstance(self.resize, int) or self.resize < 1):
@@ -236,6 +212,40 @@ class Preprocess:
     def settings(self) -> dict[str, Any]:
         """The settings as plain JSON values (recorded in a run's state file)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def override(
+        self,
+        *,
+        size: int | None = None,
+        resize: int | None = None,
+        resize_mode: str | None = None,
+        interpolation: str | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> Preprocess:
+        """This preprocessing with the settings given changed (``None`` keeps one).
+
+        A new ``size`` without a ``resize`` resizes straight to that size (the old
+        ``resize`` was chosen for the old size).
+
+        Examples
+        --------
+        >>> p = Preprocess(size=224, resize=256)
+        >>> p.override(size=32).resize, p.override(resize=300).size, p.override() == p
+        (None, 224, True)
+        """
+        given: dict[str, Any] = {
+            "size": size,
+            "resize": resize,
+            "resize_mode": resize_mode,
+            "interpolation": interpolation,
+            "mean": None if mean is None else tuple(float(x) for x in mean),
+            "std": None if std is None else tuple(float(x) for x in std),
+        }
+        changes = {k: v for k, v in given.items() if v is not None}
+        if "size" in changes and "resize" not in changes:
+            changes["resize"] = None
+        return replace(self, **changes) if changes else self
 
     def __call__(self, im: Image.Image) -> torch.Tensor:
         """Resize and crop an RGB image; return a ``(3, size, size)`` ``uint8`` tensor."""

@@ -9,7 +9,6 @@ at any moment continues with ``resume=True`` and ends with the same tables.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,49 +19,22 @@ import numpy as np
 import polars as pl
 
 from prime_rs.errors import InputError
+from prime_rs.vision.device import default_workers
 from prime_rs.vision.images import Preprocess, iter_batches
 from prime_rs.vision.progress import Progress
 from prime_rs.vision.shards import ShardedOutput
 from prime_rs.vision.sources import ImageSource
+from prime_rs.vision.taggers import TAG_COLUMNS, Tagger, apply_selection, order_tag_columns
 
 if TYPE_CHECKING:
     import torch
 
     from prime_rs.vision.classifier import Classifier
-    from prime_rs.vision.taggers import Tagger
 
 __all__ = ["RunResult", "default_workers", "predict_images", "run_images", "tag_images"]
 
 #: A model step: ``uint8`` batch -> one list (or array) per output column, one item per image.
 Step = Callable[["torch.Tensor"], Mapping[str, Any]]
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_workers(device: torch.device, n_images: int) -> int:
-    """DataLoader workers for ``n_images`` on ``device``.
-
-    A GPU is fed by up to 16 workers (one core is left to the main process); on a CPU the
-    model needs the cores itself, so a quarter of them decode (at least one). Tiny runs
-    decode in the main process (starting workers would cost more than it saves).
-
-    Examples
-    --------
-    >>> import torch
-    >>> default_workers(torch.device("cpu"), 10)
-    0
-    """
-    if n_images <= 32:
-        return 0
-    cores = _cores()
-    if device.type == "cuda":
-        return max(1, min(16, cores - 1))
-    return max(1, cores // 4)
 
 
 @dataclass
@@ -329,8 +301,6 @@ def tag_images(
     >>> result.table["tags"].list.len().to_list()
     [1, 1]
     """
-    from prime_rs.vision.taggers import TAG_COLUMNS, apply_selection, order_tag_columns
-
     return run_images(
         source,
         tagger.tag,

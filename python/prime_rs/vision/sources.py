@@ -26,11 +26,33 @@ import polars as pl
 
 from prime_rs.errors import InputError
 from prime_rs.io import read_table
-from prime_rs.vision.images import IMAGE_EXTENSIONS
 
-__all__ = ["ImageSource", "from_folder", "from_manifest", "open_images"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageSource", "from_folder", "from_manifest", "open_images"]
 
 logger = logging.getLogger("prime_rs")
+
+#: File extensions (lower case) treated as images when a folder is scanned.
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jfif",
+        ".jpe",
+        ".png",
+        ".bmp",
+        ".dib",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".ico",
+    }
+)
 
 _MANIFEST_SUFFIXES = {".parquet", ".pq", ".csv", ".jsonl", ".ndjson", ".json"}
 _SHOW = 5

@@ -38,14 +38,16 @@ import polars as pl
 
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.vision._deps import MissingDependency, require_vision
-from prime_rs.vision.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from prime_rs.vision.classifier import EFFICIENTNET_LITE0, Classifier, load_classifier
+from prime_rs.vision.clip import ClipModel
+from prime_rs.vision.device import autocast, resolve_device, resolve_precision
+from prime_rs.vision.digest import file_digest
+from prime_rs.vision.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess, normalize
+from prime_rs.vision.vocabulary import BUILTIN, Group, flatten, read_vocabulary
 
 if TYPE_CHECKING:
     import torch
 
-    from prime_rs.vision.classifier import Classifier
-    from prime_rs.vision.clip import ClipModel
-    from prime_rs.vision.vocabulary import Group
 
 __all__ = [
     "RAM_INSTALL",
@@ -411,8 +413,6 @@ class ClipTagger(Tagger):
     ) -> None:
         import torch
 
-        from prime_rs.vision.vocabulary import BUILTIN, flatten
-
         self.model = model
         self.device = model.device
         self.groups = tuple(groups) if groups is not None else BUILTIN
@@ -545,8 +545,6 @@ class RamTagger(Tagger):
         """
         require_vision(f"the {kind} tagger")
         module = _import_ram(kind)
-        from prime_rs.vision.clip import file_digest
-        from prime_rs.vision.device import resolve_device, resolve_precision
 
         ckpt = Path(checkpoint)
         if not ckpt.is_file():
@@ -614,8 +612,6 @@ class RamTagger(Tagger):
     def logits(self, pixels: torch.Tensor) -> torch.Tensor:
         """The tagging head's logits ``(n, n_tags)`` (float32), from the library's own
         ``generate_tag``."""
-        from prime_rs.vision.device import autocast
-        from prime_rs.vision.images import normalize
 
         x = normalize(pixels, self.preprocess, self.device)
         captured: list[Any] = []
@@ -746,8 +742,6 @@ def load_tagger(
         )
     require_vision(f"the {kind} tagger")
     if kind == "classifier":
-        from prime_rs.vision.classifier import EFFICIENTNET_LITE0, load_classifier
-
         if model_config is not None or vocabulary is not None or tokenizer is not None:
             raise ParameterError(
                 "--model-config, --vocabulary and --tokenizer do not apply to the classifier "
@@ -768,9 +762,6 @@ def load_tagger(
             selection=_override(default, threshold, top_k),
         )
     if kind == "clip":
-        from prime_rs.vision.clip import ClipModel
-        from prime_rs.vision.vocabulary import read_vocabulary
-
         if model_name is None or checkpoint is None:
             raise ParameterError(
                 "the clip tagger needs --model-name (an open_clip architecture such as "

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prime_rs.vision.clip import ClipModel
+
 if TYPE_CHECKING:
     import torch
-
-    from prime_rs.vision.clip import ClipModel
 
 __all__ = [
     "TINY_CLIP_CONFIG",
@@ -95,8 +95,6 @@ def load_tiny_clip(
     >>> load_tiny_clip(tempfile.mkdtemp()).model_id.startswith("tiny-clip+")
     True
     """
-    from prime_rs.vision.clip import ClipModel
-
     tiny = make_tiny_clip(directory, seed=seed, name=name)
     return ClipModel.load(tiny.model_name, tiny.checkpoint, device=device, model_config=tiny.config)
 
