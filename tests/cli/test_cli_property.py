@@ -5,23 +5,24 @@ tags with commas, bars and spaces, empty tag lists, ``correct`` and/or ``predict
 split column or not) in every input format, and calls ``prime search`` in process with
 random options, many of them wrong (negative, zero, huge, not numbers, empty, unknown
 classes, split options without a split column). Whatever the input, the command ends with
-exit status 0, or with 2 and one short error message: never a traceback.
+exit status 0, or with 2 and one short error message: never a traceback. It tries 150
+examples (about ten seconds); ``PRIME_FUZZ_EXAMPLES=5000`` searches longer.
 
 Then plain tests of what the fuzzing found, each naming what a user sees.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import prime_rs
@@ -102,7 +103,8 @@ def search_options(draw: st.DrawFn, df: pl.DataFrame) -> list[str]:
         "min_support": _int_option("--min-support"),
         "min_tag_count": _int_option("--min-tag-count"),
         "threads": st.tuples(
-            st.just("--threads"), st.sampled_from(["1", "2", "0", "-1", "x", "", "10**3"])
+            st.just("--threads"),
+            st.sampled_from(["1", "2", "0", "-1", "x", "", "10**3", str(10**21)]),
         ).map(list),
         "beam_width": _int_option("--beam-width"),
         "min_drop": st.tuples(st.just("--min-drop"), _FRACTIONS).map(list),
@@ -133,7 +135,8 @@ def search_options(draw: st.DrawFn, df: pl.DataFrame) -> list[str]:
             st.just("--null-runs"), st.sampled_from(["0", "1", "3", "-1", "x", ""])
         ).map(list),
         "split_column": st.tuples(
-            st.just("--split-column"), st.sampled_from(["split", "label", "nope", ""])
+            st.just("--split-column"),
+            st.sampled_from(["split", "label", "id", "correct", "tags", "nope", ""]),
         ).map(list),
         "detect": st.tuples(st.just("--detect"), st.sampled_from(["detect", "test", "x", ""])).map(
             list
@@ -189,7 +192,7 @@ def write(df: pl.DataFrame, path: Path) -> None:
 
 
 @settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("PRIME_FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -209,7 +212,9 @@ def test_search_never_crashes(
         args = ["search", str(samples), *options]
         if out is not None:
             args += ["-o", str(Path(folder) / f"modes.{out}" if out else folder)]
-        assert_no_crash(invoke(args), args)
+        result = invoke(args)
+        event(f"exit {result.exit_code}")
+        assert_no_crash(result, args)
 
 
 # -- what the fuzzing found, as plain tests ------------------------------------------------
@@ -253,9 +258,34 @@ def test_a_huge_min_tag_count_is_refused_for_what_it_is(odd_names: Path, value: 
     assert "below 2**32" in result.stderr, result.stderr
 
 
-def _never_crashes_on(make: Callable[[], pl.DataFrame], args: list[str], suffix: str) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        samples = Path(folder) / f"samples.{suffix}"
-        write(make(), samples)
-        full = ["search", str(samples), *args]
-        assert_no_crash(invoke(full), full)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--threads", str(10**21)],
+        ["--search", "greedy", "--beam-width", str(10**21)],
+        ["--split-column", "tags"],
+        ["--split-column", "tags", "--holdout", "x"],
+    ],
+    ids=["threads-past-usize", "beam-width-past-usize", "split-on-tags", "split-on-tags-holdout"],
+)
+def test_search_refuses_cleanly(odd_names: Path, args: list[str]) -> None:
+    """Numbers too large for the engine, and a split column of lists: one error, exit 2."""
+    full = ["search", str(odd_names), *args]
+    result = invoke(full)
+    assert_no_crash(result, full)
+    assert result.exit_code == 2, result.output
+
+
+@pytest.mark.parametrize("template", ["{", "}", "{label!x}", "{tags.x}", "{label:d}"])
+def test_prompts_refuse_a_broken_template(odd_names: Path, tmp_path: Path, template: str) -> None:
+    """``prime evaluate prompts --template``: a template Python cannot format is bad input."""
+    modes = tmp_path / "modes.parquet"
+    prime_rs.find_failure_modes(odd_names, min_support=10).write_parquet(modes)
+    full = [
+        "evaluate", "prompts", str(modes), str(odd_names), "--template", template,
+        "-o", str(tmp_path / "prompts.json"),
+    ]  # fmt: skip
+    result = invoke(full)
+    assert_no_crash(result, full)
+    assert result.exit_code == 2, result.output
+    assert "template" in result.stderr
