@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -359,3 +360,41 @@ def test_evaluate_sweep(
             s.table.detect, min_support=row["min_support"], min_drop=0.3, max_tags=3
         ).height
         assert row["n_modes"] == n, row
+
+
+@pytest.fixture(scope="module")
+def embeddings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random image embeddings (id, embedding) for every id of the tables (one id space)."""
+    n = 3 * 2000
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("embeddings") / "embeddings.parquet"
+    vectors = rng.normal(size=(n, 8)).astype(np.float32)
+    pl.DataFrame({"id": np.arange(n), "embedding": vectors.tolist()}).write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c.source == "csv" and not c.options and c.kind[1] == "both"],
+    ids=lambda c: c.id.split(",csv->")[0],
+)
+def test_evaluate_embedding_space(
+    case: Case,
+    searched: Callable[[Case], Searched],
+    embeddings: Path,
+    prime: Callable[..., subprocess.CompletedProcess[str]],
+    assert_clean: Callable[..., None],
+) -> None:
+    s = searched(case)
+    assert set(s.table.frame["id"].to_list()) <= set(range(3 * 2000))
+    distances = s.folder / f"distances.{case.out}"
+    near = s.folder / f"neighbours.{case.out}"
+    args = [
+        "evaluate", "embedding-space", s.samples, *split_options(s, detect=True, holdout=False),
+        "--embeddings", embeddings, "--neighbors", "1,5", "--quiet", "-o", distances,
+        "--neighbors-output", near,
+    ]  # fmt: skip
+    proc = prime(*args)
+    assert_clean(proc, args)
+    assert prime_rs.read_table(distances).height > 0
+    assert prime_rs.read_table(near).height > 0
