@@ -14,6 +14,7 @@ Then plain tests of what the fuzzing found, each naming what a user sees.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -38,7 +39,8 @@ _NAMES = st.text(_ALPHABET, min_size=1, max_size=6)
 
 @st.composite
 def samples_tables(draw: st.DrawFn) -> pl.DataFrame:
-    """A small samples table: few classes and few tags, so that some searches find modes."""
+    """A small samples table: few classes and few tags, and one tag whose samples are mostly
+    wrong, so that searches with a small ``--min-support`` find modes."""
     n = draw(st.integers(0, 60))
     if draw(st.booleans()):
         classes: list[Any] = draw(st.lists(_NAMES, min_size=1, max_size=3, unique=True))
@@ -48,14 +50,17 @@ def samples_tables(draw: st.DrawFn) -> pl.DataFrame:
         classes = draw(st.lists(st.integers(-3, 1000), min_size=1, max_size=3, unique=True))
         other = -99
         dtype = pl.Int64()
-    vocabulary = draw(st.lists(_NAMES | st.just(""), min_size=1, max_size=5, unique=True))
+    vocabulary = draw(st.lists(_NAMES | st.just(""), min_size=1, max_size=4, unique=True))
     labels = draw(st.lists(st.sampled_from(classes), min_size=n, max_size=n))
     tags = draw(
         st.lists(
-            st.lists(st.sampled_from(vocabulary), max_size=4, unique=True), min_size=n, max_size=n
+            st.lists(st.sampled_from(vocabulary), max_size=2, unique=True), min_size=n, max_size=n
         )
     )
-    correct = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    # A planted tag: its samples are wrong, the others right, but for about one in ten.
+    planted = draw(st.sampled_from(vocabulary))
+    flips = draw(st.lists(st.integers(0, 9).map(lambda x: x == 0), min_size=n, max_size=n))
+    correct = [(planted not in t) != flip for t, flip in zip(tags, flips, strict=True)]
     columns: dict[str, pl.Series] = {
         "id": pl.Series(range(n), dtype=pl.Int64),
         "label": pl.Series(labels, dtype=dtype),
@@ -146,7 +151,11 @@ def search_options(draw: st.DrawFn, df: pl.DataFrame) -> list[str]:
         ).map(list),
     }
     chosen = draw(st.lists(st.sampled_from(sorted(option_strategies)), max_size=6, unique=True))
-    args: list[str] = []
+    # Usually a small support first (the default of 30 rarely fits a small table), which a
+    # random --min-support later on the line overrides.
+    args: list[str] = draw(
+        st.sampled_from([[], ["--min-support", "2"], ["--min-support", "4", "--max-tags", "2"]])
+    )
     for name in chosen:
         args += draw(option_strategies[name])
     return args
@@ -214,6 +223,9 @@ def test_search_never_crashes(
             args += ["-o", str(Path(folder) / f"modes.{out}" if out else folder)]
         result = invoke(args)
         event(f"exit {result.exit_code}")
+        found = re.search(r"found (\S+) failure mode", result.stdout)
+        if found:
+            event("no modes" if found.group(1) == "0" else "modes found")
         assert_no_crash(result, args)
 
 
