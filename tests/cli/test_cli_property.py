@@ -301,3 +301,27 @@ def test_prompts_refuse_a_broken_template(odd_names: Path, tmp_path: Path, templ
     assert_no_crash(result, full)
     assert result.exit_code == 2, result.output
     assert "template" in result.stderr
+
+
+def test_a_tag_with_a_bar_survives_a_csv_mode_table(tmp_path: Path) -> None:
+    """CSV cells join tags with ``|``: a tag "snow|deep" written there comes back as two
+    tags, and the chained command silently finds no holdout samples for the mode. Either
+    the CSV output is refused or the mode comes back whole."""
+    rows = [
+        {"id": i, "label": "cat", "tags": ["snow|deep"] if i < 40 else ["grass"],
+         "correct": i >= 30}
+        for i in range(100)
+    ]  # fmt: skip
+    samples = tmp_path / "samples.parquet"
+    pl.DataFrame(rows).write_parquet(samples)
+    modes = tmp_path / "modes.csv"
+    search = invoke(["search", str(samples), "--min-support", "10", "-o", str(modes)])
+    assert_no_crash(search, ["search"])
+    if search.exit_code == 2:
+        return  # refused: the user learns why, and nothing is lost silently
+    out = tmp_path / "holdout.parquet"
+    chained = invoke(["evaluate", "generalization", str(modes), str(samples), "-o", str(out)])
+    assert chained.exit_code == 0, chained.output
+    back = pl.read_parquet(out)
+    assert back["tags"].to_list() == [["snow|deep"]]
+    assert back["holdout_support"].to_list() == [40]
