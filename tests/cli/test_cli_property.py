@@ -229,6 +229,57 @@ def test_search_never_crashes(
         assert_no_crash(result, args)
 
 
+@settings(
+    max_examples=int(os.environ.get("PRIME_FUZZ_EXAMPLES", "150")) // 3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    data=st.data(),
+    df=samples_tables(),
+    source=st.sampled_from(FORMATS),
+    out=st.sampled_from(FORMATS),
+)
+def test_chained_commands_never_crash(
+    data: st.DataObject, df: pl.DataFrame, source: str, out: str
+) -> None:
+    """What a user runs on a search's output, on the same odd tables: ``evaluate
+    generalization``, ``evaluate tag-overlap``, ``evaluate prompts``, ``inspect`` (of a random
+    class and tag set) and ``report``, each ending with exit 0 or one clean error."""
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        samples = folder / f"samples.{source}"
+        write(df, samples)
+        modes = folder / f"modes.{out}"
+        search = invoke(["search", str(samples), "--min-support", "2", "-o", str(modes)])
+        assert_no_crash(search, ["search", str(samples)])
+        event(f"search exit {search.exit_code}")
+        if search.exit_code != 0:
+            return  # a table the search refuses has no output to chain on
+        split = ["--split-column", "split", "--holdout", "test"] if "split" in df.columns else []
+        labels = df["label"].unique().to_list()
+        tags = sorted({t for row in df["tags"].to_list() for t in row})
+        label = data.draw(st.sampled_from(labels) if labels else st.just("fox"), label="label")
+        chosen = data.draw(
+            st.lists(st.sampled_from(tags), min_size=1, max_size=3, unique=True)
+            if tags
+            else st.just(["snow"]),
+            label="tags",
+        )
+        commands = [
+            ["evaluate", "generalization", str(modes), str(samples), *split,
+             "-o", str(folder / f"generalization.{out}")],
+            ["evaluate", "tag-overlap", str(modes), str(samples), *split],
+            ["evaluate", "prompts", str(modes), str(samples), "-o", str(folder / "p.json")],
+            ["inspect", str(samples), "--label", str(label), "--tags", ",".join(chosen), *split],
+            ["report", str(modes), str(samples), *split, "-o", str(folder / "report.html")],
+        ]  # fmt: skip
+        for args in commands:
+            result = invoke(args)
+            event(f"{args[0]} {args[1] if args[0] == 'evaluate' else ''} exit {result.exit_code}")
+            assert_no_crash(result, args)
+
+
 # -- what the fuzzing found, as plain tests ------------------------------------------------
 
 
