@@ -230,7 +230,7 @@ def test_search_never_crashes(
 
 
 @settings(
-    max_examples=int(os.environ.get("PRIME_FUZZ_EXAMPLES", "150")) // 3,
+    max_examples=int(os.environ.get("PRIME_FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
