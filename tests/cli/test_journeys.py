@@ -184,12 +184,16 @@ def test_search(
 
     # The file reads back with the library's modes, columns and order.
     back = read_modes(s.output)
-    assert back.columns == expected.columns
-    cols = ["label", "tags", "support", "accuracy"]
-    assert back.select(cols).to_dicts() == expected.select(cols).to_dicts()
-    if n or case.out != "csv":  # a CSV file of only a header holds no types
+    if n == 0 and case.out in ("json", "jsonl"):
+        # JSON holds no columns without rows: the file reads back as an empty table.
+        assert back.height == 0
+    else:
+        assert back.columns == expected.columns
+        cols = ["label", "tags", "support", "accuracy"]
+        assert back.select(cols).to_dicts() == expected.select(cols).to_dicts()
+    if n or case.out == "parquet":  # a CSV or JSON file without rows holds no types
         assert back["label"].dtype == s.table.frame["label"].dtype
-    if split:
+    if split and back.height:
         held = ["holdout_support", "holdout_accuracy"]
         assert back.select(held).to_dicts() == expected.select(held).to_dicts()
 
