@@ -48,7 +48,8 @@ def _integer(name: str, value: Any, low: int, high: int = _U32 - 1, what: str = 
         at_least = "a positive integer" if what and low == 1 else f"at least {low}"
         raise _bad(name, f"must be {at_least}{what}, got {v}")
     if v > high:
-        raise _bad(name, f"must be at most {high:,}, got {v:,}")
+        limit = "below 2**32" if high == _U32 - 1 else f"at most {high:,}"
+        raise _bad(name, f"must be {limit}, got {v:,}")
     return v
 
 

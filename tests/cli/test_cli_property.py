@@ -298,7 +298,8 @@ def odd_names(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_class_with_a_comma_can_be_searched_alone(odd_names: Path) -> None:
-    """``--labels`` splits on commas, so a class named "fox, red" cannot be chosen."""
+    """A class named "fox, red" can be chosen by its whole name, though --labels splits on
+    commas (a value that is a class name as a whole names that class)."""
     expected = prime_rs.find_failure_modes(odd_names, labels=["fox, red"], min_support=10)
     assert expected.height > 0
     result = invoke(["search", str(odd_names), "--labels", "fox, red", "--min-support", "10"])
@@ -307,7 +308,7 @@ def test_a_class_with_a_comma_can_be_searched_alone(odd_names: Path) -> None:
 
 
 def test_a_tag_with_a_comma_can_be_inspected(odd_names: Path) -> None:
-    """``prime inspect --tags`` splits on commas, so the tag "snow, deep" cannot be named."""
+    """The tag "snow, deep" can be named by its whole name, though --tags splits on commas."""
     result = invoke(["inspect", str(odd_names), "--label", "cat", "--tags", "snow, deep"])
     assert result.exit_code == 0, result.output
 

@@ -240,6 +240,8 @@ def test_evaluate_generalization(
     assert_clean(proc, args)
     back = read_modes(out)
     assert back.height == s.expected.height
+    if back.height == 0 and case.out in ("json", "jsonl"):
+        return  # JSON holds no columns without rows: an empty result reads back bare
     assert set(HOLDOUT_COLUMNS) <= set(back.columns)
     expected = generalization(s.expected.drop(HOLDOUT_COLUMNS, strict=False), s.table.holdout)
     held = ["label", "tags", "holdout_support", "holdout_accuracy"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,9 @@ def captured_log() -> Iterator[list[logging.LogRecord]]:
         logger.propagate = propagate
 
 
-def split_names(values: Sequence[str], option: str, what: str = "") -> list[str] | None:
+def split_names(
+    values: Sequence[str], option: str, what: str = "", whole: Collection[str] = ()
+) -> list[str] | None:
     """Names given to an option such as ``--labels``: each value is a comma-separated list
     (quote a name that holds a comma: ``--labels '"a, b",c'``), and the option may repeat.
 
@@ -156,11 +158,16 @@ def split_names(values: Sequence[str], option: str, what: str = "") -> list[str]
     ['cat', 'big, dog', 'fox']
     >>> split_names([], "--labels") is None
     True
+    >>> split_names(["fox, red"], "--labels", whole={"fox, red"})  # a known name as a whole
+    ['fox, red']
     """
     if not values:
         return None
     names: list[str] = []
     for value in values:
+        if value in whole:
+            names.append(value)
+            continue
         try:
             row = next(csv.reader([value], skipinitialspace=True), [])
         except csv.Error as e:

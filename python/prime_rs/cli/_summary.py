@@ -133,8 +133,10 @@ def run_search(index: TagIndex, params: SearchParams) -> SearchResult:
 
 
 def class_labels(index: TagIndex, labels: Sequence[str], source: str) -> list[Any] | None:
-    """``--labels`` as the label column's values (integers when the labels are)."""
-    names = split_names(labels, "--labels", "class ")
+    """``--labels`` as the label column's values (integers when the labels are). A value that
+    is a class name as a whole ("fox, red") names that class, commas and all."""
+    known = {str(x) for x in index.labels}
+    names = split_names(labels, "--labels", "class ", whole=known)
     if names is None or not index.classes()["label"].dtype.is_integer():
         return names
     out = []

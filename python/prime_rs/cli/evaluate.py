@@ -1135,7 +1135,8 @@ def inspect(
 
     check_output(output, "result.parquet")
     detect, held = _splits(samples, split_column, detect_split, holdout_split, holdout_samples)
-    tag_set = split_names(tags, "--tags", "tag ") or []
+    known = set(detect["tags"].explode().drop_nulls().unique().to_list())
+    tag_set = split_names(tags, "--tags", "tag ", whole=known) or []
     table = ladder(detect, label, tag_set, holdout=held, confidence=confidence)
     detect_name = _where(samples, split_column, detect_split, "detect")
     holdout_name = None

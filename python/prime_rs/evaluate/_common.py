@@ -89,6 +89,11 @@ def caption(label: Any, tags: Sequence[str], template: str = DEFAULT_TEMPLATE) -
         raise ParameterError(
             f"template {template!r}: unknown field {e}; use {{label}} and {{tags}}"
         ) from None
+    except (ValueError, AttributeError) as e:
+        raise ParameterError(
+            f"template {template!r}: {e}; write the fields as plain {{label}} and {{tags}} "
+            "(double a brace to keep it: {{ or }})"
+        ) from None
 
 
 def select_split(
@@ -109,6 +114,12 @@ def select_split(
         raise InputError(
             f"{source}: no column {column!r} to split on; it has "
             f"{', '.join(repr(c) for c in df.columns[:12])}"
+        )
+    dtype = df[column].dtype
+    if dtype.is_nested() or dtype == pl.Binary:
+        raise InputError(
+            f"{source}: column {column!r} holds {dtype}, not one value per row; split on a "
+            "column of text or numbers (e.g. split)"
         )
     values = df[column].cast(pl.String)
     rows = df.filter(values == str(value))
