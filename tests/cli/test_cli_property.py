@@ -136,8 +136,8 @@ def search_options(draw: st.DrawFn, df: pl.DataFrame) -> list[str]:
         "rank_by": st.tuples(
             st.just("--rank-by"), st.sampled_from(["drop", "q_value", "impact", "support", ""])
         ).map(list),
-        "null_runs": st.tuples(
-            st.just("--null-runs"), st.sampled_from(["0", "1", "3", "-1", "x", ""])
+        "noise_runs": st.tuples(
+            st.just("--noise-runs"), st.sampled_from(["0", "1", "3", "-1", "x", ""])
         ).map(list),
         "split_column": st.tuples(
             st.just("--split-column"),

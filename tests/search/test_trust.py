@@ -317,7 +317,7 @@ def test_max_q_filters(sparse_index: prime_rs.TagIndex) -> None:
 # -- the command line ---------------------------------------------------------------------
 
 
-def test_cli_null_runs_greedy_and_max_q(tmp_path: Path, sparse: synthetic.Synthetic) -> None:
+def test_cli_noise_runs_greedy_and_max_q(tmp_path: Path, sparse: synthetic.Synthetic) -> None:
     path = tmp_path / "samples.parquet"
     sparse.samples.write_parquet(path)
     out = tmp_path / "modes.parquet"
@@ -330,7 +330,7 @@ def test_cli_null_runs_greedy_and_max_q(tmp_path: Path, sparse: synthetic.Synthe
             str(path),
             "-o",
             str(out),
-            "--null-runs",
+            "--noise-runs",
             "3",
             "--max-q",
             "5%",

@@ -146,7 +146,6 @@ _DEFAULTS = SearchParams()
 )
 @click.option(
     "--noise-runs",
-    "--null-runs",
     "noise_runs",
     type=click.IntRange(min=0),
     default=0,
