@@ -26,6 +26,7 @@ from prime_rs.stats import wilson_interval
 
 if TYPE_CHECKING:
     from prime_rs.pipeline import demo as demo
+    from prime_rs.pipeline import run as run
 
 __all__ = [
     "CONFUSION_COLUMNS",
@@ -46,6 +47,7 @@ __all__ = [
     "load_samples",
     "noise_control",
     "read_table",
+    "run",
     "wilson_interval",
     "write_table",
 ]
@@ -54,7 +56,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Whole jobs (:mod:`prime_rs.pipeline`) load on first use: they pull in the evaluation,
     report and vision layers, which a plain search does not need."""
-    if name in {"demo"}:
+    if name in {"demo", "run"}:
         import prime_rs.pipeline as pipeline
 
         return getattr(pipeline, name)

@@ -88,3 +88,22 @@ def test_no_import_circles_in_the_package() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_import_prime_rs_stays_light_and_whole_jobs_load_on_use() -> None:
+    """``import prime_rs`` loads the search, not the evaluation, report, vision or click;
+    ``prime_rs.run`` and ``prime_rs.demo`` are the pipeline's, loaded on first use."""
+    code = (
+        "import sys, prime_rs\n"
+        "heavy = ['prime_rs.pipeline', 'prime_rs.report', 'prime_rs.evaluate', "
+        "'prime_rs.vision', 'prime_rs.cli', 'click', 'torch']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "import prime_rs.pipeline as p\n"
+        "print(prime_rs.run is p.run, prime_rs.demo is p.demo)\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "True True"]
