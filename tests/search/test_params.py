@@ -17,7 +17,9 @@ from click.testing import CliRunner
 import prime_rs
 from prime_rs import SearchParams, synthetic
 from prime_rs.cli import cli
+from prime_rs.cli._params import take_params
 from prime_rs.cli.search import search as search_command
+from prime_rs.cli.vision import run as run_command
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +32,36 @@ def index(small: pl.DataFrame) -> prime_rs.TagIndex:
     return prime_rs.TagIndex.from_samples(small)
 
 
-def test_every_field_has_one_cli_option_with_its_name_and_default() -> None:
+@pytest.mark.parametrize(
+    ("command", "args", "fields"),
+    [
+        (search_command, ["samples.parquet"], SearchParams.field_names()),
+        (
+            run_command,
+            ["photos", "-o", "out", "--model", "m.pt"],
+            tuple(f for f in SearchParams.field_names() if f != "labels"),
+        ),
+    ],
+    ids=["prime search", "prime run"],
+)
+def test_every_field_has_one_cli_option_with_its_name_and_default(
+    command: click.Command, args: list[str], fields: tuple[str, ...]
+) -> None:
     """``prime search`` has one flag per SearchParams field, named after it, whose default
-    (parsed as the command parses it) is the field's default."""
-    options = {p.name: p for p in search_command.params if isinstance(p, click.Option)}
-    flags = {p.name: [o for o in p.opts if o.startswith("--")] for p in search_command.params}
-    ctx = search_command.make_context("search", ["samples.parquet"])
+    (parsed as the command parses it) is the field's default; ``prime run`` the same, but
+    for --labels (its classes are not known before the images are read)."""
+    flags = {p.name: [o for o in p.opts if o.startswith("--")] for p in command.params}
+    ctx = command.make_context(command.name, list(args))
     defaults = SearchParams()
     by_flag = {flag: name for name, fl in flags.items() for flag in fl}
     for field in SearchParams.field_names():
         flag = "--" + field.replace("_", "-")
-        assert flag in by_flag, f"prime search has no {flag} for SearchParams.{field}"
-        name = by_flag[flag]
-        assert name in options
-        value = ctx.params[name]
+        if field not in fields:
+            assert flag not in by_flag
+            continue
+        assert flag in by_flag, f"{command.name} has no {flag} for SearchParams.{field}"
+        assert list(by_flag.values()).count(by_flag[flag]) == 1
+        value = ctx.params[by_flag[flag]]
         expected = getattr(defaults, field)
         if field == "labels":
             assert value == ()  # nothing given: every class, as labels=None
@@ -52,6 +70,11 @@ def test_every_field_has_one_cli_option_with_its_name_and_default() -> None:
             assert tuple(value) == expected
         else:
             assert value == expected, (field, value, expected)
+    # What the command makes of its defaults is the default parameters.
+    options = dict(ctx.params)
+    if "labels" in options:
+        options.pop("labels")
+    assert take_params(options) == defaults
 
 
 def test_search_params_normalise_and_refuse() -> None:

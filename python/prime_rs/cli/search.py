@@ -12,13 +12,8 @@ from typing import Any
 
 import click
 
-from prime_rs.cli._options import (
-    CONTEXT,
-    check_output,
-    fraction_option,
-    fractions_option,
-    optional_fraction_option,
-)
+from prime_rs.cli._options import CONTEXT, check_output
+from prime_rs.cli._params import search_options
 from prime_rs.cli._summary import (
     class_labels,
     data_lines,
@@ -34,11 +29,9 @@ from prime_rs.evaluate.generalization import generalization
 from prime_rs.index import TagIndex
 from prime_rs.io import write_table
 from prime_rs.noise import noise_control
-from prime_rs.params import DEFAULT_NECESSITY, RANKINGS, SEARCH_METHODS, SearchParams
+from prime_rs.params import SearchParams
 
 __all__ = ["search"]
-
-_DEFAULTS = SearchParams()
 
 
 @click.command(context_settings=CONTEXT)
@@ -50,100 +43,7 @@ _DEFAULTS = SearchParams()
     help="Write the failure modes here; the format follows the extension: "
     ".parquet, .csv, .json or .jsonl.",
 )
-@click.option(
-    "--max-tags",
-    type=int,
-    default=_DEFAULTS.max_tags,
-    show_default=True,
-    help="Largest tag set searched (l in the paper).",
-)
-@click.option(
-    "--min-support",
-    type=int,
-    default=_DEFAULTS.min_support,
-    show_default=True,
-    help="Fewest samples a mode must have (s).",
-)
-@click.option(
-    "--min-drop",
-    callback=fraction_option,
-    metavar="FRACTION",
-    default=f"{_DEFAULTS.min_drop:g}",
-    show_default=True,
-    help="Accuracy drop below the class accuracy a mode needs (a): 0.3 or 30%.",
-)
-@click.option(
-    "--necessity",
-    callback=fractions_option,
-    metavar="B2,B3,...",
-    default=",".join(f"{b:g}" for b in DEFAULT_NECESSITY),
-    show_default=True,
-    help="How much more accurate every subset with one tag fewer must be, for sets of "
-    "2, 3, ... tags (b_2, b_3, ...; longer sets reuse the last value).",
-)
-@click.option(
-    "--min-tag-count",
-    type=int,
-    default=None,
-    help="Search only tags carried by at least this many samples of a class "
-    "[default: min-support, which loses nothing].",
-)
-@click.option(
-    "--labels",
-    metavar="A,B,...",
-    multiple=True,
-    help="Search only these classes: comma-separated (class numbers when the labels are); "
-    'quote a name holding a comma ("big, dog"), or repeat the option.',
-)
-@click.option(
-    "--threads",
-    type=int,
-    default=None,
-    help="Worker threads [default: one per core]; the result does not depend on it.",
-)
-@click.option(
-    "--search",
-    "search_method",
-    type=click.Choice(SEARCH_METHODS),
-    default=_DEFAULTS.search,
-    show_default=True,
-    help="exhaustive: every tag set; greedy: a beam search (faster, may miss modes).",
-)
-@click.option(
-    "--beam-width",
-    type=int,
-    default=_DEFAULTS.beam_width,
-    show_default=True,
-    help="Sets kept per size and class by --search greedy.",
-)
-@click.option(
-    "--confidence",
-    callback=fraction_option,
-    default=f"{_DEFAULTS.confidence:g}",
-    metavar="FRACTION",
-    show_default=True,
-    help="Level of the accuracy interval (accuracy_low, accuracy_high): 0.95 or 95%.",
-)
-@click.option(
-    "--max-q",
-    callback=optional_fraction_option,
-    default=None,
-    metavar="FRACTION",
-    help="Keep only modes whose q-value (false-discovery rate) is at most this, e.g. 0.05.",
-)
-@click.option(
-    "--rank-by",
-    type=click.Choice(RANKINGS),
-    default=_DEFAULTS.rank_by,
-    show_default=True,
-    help="Order of modes within a class: drop, q_value, or impact (errors accounted for).",
-)
-@click.option(
-    "--q-values/--no-q-values",
-    default=_DEFAULTS.q_values,
-    show_default=True,
-    help="Compute q-values (Benjamini-Hochberg); --no-q-values is faster and leaves them empty.",
-)
+@search_options()
 @click.option(
     "--noise-runs",
     "noise_runs",

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import click
 import polars as pl
 
-from prime_rs.cli._options import captured_log, fraction_option
+from prime_rs.cli._options import captured_log
+from prime_rs.cli._params import search_options, take_params
 from prime_rs.cli._summary import data_lines, modes_lines, params_line
 from prime_rs.cli._text import count as _count
 from prime_rs.cli._text import echo_lines as _echo
@@ -514,20 +515,7 @@ def retag(
 )
 @_model_options
 @_tagger_options
-@click.option("--max-tags", type=int, default=4, show_default=True, help="Largest tag set.")
-@click.option(
-    "--min-support", type=int, default=30, show_default=True, help="Fewest samples of a mode."
-)
-@click.option(
-    "--min-drop",
-    callback=fraction_option,
-    default="0.30",
-    show_default=True,
-    metavar="FRACTION",
-    help="Accuracy drop a mode needs: 0.3 or 30%.",
-)
-@click.option("--min-tag-count", type=int, default=None, help="See prime search.")
-@click.option("--threads", type=int, default=None, help="Search threads [default: all cores].")
+@search_options(labels=False)
 @_image_options
 def run(images: str, outdir: str, **options: Any) -> None:
     """Tag and predict IMAGES, join them into a samples table, and search for failure modes.
@@ -542,22 +530,21 @@ def run(images: str, outdir: str, **options: Any) -> None:
       prime run val/ --model model.ts --size 224 --tagger clip --model-name ViT-B-32 \\
           --checkpoint vit_b_32.bin -o results/ --min-support 50 --min-drop 25%
     """
+    params = take_params(options)  # checked before any model runs
     require_vision("prime run")
     printer = _Printer()
-    result = run_pipeline(images, outdir, observer=printer, **options)
-    _echo_search(result, printer.search_log, options)
+    result = run_pipeline(images, outdir, params=params, observer=printer, **options)
+    _echo_search(result, printer.search_log)
 
 
-def _echo_search(
-    result: PipelineResult, log: list[logging.LogRecord], options: dict[str, Any]
-) -> None:
+def _echo_search(result: PipelineResult, log: list[logging.LogRecord]) -> None:
     """The summary ``prime search`` prints, for the search ``prime run`` ran."""
     reason = result.empty_reason
     for record in log:
         message = record.getMessage()
         if message != reason:
             click.echo(f"{record.levelname.lower()}: {message}", err=True)
-    max_tags = options["max_tags"]
+    max_tags = result.params.max_tags
     _echo(
         [
             f"samples     {result.samples_path}",
