@@ -38,8 +38,11 @@ demo: dev
 test-rust:
 	cargo test -p prime-core --release
 
+# The package's doctests, then tests/ (apart: --doctest-modules would import each area's
+# conftest.py as a module of its own, and they share a name).
 test-python: dev system-deps
-	$(PY) -m pytest -q --doctest-modules python/prime_rs tests
+	$(PY) -m pytest -q --doctest-modules python/prime_rs
+	$(PY) -m pytest -q tests
 
 test: test-rust test-python
 

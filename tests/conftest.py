@@ -8,8 +8,11 @@ test`` runs them all; nothing is skipped by default.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from prime_rs.vision.testing import TinyClip, make_tiny_clip
 
 _HERE = Path(__file__).parent
 #: Areas whose every test needs torch (the vision extra).
@@ -24,3 +27,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue  # a doctest in the package
         if area in _VISION_AREAS:
             item.add_marker(pytest.mark.vision)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyClip:
+    """A tiny open_clip model with random weights, saved as a user's checkpoint would be."""
+    return make_tiny_clip(tmp_path_factory.mktemp("clip"))
+
+
+@pytest.fixture(scope="session")
+def clip(tiny: TinyClip) -> Any:
+    """The tiny CLIP model loaded through the same code a real checkpoint goes through."""
+    from prime_rs.vision.clip import ClipModel
+
+    return ClipModel.load(tiny.model_name, tiny.checkpoint, device="cpu", model_config=tiny.config)

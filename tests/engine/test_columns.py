@@ -48,7 +48,9 @@ def test_mode_tables_are_the_same_both_ways(
     larger ones through Polars; both give the same frame, string or integer labels."""
     data = synthetic.generate(synthetic.SMALL).samples
     names = dict(zip(sorted(data["label"].unique().to_list()), labels * 10, strict=False))
-    data = data.with_columns(pl.col("label").replace_strict(names))
+    data = data.with_columns(
+        pl.col("label").replace_strict(names), pl.col("prediction").replace_strict(names)
+    )
     index = prime_rs.TagIndex.from_samples(data)
     modes = index.search(max_tags=3, min_support=20, min_drop=0.3).modes
     lattice = index.frequent_sets(max_tags=2, min_support=30)

@@ -32,18 +32,6 @@ pytestmark = pytest.mark.vision  # a tiny CLIP model: needs torch
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyClip:
-    return make_tiny_clip(tmp_path_factory.mktemp("clip"))
-
-
-@pytest.fixture(scope="module")
-def clip(tiny: TinyClip) -> Any:
-    from prime_rs.vision.clip import ClipModel
-
-    return ClipModel.load(tiny.model_name, tiny.checkpoint, device="cpu", model_config=tiny.config)
-
-
-@pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two classes of 64 images; 'red' + 'dark' images of cats are mostly mistaken for dogs.
 

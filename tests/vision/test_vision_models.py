@@ -50,16 +50,6 @@ from prime_rs.vision.vocabulary import BUILTIN, Group, flatten, read_vocabulary
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyClip:
-    return make_tiny_clip(tmp_path_factory.mktemp("clip"))
-
-
-@pytest.fixture(scope="module")
-def clip(tiny: TinyClip) -> ClipModel:
-    return ClipModel.load(tiny.model_name, tiny.checkpoint, device="cpu", model_config=tiny.config)
-
-
-@pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real photographs shipped inside scikit-image, scikit-learn and matplotlib."""
     import matplotlib.cbook
