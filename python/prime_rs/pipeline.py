@@ -159,12 +159,12 @@ def paper_statistic_line(s: dict[str, Any]) -> str:
 
     Examples
     --------
-    >>> paper_statistic_line({"n_measured": 20, "n_generalize": 12, "share": 0.6,
+    >>> print(paper_statistic_line({"n_measured": 20, "n_generalize": 12, "share": 0.6,
     ...     "share_low": 0.39, "share_high": 0.78, "n_surely": 5, "n_possibly": 18,
-    ...     "min_drop": 0.25, "paper_share": 0.86})  # doctest: +NORMALIZE_WHITESPACE
-    '12 of 20 modes (60%, 95% interval 39-78%) keep a drop of at least 25 points on the
+    ...     "min_drop": 0.25, "paper_share": 0.86}))  # doctest: +NORMALIZE_WHITESPACE
+    12 of 20 modes (60%, 95% interval 39-78%) keep a drop of at least 25 points on the
     holdout; within each mode's own interval, between 5 and 18 do. The paper reports 86%
-    on Living17.'
+    on Living17.
     """
     if not s["n_measured"]:
         return "no mode has holdout images: the paper's generalization statistic is undefined."
