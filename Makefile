@@ -32,22 +32,17 @@ $(VENV)/.wheel: $(VENV)/.build
 	$(PIP) --group wheel
 	touch $@
 
-# ... plus the test, lint and docs tools (the extras come with `make dev`'s engine install).
-$(VENV)/.dev: $(VENV)/.build
-	$(PIP) --group dev
-	touch $@
-
 # Editable install of a release build (a stale extension in python/ would shadow it), with
-# the core dependencies only.
+# the core dependencies only. (Without --group, maturin develop would install the dev group.)
 engine: $(VENV)/.build
 	rm -f python/prime_rs/_engine*.so python/prime_rs/_engine*.pyd
-	$(VENV)/bin/maturin develop --release --quiet
+	$(VENV)/bin/maturin develop --release --quiet --group build
 
 # The same, with both extras (torch is large: downloaded once, then cached by pip) and the
-# developer tools.
-dev: $(VENV)/.dev
+# dev group (test, lint, docs and wheel tools).
+dev: $(VENV)/.build
 	rm -f python/prime_rs/_engine*.so python/prime_rs/_engine*.pyd
-	$(VENV)/bin/maturin develop --release --quiet --extras $(EXTRAS)
+	$(VENV)/bin/maturin develop --release --quiet --extras $(EXTRAS) --group dev
 
 demo: engine
 	$(VENV)/bin/prime demo
