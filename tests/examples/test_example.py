@@ -51,7 +51,9 @@ def test_example_sizes_are_checked(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].endswith(
-        "error: --holdout: must be between 1 and 10,000, got 10,001"
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .endswith("error: --holdout: must be between 1 and 10,000, got 10,001")
     )
     assert not list(tmp_path.iterdir())  # nothing written
