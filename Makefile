@@ -10,7 +10,7 @@ EXTRAS := vision,evaluate
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: dev demo engine wheel test test-rust test-python bench lint clean system-deps
+.PHONY: dev demo engine wheel test test-rust test-python bench lint docs clean system-deps
 
 # Debian packages the tests use: headless Chromium (the report's DOM test) and the
 # Fashion-MNIST data (the example's CI-sized run). Installed once, when missing.
@@ -30,6 +30,11 @@ $(VENV)/.build: pyproject.toml
 # ... plus zig and auditwheel (`make wheel`).
 $(VENV)/.wheel: $(VENV)/.build
 	$(PIP) --group wheel
+	touch $@
+
+# ... plus the dev group alone (test, lint, docs and wheel tools), without the engine.
+$(VENV)/.installed: $(VENV)/.build
+	$(PIP) --group dev
 	touch $@
 
 # Editable install of a release build (a stale extension in python/ would shadow it), with
@@ -94,6 +99,10 @@ lint: dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(PY) -m mypy.stubtest prime_rs._engine
+
+# The documentation site (docs/, mkdocs.yml) into site/; warnings are errors.
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf target dist $(VENV) .venv-bench .venv-pysubgroup python/prime_rs/_engine*.so
