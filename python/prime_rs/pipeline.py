@@ -117,8 +117,8 @@ def paper_statistic(modes: pl.DataFrame, confidence: float = 0.95) -> dict[str, 
         ``share_low`` / ``share_high``: the Wilson interval of the share, the measured modes
         taken as a sample; ``n_surely`` / ``n_possibly``: the modes that keep the drop at the
         pessimistic / optimistic end of their own holdout accuracy interval (a holdout group
-        of tens of images leaves each mode's drop uncertain); ``min_drop`` (0.25) and
-        ``paper_share`` (0.86, Living17).
+        of tens of images leaves each mode's drop uncertain); ``confidence``; ``min_drop``
+        (0.25) and ``paper_share`` (0.86, Living17).
 
     Examples
     --------
@@ -149,6 +149,7 @@ def paper_statistic(modes: pl.DataFrame, confidence: float = 0.95) -> dict[str, 
         "share_high": high,
         "n_surely": surely,
         "n_possibly": possibly,
+        "confidence": confidence,
         "min_drop": DEFAULT_GENERALIZES,
         "paper_share": PAPER_GENERALIZES,
     }
@@ -159,9 +160,10 @@ def paper_statistic_line(s: dict[str, Any]) -> str:
 
     Examples
     --------
-    >>> print(paper_statistic_line({"n_measured": 20, "n_generalize": 12, "share": 0.6,
-    ...     "share_low": 0.39, "share_high": 0.78, "n_surely": 5, "n_possibly": 18,
-    ...     "min_drop": 0.25, "paper_share": 0.86}))  # doctest: +NORMALIZE_WHITESPACE
+    >>> s = {"n_measured": 20, "n_generalize": 12, "share": 0.6, "share_low": 0.39,
+    ...      "share_high": 0.78, "n_surely": 5, "n_possibly": 18, "confidence": 0.95,
+    ...      "min_drop": 0.25, "paper_share": 0.86}
+    >>> print(paper_statistic_line(s))  # doctest: +NORMALIZE_WHITESPACE
     12 of 20 modes (60%, 95% interval 39-78%) keep a drop of at least 25 points on the
     holdout; within each mode's own interval, between 5 and 18 do. The paper reports 86%
     on Living17.
@@ -169,8 +171,9 @@ def paper_statistic_line(s: dict[str, Any]) -> str:
     if not s["n_measured"]:
         return "no mode has holdout images: the paper's generalization statistic is undefined."
     return (
-        f"{s['n_generalize']} of {s['n_measured']} modes ({s['share'] * 100:.0f}%, 95% interval "
-        f"{s['share_low'] * 100:.0f}-{s['share_high'] * 100:.0f}%) keep a drop of at least "
+        f"{s['n_generalize']} of {s['n_measured']} modes ({s['share'] * 100:.0f}%, "
+        f"{s['confidence'] * 100:g}% interval {s['share_low'] * 100:.0f}-"
+        f"{s['share_high'] * 100:.0f}%) keep a drop of at least "
         f"{s['min_drop'] * 100:g} points on the holdout; within each mode's own interval, "
         f"between {s['n_surely']} and {s['n_possibly']} do. The paper reports "
         f"{s['paper_share'] * 100:.0f}% on Living17."
@@ -253,8 +256,8 @@ def demo(
             thumbnails=fashion_mnist_thumbnails(),
             title="Fashion-MNIST: failure modes of a small CNN",
             subtitle="prime demo: tags from EfficientNet-Lite0's ImageNet labels; detect = "
-            "held-out training images, holdout = the official test set (10,000 images). "
-            + paper_statistic_line(generalizes),
+            f"held-out training images, holdout = the official test set ({holdout.height:,} "
+            "images). " + paper_statistic_line(generalizes),
             parameters={
                 "max_tags": params.max_tags,
                 "min_support": params.min_support,
