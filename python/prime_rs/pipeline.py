@@ -18,16 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 import prime_rs.synthetic as synthetic
 from prime_rs.datasets import fashion_mnist, fashion_mnist_thumbnails
 from prime_rs.errors import InputError
-from prime_rs.evaluate.generalization import generalization
+from prime_rs.evaluate.generalization import (
+    DEFAULT_GENERALIZES,
+    generalization,
+    generalization_summary,
+)
 from prime_rs.index import SearchResult, TagIndex
 from prime_rs.io import write_table
 from prime_rs.params import DEFAULT_NECESSITY, SearchParams
 from prime_rs.report import write_report
+from prime_rs.stats import wilson_interval
 from prime_rs.vision._deps import require_vision
 from prime_rs.vision.jobs import Observer, join_samples, predict, tag
 from prime_rs.vision.runner import RunResult
@@ -36,10 +42,13 @@ from prime_rs.vision.sources import ImageSource, open_images
 __all__ = [
     "DEMO_PARAMS",
     "SYNTHETIC_PARAMS",
+    "PAPER_GENERALIZES",
     "DemoResult",
     "PipelineObserver",
     "PipelineResult",
     "demo",
+    "paper_statistic",
+    "paper_statistic_line",
     "run",
 ]
 
@@ -308,6 +317,9 @@ DEMO_PARAMS = SearchParams(max_tags=3, min_support=20, min_drop=0.20, necessity=
 SYNTHETIC_PARAMS = SearchParams(max_tags=4, min_support=30, min_drop=0.30)
 #: Shuffles of the Fashion-MNIST demo's noise control.
 NOISE_RUNS = 20
+#: The paper's generalization statistic on Living17: the share of modes that keep a drop of
+#: at least 25 points on the holdout.
+PAPER_GENERALIZES = 0.86
 
 #: Called after each step with its name, its seconds and a note.
 StepCallback = Callable[[str, float, str], None]
@@ -340,6 +352,9 @@ class DemoResult:
         The HTML report written (Fashion-MNIST demo with a report folder), else ``None``.
     planted
         The planted modes (synthetic demo), else ``None``.
+    generalizes
+        The paper's generalization statistic at the demo's settings (Fashion-MNIST demo),
+        else ``None``: see :func:`paper_statistic`.
     """
 
     params: SearchParams
@@ -352,6 +367,89 @@ class DemoResult:
     noise: pl.DataFrame | None = None
     report: Path | None = None
     planted: pl.DataFrame | None = None
+    generalizes: dict[str, Any] | None = None
+
+
+def paper_statistic(modes: pl.DataFrame, confidence: float = 0.95) -> dict[str, Any]:
+    """The paper's generalization statistic, with its uncertainty: how many modes keep a drop
+    of at least 25 points on the holdout.
+
+    Parameters
+    ----------
+    modes
+        The output of :func:`prime_rs.evaluate.generalization`.
+    confidence
+        Level of the intervals.
+
+    Returns
+    -------
+    dict
+        ``n_measured``, ``n_generalize``, ``share`` (as
+        :func:`~prime_rs.evaluate.generalization.generalization_summary` counts them);
+        ``share_low`` / ``share_high``: the Wilson interval of the share, the measured modes
+        taken as a sample; ``n_surely`` / ``n_possibly``: the modes that keep the drop at the
+        pessimistic / optimistic end of their own holdout accuracy interval (a holdout group
+        of tens of images leaves each mode's drop uncertain); ``confidence``; ``min_drop``
+        (0.25) and ``paper_share`` (0.86, Living17).
+
+    Examples
+    --------
+    >>> t = pl.DataFrame({"holdout_support": [40, 30, 0], "holdout_drop": [0.4, 0.2, None],
+    ...                   "holdout_accuracy_low": [0.3, 0.5, None],
+    ...                   "holdout_accuracy_high": [0.6, 0.8, None],
+    ...                   "holdout_class_accuracy": [0.9, 0.9, 0.9]})
+    >>> s = paper_statistic(t)
+    >>> s["n_measured"], s["n_generalize"], s["n_surely"], s["n_possibly"]
+    (2, 1, 1, 2)
+    """
+    summary = generalization_summary(modes, min_drop=DEFAULT_GENERALIZES)
+    n, k = summary["n_measured"], summary["n_generalize"]
+    measured = modes.filter(pl.col("holdout_support") > 0)
+    cls = measured["holdout_class_accuracy"]
+    eps = 1e-12
+    surely = int(((cls - measured["holdout_accuracy_high"]) >= DEFAULT_GENERALIZES - eps).sum())
+    possibly = int(((cls - measured["holdout_accuracy_low"]) >= DEFAULT_GENERALIZES - eps).sum())
+    low = high = None
+    if n:
+        lo, hi = wilson_interval(np.array([k]), np.array([n]), confidence)
+        low, high = float(lo[0]), float(hi[0])
+    return {
+        "n_measured": n,
+        "n_generalize": k,
+        "share": summary["share_generalize"],
+        "share_low": low,
+        "share_high": high,
+        "n_surely": surely,
+        "n_possibly": possibly,
+        "confidence": confidence,
+        "min_drop": DEFAULT_GENERALIZES,
+        "paper_share": PAPER_GENERALIZES,
+    }
+
+
+def paper_statistic_line(s: dict[str, Any]) -> str:
+    """:func:`paper_statistic` in one sentence (the demo prints it, the report shows it).
+
+    Examples
+    --------
+    >>> s = {"n_measured": 20, "n_generalize": 12, "share": 0.6, "share_low": 0.39,
+    ...      "share_high": 0.78, "n_surely": 5, "n_possibly": 18, "confidence": 0.95,
+    ...      "min_drop": 0.25, "paper_share": 0.86}
+    >>> print(paper_statistic_line(s))  # doctest: +NORMALIZE_WHITESPACE
+    12 of 20 modes (60%, 95% interval 39-78%) keep a drop of at least 25 points on the
+    holdout; within each mode's own interval, between 5 and 18 do. The paper reports 86%
+    on Living17.
+    """
+    if not s["n_measured"]:
+        return "no mode has holdout images: the paper's generalization statistic is undefined."
+    return (
+        f"{s['n_generalize']} of {s['n_measured']} modes ({s['share'] * 100:.0f}%, "
+        f"{s['confidence'] * 100:g}% interval {s['share_low'] * 100:.0f}-"
+        f"{s['share_high'] * 100:.0f}%) keep a drop of at least "
+        f"{s['min_drop'] * 100:g} points on the holdout; within each mode's own interval, "
+        f"between {s['n_surely']} and {s['n_possibly']} do. The paper reports "
+        f"{s['paper_share'] * 100:.0f}% on Living17."
+    )
 
 
 class _Clock:
@@ -419,6 +517,7 @@ def demo(
     clock("generalization", f"re-measured on {holdout.height:,} unseen images")
     noise = index.noise_control(params, runs=NOISE_RUNS)
     clock("noise control", f"{NOISE_RUNS} shuffles of correctness within classes")
+    generalizes = paper_statistic(modes)
     report = None
     if report_dir is not None:
         report = write_report(
@@ -429,7 +528,8 @@ def demo(
             thumbnails=fashion_mnist_thumbnails(),
             title="Fashion-MNIST: failure modes of a small CNN",
             subtitle="prime demo: tags from EfficientNet-Lite0's ImageNet labels; detect = "
-            "held-out training images, holdout = the official test set",
+            f"held-out training images, holdout = the official test set ({holdout.height:,} "
+            "images). " + paper_statistic_line(generalizes),
             parameters={
                 "max_tags": params.max_tags,
                 "min_support": params.min_support,
@@ -448,6 +548,7 @@ def demo(
         holdout_classes=held_index.classes(),
         noise=noise,
         report=report,
+        generalizes=generalizes,
     )
 
 

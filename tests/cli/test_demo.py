@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -40,6 +41,11 @@ def test_bundled_data() -> None:
     assert set(df["label"].unique().to_list()) == set(CLASSES)
     assert df["id"].is_unique().all()
     assert (df["tags"].list.len() == df["tag_scores"].list.len()).all()
+    # detect: training images 50,000-59,999; holdout: the whole official test set.
+    detect = df.filter(pl.col("split") == "detect")["id"].sort().to_list()
+    holdout = df.filter(pl.col("split") == "holdout")["id"].sort().to_list()
+    assert detect == [f"train-{i:05d}" for i in range(50_000, 60_000)]
+    assert holdout == [f"test-{i:05d}" for i in range(10_000)]
     thumbs = fashion_mnist_thumbnails()
     assert thumbs and set(thumbs) <= set(df["id"].to_list())
     files = Path(__file__).parents[2] / "python" / "prime_rs" / "datasets"
@@ -64,6 +70,13 @@ def test_demo_offline(tmp_path: Path) -> None:
     assert "strongest modes (top" in text and "mistaken for" in text
     assert "generalization to the holdout split" in text
     assert "expected from noise" in text
+    assert "10,000 detect + 10,000 holdout images" in text
+    assert re.search(
+        r"^the paper's statistic: \d+ of \d+ modes \(\d+%, 95% interval \d+-\d+%\) keep a drop",
+        text,
+        flags=re.MULTILINE,
+    )
+    assert "The paper reports 86%" in text
     assert elapsed < 60  # under 30 s on an idle 2-core machine; generous for a loaded one
 
     modes = pl.read_parquet(tmp_path / "modes.parquet")
@@ -94,7 +107,7 @@ def test_demo_options() -> None:
 def test_demo_as_a_library_call(tmp_path: Path) -> None:
     """``prime_rs.pipeline.demo`` returns what ``prime demo`` prints, and writes the report."""
     from prime_rs.pipeline import DEMO_PARAMS as PARAMS
-    from prime_rs.pipeline import demo
+    from prime_rs.pipeline import demo, paper_statistic_line
 
     steps: list[str] = []
     out = demo(report_dir=tmp_path / "report", on_step=lambda name, s, note: steps.append(name))
@@ -106,6 +119,16 @@ def test_demo_as_a_library_call(tmp_path: Path) -> None:
     assert out.modes.select(expected.columns).equals(expected)
     assert "holdout_accuracy" in out.modes.columns
     assert out.noise is not None and out.noise["run"].n_unique() == 20
+    # The whole test set as holdout: most modes' holdout groups hold tens of images.
+    support = out.modes["holdout_support"]
+    assert out.holdout is not None and out.holdout.height == 10_000
+    assert support.min() > 0 and support.median() >= 20  # type: ignore[operator]
+    g = out.generalizes
+    assert g is not None and g["n_measured"] == out.modes.height
+    assert g["n_generalize"] == (out.modes["holdout_drop"] >= 0.25 - 1e-12).sum()
+    assert g["n_surely"] <= g["n_generalize"] <= g["n_possibly"]
+    assert g["share_low"] <= g["share"] <= g["share_high"]
+    assert html.escape(paper_statistic_line(g)) in out.report.read_text(encoding="utf-8")
     synthetic_run = demo(synthetic_data=True, report_dir=None)
     assert synthetic_run.planted is not None and synthetic_run.report is None
     assert synthetic_run.modes.height > 0

@@ -42,3 +42,18 @@ def test_example_subset(tmp_path: Path) -> None:
     assert page.count('class="card"') == modes.height
     bundle = pl.read_parquet(tmp_path / "bundle" / "fashion_mnist.parquet")
     assert "path" not in bundle.columns and bundle.height == 600
+
+
+def test_example_sizes_are_checked(tmp_path: Path) -> None:
+    """The test set has 10,000 images: a larger holdout is a one-line usage error."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--holdout", "10001", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .endswith("error: --holdout: must be between 1 and 10,000, got 10,001")
+    )
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import click
 import polars as pl
 
@@ -20,7 +22,7 @@ from prime_rs.cli._text import plural as _plural
 from prime_rs.cli._text import table as _table
 from prime_rs.cli.evaluate import generalization_lines
 from prime_rs.io import write_table
-from prime_rs.pipeline import DEMO_PARAMS, DemoResult
+from prime_rs.pipeline import DEMO_PARAMS, DemoResult, paper_statistic_line
 from prime_rs.pipeline import demo as run_demo
 
 __all__ = ["DEMO_PARAMS", "demo"]
@@ -103,6 +105,10 @@ def _fashion_mnist(out: DemoResult, output: str | None) -> None:
         click.echo("")
         lines = generalization_lines(modes, holdout="the holdout split", top=0)
         _echo(lines[: lines.index("")] if "" in lines else lines)
+    if out.generalizes is not None:
+        click.echo("")
+        text = "the paper's statistic: " + paper_statistic_line(out.generalizes)
+        _echo(textwrap.wrap(text, width=96, subsequent_indent="  "))
     _echo(noise_lines(modes.height, noise))
     click.echo("")
     size = report.stat().st_size / 1e6

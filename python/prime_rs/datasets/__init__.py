@@ -25,9 +25,10 @@ def _path(name: str) -> Path:
 def fashion_mnist() -> pl.DataFrame:
     """The bundled samples table: ``id, label, prediction, tags, tag_scores, split``.
 
-    ``split`` is ``detect`` (held-out Fashion-MNIST training images) or ``holdout`` (the
-    official test set); ``prediction`` is a small CNN's; ``tags`` are EfficientNet-Lite0's
-    ImageNet labels of the inverted image (top 5, probability >= 0.05).
+    ``split`` is ``detect`` (the 10,000 held-out Fashion-MNIST training images) or
+    ``holdout`` (the whole official test set, 10,000 images); ``prediction`` is a small
+    CNN's; ``tags`` are EfficientNet-Lite0's ImageNet labels of the inverted image (top 5,
+    probability >= 0.05).
 
     Examples
     --------
