@@ -41,8 +41,8 @@ from prime_rs.vision.sources import ImageSource, open_images
 
 __all__ = [
     "DEMO_PARAMS",
-    "SYNTHETIC_PARAMS",
     "PAPER_GENERALIZES",
+    "SYNTHETIC_PARAMS",
     "DemoResult",
     "PipelineObserver",
     "PipelineResult",
