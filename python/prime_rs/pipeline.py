@@ -11,7 +11,6 @@ speed at scale and how many planted modes come back.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -325,7 +324,7 @@ PAPER_GENERALIZES = 0.86
 StepCallback = Callable[[str, float, str], None]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class DemoResult:
     """What a demo found and wrote.
 

@@ -26,7 +26,6 @@ __all__ = [
     "check_output",
     "fraction_option",
     "fractions_option",
-    "optional_fraction_option",
     "parse_fraction",
     "pct_short",
     "split_names",
@@ -79,10 +78,6 @@ def fraction_option(ctx: click.Context, param: click.Parameter, value: str | flo
         raise click.BadParameter(
             f"{value!r} is not a fraction; write it as 0.3 or 30%", ctx, param
         ) from None
-
-
-#: ``--max-q`` and other fractions that may be left out: the same parser.
-optional_fraction_option = fraction_option
 
 
 def fractions_option(

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from prime_rs.cli._options import fraction_option, fractions_option, optional_fraction_option
+from prime_rs.cli._options import fraction_option, fractions_option
 from prime_rs.params import DEFAULT_NECESSITY, RANKINGS, SEARCH_METHODS, SearchParams
 
 __all__ = ["search_options", "take_params"]
@@ -17,23 +17,23 @@ __all__ = ["search_options", "take_params"]
 F = TypeVar("F", bound=Callable[..., Any])
 _DEFAULTS = SearchParams()
 
-#: The options, in the order ``--help`` shows them.
-_OPTIONS: list[Callable[[Any], Any]] = [
-    click.option(
+#: The options by field name, in the order ``--help`` shows them.
+_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "max_tags": click.option(
         "--max-tags",
         type=int,
         default=_DEFAULTS.max_tags,
         show_default=True,
         help="Largest tag set searched (l in the paper).",
     ),
-    click.option(
+    "min_support": click.option(
         "--min-support",
         type=int,
         default=_DEFAULTS.min_support,
         show_default=True,
         help="Fewest samples a mode must have (s).",
     ),
-    click.option(
+    "min_drop": click.option(
         "--min-drop",
         callback=fraction_option,
         metavar="FRACTION",
@@ -41,7 +41,7 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         show_default=True,
         help="Accuracy drop below the class accuracy a mode needs (a): 0.3 or 30%.",
     ),
-    click.option(
+    "necessity": click.option(
         "--necessity",
         callback=fractions_option,
         metavar="B2,B3,...",
@@ -50,27 +50,27 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         help="How much more accurate every subset with one tag fewer must be, for sets of "
         "2, 3, ... tags (b_2, b_3, ...; longer sets reuse the last value).",
     ),
-    click.option(
+    "min_tag_count": click.option(
         "--min-tag-count",
         type=int,
         default=None,
         help="Search only tags carried by at least this many samples of a class "
         "[default: min-support, which loses nothing].",
     ),
-    click.option(
+    "labels": click.option(
         "--labels",
         metavar="A,B,...",
         multiple=True,
         help="Search only these classes: comma-separated (class numbers when the labels are); "
         'quote a name holding a comma ("big, dog"), or repeat the option.',
     ),
-    click.option(
+    "threads": click.option(
         "--threads",
         type=int,
         default=None,
         help="Worker threads [default: one per core]; the result does not depend on it.",
     ),
-    click.option(
+    "search": click.option(
         "--search",
         "search_method",
         type=click.Choice(SEARCH_METHODS),
@@ -78,14 +78,14 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         show_default=True,
         help="exhaustive: every tag set; greedy: a beam search (faster, may miss modes).",
     ),
-    click.option(
+    "beam_width": click.option(
         "--beam-width",
         type=int,
         default=_DEFAULTS.beam_width,
         show_default=True,
         help="Sets kept per size and class by --search greedy.",
     ),
-    click.option(
+    "confidence": click.option(
         "--confidence",
         callback=fraction_option,
         default=f"{_DEFAULTS.confidence:g}",
@@ -93,31 +93,28 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         show_default=True,
         help="Level of the accuracy interval (accuracy_low, accuracy_high): 0.95 or 95%.",
     ),
-    click.option(
+    "max_q": click.option(
         "--max-q",
-        callback=optional_fraction_option,
+        callback=fraction_option,
         default=None,
         metavar="FRACTION",
         help="Keep only modes whose q-value (false-discovery rate) is at most this, e.g. 0.05.",
     ),
-    click.option(
+    "rank_by": click.option(
         "--rank-by",
         type=click.Choice(RANKINGS),
         default=_DEFAULTS.rank_by,
         show_default=True,
         help="Order of modes within a class: drop, q_value, or impact (errors accounted for).",
     ),
-    click.option(
+    "q_values": click.option(
         "--q-values/--no-q-values",
         default=_DEFAULTS.q_values,
         show_default=True,
         help="Compute q-values (Benjamini-Hochberg); --no-q-values is faster and leaves them "
         "empty.",
     ),
-]
-
-#: Where ``--labels`` stands in :data:`_OPTIONS`.
-_LABELS = 5
+}
 
 
 def search_options(*, labels: bool = True) -> Callable[[F], F]:
@@ -125,19 +122,19 @@ def search_options(*, labels: bool = True) -> Callable[[F], F]:
     command whose classes are not known before it runs)."""
 
     def decorate(f: F) -> F:
-        for i in reversed(range(len(_OPTIONS))):
-            if labels or i != _LABELS:
-                f = _OPTIONS[i](f)
+        for name, option in reversed(_OPTIONS.items()):
+            if labels or name != "labels":
+                f = option(f)
         return f
 
     return decorate
 
 
-def take_params(options: dict[str, Any], **given: Any) -> SearchParams:
+def take_params(options: dict[str, Any]) -> SearchParams:
     """Remove the search's options from a command's ``options`` and make them parameters
-    (``given`` adds or overrides fields, e.g. labels already converted)."""
+    (``--labels`` is left out: its names become labels only once the table is read)."""
     fields = {name: options.pop(name) for name in SearchParams.field_names() if name in options}
     if "search_method" in options:
         fields["search"] = options.pop("search_method")
     fields.pop("labels", None)
-    return SearchParams(**fields, **given)
+    return SearchParams(**fields)

@@ -85,7 +85,7 @@ def modes_lines(result: SearchResult, max_tags: int) -> list[str]:
     rows = [
         [
             str(r["label"]),
-            _join_tags(r["tags"]),
+            short_tags(r["tags"]),
             _count(r["support"]),
             _pct(r["accuracy"]),
             f"{r['accuracy_low'] * 100:.0f}-{r['accuracy_high'] * 100:.0f}%",
@@ -152,5 +152,6 @@ def class_labels(index: TagIndex, labels: Sequence[str], source: str) -> list[An
     return out
 
 
-def _join_tags(tags: Sequence[str]) -> str:
+def short_tags(tags: Sequence[str]) -> str:
+    """Tags joined with `` + ``, cut to the width a summary table gives them."""
     return join_tags(tags, _TAGS_WIDTH)

@@ -9,11 +9,11 @@ import polars as pl
 
 from prime_rs.cli._options import CONTEXT, TOP, check_output
 from prime_rs.cli._summary import (
-    _join_tags,
     data_lines,
     modes_lines,
     noise_lines,
     params_line,
+    short_tags,
 )
 from prime_rs.cli._text import count as _count
 from prime_rs.cli._text import echo_lines as _echo
@@ -63,7 +63,7 @@ def _fashion_mnist(out: DemoResult, output: str | None) -> None:
         if mine.height:
             m = mine.row(0, named=True)
             hold = f", holdout {_pct(m['holdout_accuracy'])}" if m["holdout_accuracy"] else ""
-            best = f"{_join_tags(m['tags'])} ({_pct(m['accuracy'])}{hold})"
+            best = f"{short_tags(m['tags'])} ({_pct(m['accuracy'])}{hold})"
         rows.append(
             [
                 str(label),
@@ -85,7 +85,7 @@ def _fashion_mnist(out: DemoResult, output: str | None) -> None:
             rows.append(
                 [
                     str(r["label"]),
-                    _join_tags(r["tags"]),
+                    short_tags(r["tags"]),
                     _count(r["support"]),
                     _pct(r["accuracy"]),
                     _pct(r["class_accuracy"]),
@@ -220,7 +220,7 @@ def demo(
     click.echo(f"planted modes recovered: {found.height} / {planted.height}")
     missed = planted.join(modes.select("label", "tags"), on=["label", "tags"], how="anti")
     for label, tags in missed.head(TOP).iter_rows():
-        click.echo(f"  missed: {label}: {_join_tags(tags)}")
+        click.echo(f"  missed: {label}: {short_tags(tags)}")
     others = modes.height - found.height
     if others:
         click.echo(f"other modes found: {others} (not planted; they pass the thresholds too)")
