@@ -1,12 +1,12 @@
 # The single entry point: make dev | demo | test | wheel | bench | lint
 # Everything installs into the project's own virtual environment (.venv). What it installs is
-# declared once, in pyproject.toml: the core dependencies, the extras (vision, evaluate) and
+# declared once, in pyproject.toml: the core dependencies, the extras (vision, evaluate, ray) and
 # the dependency groups (build, wheel, dev), which pip >= 25.1 installs by name.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet
-EXTRAS := vision,evaluate
+EXTRAS := vision,evaluate,ray
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
@@ -43,7 +43,7 @@ engine: $(VENV)/.build
 	rm -f python/prime_rs/_engine*.so python/prime_rs/_engine*.pyd
 	$(VENV)/bin/maturin develop --release --quiet --group build
 
-# The same, with both extras (torch is large: downloaded once, then cached by pip) and the
+# The same, with every extra (torch is large: downloaded once, then cached by pip) and the
 # dev group (test, lint, docs and wheel tools).
 dev: $(VENV)/.build
 	rm -f python/prime_rs/_engine*.so python/prime_rs/_engine*.pyd

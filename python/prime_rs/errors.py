@@ -6,7 +6,7 @@ from :class:`ValueError`, so ``except ValueError`` keeps working for code that e
 
 from __future__ import annotations
 
-__all__ = ["InputError", "ParameterError", "PrimeError", "SearchCancelled"]
+__all__ = ["InputError", "MissingDependency", "ParameterError", "PrimeError", "SearchCancelled"]
 
 
 class PrimeError(Exception):
@@ -26,3 +26,7 @@ class ParameterError(PrimeError, ValueError):
 
 class SearchCancelled(PrimeError):
     """The search was stopped before it finished."""
+
+
+class MissingDependency(PrimeError, ImportError):
+    """A package the requested feature needs is not installed; the message says how to get it."""

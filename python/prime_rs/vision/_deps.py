@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from prime_rs.errors import PrimeError
+from prime_rs.errors import MissingDependency
 
 __all__ = ["INSTALL_HINT", "MissingDependency", "require", "require_vision"]
 
@@ -18,10 +18,6 @@ __all__ = ["INSTALL_HINT", "MissingDependency", "require", "require_vision"]
 INSTALL_HINT = "pip install 'prime_rs[vision]'"
 
 _VISION = ("torch", "torchvision", "PIL")
-
-
-class MissingDependency(PrimeError, ImportError):
-    """A package the requested feature needs is not installed; the message says how to get it."""
 
 
 def require(module: str, *, feature: str, hint: str = INSTALL_HINT) -> ModuleType:
