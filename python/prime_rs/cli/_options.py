@@ -28,7 +28,9 @@ __all__ = [
     "fractions_option",
     "parse_fraction",
     "pct_short",
+    "ray_options",
     "split_names",
+    "take_ray",
 ]
 
 #: Settings of every command: ``-h`` as well as ``--help``, and help text up to 100 columns.
@@ -175,3 +177,41 @@ def split_names(
             )
         names.extend(parts)
     return names
+
+
+def ray_options(f: Any) -> Any:
+    """``--ray`` and ``--ray-address``: run the command's work on a Ray cluster.
+
+    The command receives them as ``ray`` and ``ray_address``; :func:`take_ray` turns the two
+    into the library's ``ray=`` argument.
+    """
+    f = click.option(
+        "--ray-address",
+        metavar="ADDRESS",
+        default=None,
+        help="Run on the Ray cluster at ADDRESS ('auto', 'ray://host:10001'); implies --ray.",
+    )(f)
+    return click.option(
+        "--ray",
+        "ray",
+        is_flag=True,
+        help="Run on a Ray cluster: the one RAY_ADDRESS names, else a local one "
+        "(needs prime_rs[ray]).",
+    )(f)
+
+
+def take_ray(kwargs: dict[str, Any]) -> bool | str | None:
+    """Pop ``ray`` and ``ray_address`` from a command's keywords: the library's ``ray=``.
+
+    >>> take_ray({"ray": False, "ray_address": None}), take_ray({"ray": True, "ray_address": None})
+    (None, True)
+    >>> take_ray({"ray": False, "ray_address": "auto"})
+    'auto'
+    """
+    flag = kwargs.pop("ray", False)
+    address = kwargs.pop("ray_address", None)
+    if address is not None:
+        if not address.strip():
+            raise CliError("--ray-address needs an address, such as 'auto' or 'ray://host:10001'")
+        return str(address)
+    return True if flag else None
