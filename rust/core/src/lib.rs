@@ -10,6 +10,7 @@
 //! [`search`] for the modes, [`frequent_sets`] for the whole lattice, or
 //! [`TagIndex::stats`] for one set.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod encode;
 mod error;
@@ -18,6 +19,7 @@ mod index;
 mod params;
 mod search;
 mod stats;
+mod table;
 
 pub use encode::{encode_strings, Tag, TagRows};
 pub use error::{PrimeError, Result};
@@ -28,3 +30,4 @@ pub use search::{
     attach_q_values, frequent_sets, search, with_threads, FailureMode, FrequentSets, SearchOutput,
 };
 pub use stats::{bh_q_values, binomial_cdf, ln_gamma};
+pub use table::{confusion_columns, impact, wilson_interval, ConfusionColumns, Z_95};
