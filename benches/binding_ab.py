@@ -10,6 +10,7 @@ the public API (the mode table included); the best of ``--repeat`` calls of each
 with the process's peak RSS, and a digest of the mode table, which must be equal both ways.
 
     python benches/binding_ab.py --a BEFORE_DIR --b AFTER_DIR [--rounds 2] [--repeat 3]
+        [--datasets sparse dense ...] [--no-search]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ for _ in range(job["repeat"]):
     t0 = time.perf_counter()
     index = prime_rs.TagIndex.from_samples(df)
     t1 = time.perf_counter()
-    modes = index.search(**params).modes
+    modes = index.search(**params).modes if job["search"] else pl.DataFrame()
     t2 = time.perf_counter()
     build.append(t1 - t0)
     search.append(t2 - t1)
@@ -77,6 +78,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="processes per side and data set")
     parser.add_argument("--repeat", type=int, default=3, help="calls per process (best kept)")
     parser.add_argument("--datasets", nargs="*", default=[d.name for d in bench.DATASETS])
+    parser.add_argument("--no-search", action="store_true", help="time the index build only")
     args = parser.parse_args()
     sides = {"a": args.a.resolve(), "b": args.b.resolve()}
     print(f"machine busy before the run: {bench.busy_fraction()}")
@@ -94,6 +96,7 @@ def main() -> int:
             "min_drop": bench.MIN_DROP,
             "necessity": list(bench.NECESSITY),
             "repeat": args.repeat,
+            "search": not args.no_search,
         }
         runs: dict[str, list[dict[str, object]]] = {"a": [], "b": []}
         for _ in range(args.rounds):

@@ -142,7 +142,7 @@ enum Strings {
 impl Strings {
     /// String `j`. Indexing is bounds-checked: data that breaks the Arrow format panics,
     /// it is never read out of bounds.
-    #[inline]
+    #[inline(always)]
     fn tag(&self, j: usize) -> Tag<'_> {
         match self {
             Strings::Utf8 { offsets, bytes } => {
@@ -232,7 +232,7 @@ impl Values {
     }
 
     /// Element `j`, `None` when null.
-    #[inline]
+    #[inline(always)]
     fn get(&self, j: usize) -> Option<Tag<'_>> {
         let j = match &self.keys {
             Some((keys, nulls)) => {
@@ -314,13 +314,13 @@ impl Chunk {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn is_null(&self, row: usize) -> bool {
         self.list_nulls.as_ref().is_some_and(|n| n.is_null(row))
     }
 
     /// The elements of row `r`, a non-null row.
-    #[inline]
+    #[inline(always)]
     fn bounds(&self, r: usize) -> std::ops::Range<usize> {
         match &self.lists {
             Lists::Single => r..r + 1,
