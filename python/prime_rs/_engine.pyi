@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 __all__ = [
     "ArrowData",
+    "ArrowTable",
     "Predictions",
     "TagIndex",
     "TagNames",
@@ -14,16 +15,28 @@ __all__ = [
     "build_profile",
     "encode_strings",
     "rows_with_null_tags",
+    "wilson_interval",
 ]
 
 __version__: str
 build_profile: str
 
-def rows_with_null_tags(tags: object) -> npt.NDArray[np.uint64] | None: ...
-def encode_strings(column: object) -> tuple[list[str], npt.NDArray[np.uint32]] | None: ...
+def rows_with_null_tags(tags: object) -> npt.NDArray[np.uint64]: ...
+def encode_strings(column: object) -> tuple[list[str], npt.NDArray[np.uint32]]: ...
+def wilson_interval(
+    n_correct: npt.NDArray[np.float64], n: npt.NDArray[np.float64], z: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 
 @final
 class ArrowData:
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+    def __len__(self) -> int: ...
+
+@final
+class ArrowTable:
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
     def __arrow_c_array__(
         self, requested_schema: object | None = None
     ) -> tuple[object, object]: ...
@@ -57,7 +70,7 @@ class TagIndex:
         correct: npt.NDArray[np.bool_],
         n_classes: int,
         min_tag_count: int = 1,
-    ) -> tuple[TagIndex, list[str]] | None: ...
+    ) -> tuple[TagIndex, list[str]]: ...
     @property
     def n_classes(self) -> int: ...
     @property
@@ -71,10 +84,6 @@ class TagIndex:
         code_class: npt.NDArray[np.int64],
         names: TagNames | None = None,
     ) -> Predictions: ...
-    @staticmethod
-    def binomial_cdf(
-        k: npt.NDArray[np.uint64], n: npt.NDArray[np.uint64], p: float
-    ) -> npt.NDArray[np.float64]: ...
     def with_correct(
         self, class_ids: npt.NDArray[np.uint32], correct: npt.NDArray[np.bool_]
     ) -> TagIndex: ...

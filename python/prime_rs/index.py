@@ -159,36 +159,26 @@ class TagIndex:
     @classmethod
     def _from_validated(cls, df: pl.DataFrame, *, min_tag_count: int | None) -> TagIndex:
         label = df["label"]
-        if label.dtype == pl.Categorical or isinstance(label.dtype, pl.Enum):
-            label = label.cast(pl.String)
-        # String labels: encoded by the engine, read in place; other types through Polars.
-        encoded = (
-            _engine.encode_strings(label.__arrow_c_stream__()) if label.dtype == pl.String else None
-        )
-        if encoded is not None:
-            labels = pl.Series(label.name, encoded[0], dtype=pl.String)
-            class_ids = encoded[1]
+        # String labels (categoricals too): encoded by the engine, read in place; other types
+        # through Polars.
+        if label.dtype in (pl.String, pl.Categorical) or isinstance(label.dtype, pl.Enum):
+            values, class_ids = _engine.encode_strings(label.__arrow_c_stream__())
+            labels = pl.Series(label.name, values, dtype=pl.String)
         else:
             labels = label.unique().sort()
             class_ids = _codes(label, labels)
 
-        # Rows may repeat a tag: the engine counts it once.
-        tags = df["tags"]
+        # Rows may repeat a tag: the engine counts it once. It reads the strings in place
+        # (the Arrow C stream of the column, whatever its Arrow layout) and encodes them. The
+        # Series' own stream, not a DataFrame's: Polars rebuilds a frame's chunks to export
+        # it as record batches, which costs a third of a second on a million rows.
         correct = np.ascontiguousarray(df["correct"].to_numpy(), dtype=np.bool_)
         class_ids = np.ascontiguousarray(class_ids, dtype=np.uint32)
         build_min = min_tag_count or 1
-        # The engine reads the strings in place (Arrow C stream) and encodes them itself;
-        # a layout it does not know takes the Polars path below, with the same result.
-        built = _engine.TagIndex.from_arrow_tags(
-            tags.__arrow_c_stream__(), class_ids, correct, len(labels), build_min
+        engine, vocabulary_list = _engine.TagIndex.from_arrow_tags(
+            df["tags"].__arrow_c_stream__(), class_ids, correct, len(labels), build_min
         )
-        if built is not None:
-            engine, vocabulary_list = built
-            vocabulary = pl.Series("tags", vocabulary_list, dtype=pl.String)
-        else:
-            engine, vocabulary = _build_from_polars(
-                tags, class_ids, correct, len(labels), build_min
-            )
+        vocabulary = pl.Series("tags", vocabulary_list, dtype=pl.String)
         predictions = None
         if "prediction" in df.columns:
             predictions = df["prediction"]
@@ -662,22 +652,6 @@ class TagIndex:
     def _tag_names(self) -> _engine.TagNames:
         """The vocabulary as the engine's Arrow string views."""
         return _engine.TagNames(self._vocabulary.to_list())
-
-
-def _build_from_polars(
-    tags: pl.Series, class_ids: np.ndarray, correct: np.ndarray, n_classes: int, build_min: int
-) -> tuple[_engine.TagIndex, pl.Series]:
-    """The index and the sorted vocabulary, with the tag ids computed by Polars."""
-    lengths = tags.list.len().to_numpy().astype(np.uint64)
-    flat = tags.explode().drop_nulls()
-    vocabulary = flat.unique().sort()
-    indices = _codes(flat, vocabulary)
-    indptr = np.zeros(len(lengths) + 1, dtype=np.uint64)
-    np.cumsum(lengths, out=indptr[1:])
-    engine = _engine.TagIndex.from_csr(
-        indptr, indices, class_ids, correct, n_classes, len(vocabulary), build_min
-    )
-    return engine, vocabulary
 
 
 def _codes(values: pl.Series, sorted_unique: pl.Series) -> np.ndarray:

@@ -687,11 +687,9 @@ def _tags(df: pl.DataFrame, name: str, *, csv: bool) -> pl.Series:
 
 
 def _null_tags(tags: pl.Series) -> pl.Series:
-    """Whether each row's list holds a null tag; read in place by the engine when it knows
-    the column's Arrow layout (a bitmap scan), else with a Polars expression."""
+    """Whether each row's list holds a null tag, read in place by the engine (a scan of the
+    null buffers)."""
     rows = _engine.rows_with_null_tags(tags.__arrow_c_stream__())
-    if rows is None:
-        return tags.list.eval(pl.element().is_null().any()).list.first().fill_null(False)
     mask = np.zeros(len(tags), dtype=np.bool_)
     mask[rows] = True
     return pl.Series(mask)

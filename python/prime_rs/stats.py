@@ -1,4 +1,5 @@
-"""Interval arithmetic the mode tables and evaluations share."""
+"""Interval arithmetic the mode tables and evaluations share (computed by the engine, the
+same function that fills the mode tables' ``accuracy_low`` / ``accuracy_high``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import functools
 from statistics import NormalDist
 
 import numpy as np
+
+import prime_rs._engine as _engine
 
 __all__ = ["wilson_interval", "z_of"]
 
@@ -15,6 +18,8 @@ def wilson_interval(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of the accuracy ``n_correct / n`` at ``confidence``.
 
+    Arrays of any shape that broadcast together; ``NaN`` where ``n`` is 0.
+
     Examples
     --------
     >>> low, high = wilson_interval(np.array([8]), np.array([10]))
@@ -22,14 +27,13 @@ def wilson_interval(
     (0.4902, 0.9433)
     """
     z = z_of(confidence)
-    k = np.asarray(n_correct, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k / n
-        denom = 1 + z * z / n
-        center = (p + z * z / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
+    k, total = np.broadcast_arrays(
+        np.asarray(n_correct, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    )
+    low, high = _engine.wilson_interval(
+        np.ascontiguousarray(k.ravel()), np.ascontiguousarray(total.ravel()), z
+    )
+    return low.reshape(k.shape), high.reshape(k.shape)
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,15 +1,18 @@
 """Building the index from Arrow memory: the engine reads the tag strings in place.
 
 `TagIndex.from_samples` hands the `tags` column to the engine through the Arrow C stream
-interface. These tests check that this path gives exactly what the Polars path gives (tag ids
-computed by Polars, then `from_csr`), and that the reader handles every layout it claims:
-lists with 32- and 64-bit offsets over `string`, `large_string` and `string_view`, sliced and
-chunked arrays, null lists, repeated tags and long (non-inline) strings.
+interface (read by arrow-rs). These tests check that this path gives exactly what plain
+Python encoding gives (tag ids computed here, then `from_csr`), and that the reader handles
+every layout it claims: lists with 32- and 64-bit offsets over `string`, `large_string`,
+`string_view` and dictionaries, sliced and chunked arrays, null lists, repeated tags and long
+(non-inline) strings; other types are refused with an `InputError`. Adversarial inputs are
+fuzzed in test_arrow_boundary.py.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import numpy as np
@@ -21,7 +24,6 @@ from hypothesis import strategies as st
 
 from prime_rs import TagIndex, _engine
 from prime_rs.errors import InputError
-from prime_rs.index import _build_from_polars
 from prime_rs.io import load_samples
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,32 +95,29 @@ def _reference(
     return engine, vocabulary
 
 
-def _both_paths(df: pl.DataFrame) -> tuple[TagIndex, tuple[_engine.TagIndex, pl.Series]]:
+def _both_paths(df: pl.DataFrame) -> tuple[TagIndex, tuple[_engine.TagIndex, list[str]]]:
+    """The index `from_samples` builds, and the one built from tag ids encoded in Python."""
     validated = load_samples(df)
     index = TagIndex._from_validated(validated, min_tag_count=None)
-    labels = validated["label"].unique().sort()
-    class_ids = validated["label"].cast(pl.Enum(labels.to_list())).to_physical().to_numpy()
-    polars_path = _build_from_polars(
-        validated["tags"],
-        np.ascontiguousarray(class_ids, dtype=np.uint32),
-        validated["correct"].to_numpy(),
-        len(labels),
-        1,
-    )
-    return index, polars_path
+    labels = sorted(set(validated["label"].to_list()))
+    class_ids = [labels.index(x) for x in validated["label"].to_list()]
+    plain = _reference(validated["tags"].to_list(), class_ids, validated["correct"].to_list())
+    return index, plain
 
 
 @SETTINGS
 @given(rows=rows_strategy, cut=st.integers(0, 40))
-def test_arrow_path_equals_polars_path(rows: list[tuple[str, bool, list[str]]], cut: int) -> None:
+def test_arrow_path_equals_plain_encoding(
+    rows: list[tuple[str, bool, list[str]]], cut: int
+) -> None:
     df = _frame(rows)
     # Two chunks (the stream yields each), the second one a slice with an offset.
     cut = min(cut, len(rows))
     chunked = pl.concat([df[:cut], df[cut:]], rechunk=False)
     for table in (df, chunked, df[cut:] if cut < len(rows) else df):
         index, (engine, vocabulary) = _both_paths(table)
-        assert index.vocabulary == vocabulary.to_list()
-        assert _lattice(index._engine, index.vocabulary) == _lattice(engine, vocabulary.to_list())
+        assert index.vocabulary == vocabulary
+        assert _lattice(index._engine, index.vocabulary) == _lattice(engine, vocabulary)
         n, k = index._engine.class_counts()
         n2, k2 = engine.class_counts()
         assert n.tolist() == n2.tolist() and k.tolist() == k2.tolist()
@@ -153,7 +152,6 @@ def test_every_arrow_layout(
         np.array(correct, dtype=np.bool_),
         n_classes,
     )
-    assert built is not None
     engine, vocabulary = built
     expected, expected_vocabulary = _reference(rows, class_ids, correct)
     assert vocabulary == expected_vocabulary
@@ -193,7 +191,6 @@ def test_rows_are_found_across_many_chunks() -> None:
         np.array(correct, dtype=np.bool_),
         5,
     )
-    assert built is not None
     engine, vocabulary = built
     expected, expected_vocabulary = _reference(rows, class_ids, correct)
     assert vocabulary == expected_vocabulary
@@ -202,24 +199,44 @@ def test_rows_are_found_across_many_chunks() -> None:
     assert [values[c] for c in codes] == labels
 
 
-def test_unknown_layouts_fall_back() -> None:
-    """A type the reader does not know gives None (the caller then uses Polars)."""
+def test_unknown_layouts_are_refused() -> None:
+    """A type the reader does not know is an InputError naming the column and its type."""
     ids, ok = np.zeros(2, dtype=np.uint32), np.ones(2, dtype=np.bool_)
-    for array in (
-        pa.array([[1], [2]], type=pa.list_(pa.int64())),
-        pa.array(["a", "b"]),
-        pa.array([["a"], ["b"]], type=pa.list_(pa.binary())),
-        pa.array([["a"], ["b"]], type=pa.list_(pa.dictionary(pa.int32(), pa.string()))),
+    for array, shown in (
+        (pa.array([[1], [2]], type=pa.list_(pa.int64())), "List(Int64)"),
+        (pa.array(["a", "b"]), "Utf8"),
+        (pa.array([["a"], ["b"]], type=pa.list_(pa.binary())), "List(Binary)"),
     ):
-        stream = pa.chunked_array([array]).__arrow_c_stream__()
-        assert _engine.TagIndex.from_arrow_tags(stream, ids, ok, 1) is None
-        assert _engine.rows_with_null_tags(pa.chunked_array([array]).__arrow_c_stream__()) is None
+        table = pa.table({"tags": pa.chunked_array([array])})
+        with pytest.raises(
+            InputError, match=re.escape(f"column 'tags' has the Arrow type {shown};")
+        ):
+            _engine.TagIndex.from_arrow_tags(table, ids, ok, 1)
+        with pytest.raises(InputError, match="column 'tags'"):
+            _engine.rows_with_null_tags(table)
+
+
+def test_dictionary_tags_are_read() -> None:
+    """Dictionary-encoded tags (pyarrow's int32 keys, Polars categoricals and enums)."""
+    rows = [["snow", "fox"], [], None, ["fox"], ["fox", "fox"]]
+    ids, ok = np.zeros(5, dtype=np.uint32), np.array([True, False, True, False, True])
+    expected, vocabulary = _reference(rows, [0] * 5, ok.tolist())
+    plain = pa.array(rows, type=pa.list_(pa.string()))
+    encoded = pa.ListArray.from_arrays(
+        plain.offsets, plain.values.dictionary_encode(), mask=plain.is_null()
+    )
+    categorical = pl.Series("tags", rows, dtype=pl.List(pl.Categorical))
+    enum = pl.Series("tags", rows, dtype=pl.List(pl.Enum(["fox", "snow"])))
+    for source in (pa.table({"tags": encoded}), categorical.to_frame(), enum.to_frame()):
+        engine, got = _engine.TagIndex.from_arrow_tags(source, ids, ok, 1)
+        assert got == vocabulary
+        assert _lattice(engine, got) == _lattice(expected, vocabulary)
 
 
 def test_null_tags_are_found_and_refused() -> None:
     array = pa.array([["a"], ["b", None], None, [None], []], type=pa.list_(pa.string_view()))
     rows = _engine.rows_with_null_tags(pa.chunked_array([array]).__arrow_c_stream__())
-    assert rows is not None and rows.tolist() == [1, 3]
+    assert rows.tolist() == [1, 3]
     with pytest.raises(InputError, match="row 1 has a null tag"):
         _engine.TagIndex.from_arrow_tags(
             pa.chunked_array([array]).__arrow_c_stream__(),
@@ -245,10 +262,11 @@ def test_lengths_must_agree() -> None:
 def test_a_capsule_of_another_kind_is_refused() -> None:
     array = pa.array([["a"]], type=pa.list_(pa.string()))
     schema_capsule, _ = array.__arrow_c_array__()
-    with pytest.raises(ValueError):
-        _engine.TagIndex.from_arrow_tags(
-            schema_capsule, np.zeros(1, dtype=np.uint32), np.ones(1, dtype=np.bool_), 1
-        )
+    ids, ok = np.zeros(1, dtype=np.uint32), np.ones(1, dtype=np.bool_)
+    with pytest.raises(InputError, match="arrow_array_stream"):
+        _engine.TagIndex.from_arrow_tags(schema_capsule, ids, ok, 1)
+    with pytest.raises(InputError, match="__arrow_c_stream__"):
+        _engine.TagIndex.from_arrow_tags([["a"]], ids, ok, 1)
 
 
 @pytest.mark.parametrize("string_type", STRING_TYPES, ids=["string", "large_string", "view"])
@@ -262,7 +280,6 @@ def test_string_labels_are_encoded_in_place(
     start = min(start, len(values) - 1)
     pieces = [array.slice(0, start), array.slice(start)] if start else [array]
     got = _engine.encode_strings(pa.chunked_array(pieces, type=array.type).__arrow_c_stream__())
-    assert got is not None
     distinct, codes = got
     assert distinct == sorted(set(values))
     assert [distinct[c] for c in codes.tolist()] == values
@@ -270,63 +287,18 @@ def test_string_labels_are_encoded_in_place(
 
 def test_encode_strings_takes_only_string_columns() -> None:
     for array in (pa.array([1, 2]), pa.array([["a"], ["b"]], type=pa.list_(pa.string()))):
-        assert _engine.encode_strings(pa.chunked_array([array]).__arrow_c_stream__()) is None
+        with pytest.raises(InputError, match="the engine reads strings"):
+            _engine.encode_strings(pa.chunked_array([array]).__arrow_c_stream__())
     with pytest.raises(InputError, match="row 1 is null"):
         _engine.encode_strings(pa.chunked_array([pa.array(["a", None])]).__arrow_c_stream__())
-    # A string tags column is not a list column: the tag readers leave it to Polars.
+    # Categorical labels are strings too.
+    labels = pl.Series("label", ["b", "a", "b"], dtype=pl.Categorical)
+    values, codes = _engine.encode_strings(labels.__arrow_c_stream__())
+    assert values == ["a", "b"] and codes.tolist() == [1, 0, 1]
+    # A string tags column is not a list column.
     strings = pa.chunked_array([pa.array(["a|b"])])
-    assert _engine.rows_with_null_tags(strings.__arrow_c_stream__()) is None
-    assert (
-        _engine.TagIndex.from_arrow_tags(
-            strings.__arrow_c_stream__(), np.zeros(1, np.uint32), np.ones(1, np.bool_), 1
-        )
-        is None
-    )
-
-
-class _NoArrow:
-    """The engine module with its Arrow readers answering "layout unknown"."""
-
-    def __init__(self) -> None:
-        self.TagIndex = _NoArrowIndex
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(_engine, name)
-
-    @staticmethod
-    def rows_with_null_tags(tags: object) -> None:
-        return None
-
-    @staticmethod
-    def encode_strings(column: object) -> None:
-        return None
-
-
-class _NoArrowIndex:
-    from_csr = staticmethod(_engine.TagIndex.from_csr)
-
-    @staticmethod
-    def from_arrow_tags(*args: object) -> None:
-        return None
-
-
-def test_the_polars_fallbacks_inside_from_samples(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With every Arrow reader declining, validation and the build take the Polars paths
-    and give the same index; null tags are still refused."""
-    import prime_rs.index as search
-    import prime_rs.io as data
-
-    rows = [("cat", True, ["a", "zebra crossing"]), ("dog", False, []), ("cat", False, ["a"])]
-    df = _frame(rows)
-    expected = TagIndex.from_samples(df)
-    monkeypatch.setattr(search, "_engine", _NoArrow())
-    monkeypatch.setattr(data, "_engine", _NoArrow())
-    got = TagIndex.from_samples(df)
-    assert got.vocabulary == expected.vocabulary and got.labels == expected.labels
-    assert _lattice(got._engine, got.vocabulary) == _lattice(expected._engine, got.vocabulary)
-    bad = df.with_columns(tags=pl.Series([["a", None], [], ["a"]], dtype=pl.List(pl.String)))
-    with pytest.raises(InputError, match="null tag inside the list in row 0"):
-        TagIndex.from_samples(bad)
+    with pytest.raises(InputError, match="the engine reads lists"):
+        _engine.rows_with_null_tags(strings.__arrow_c_stream__())
 
 
 def _views_with_padding(values: list[str], fill: int) -> pa.Array:
@@ -357,7 +329,6 @@ def test_inline_padding_is_ignored() -> None:
         np.array([True, False]),
         1,
     )
-    assert built is not None
     engine, vocabulary = built
     assert vocabulary == sorted(names)
     # Each tag is in both rows, once.

@@ -6,10 +6,17 @@
 //! a failure mode of class `c` is a small tag set whose samples the classifier gets much
 //! more often wrong than the rest of `c`, and that needs every one of its tags to be so.
 //!
-//! This crate has no Python in it: build a [`TagIndex`] from CSR arrays, then call
-//! [`search`] for the modes, [`frequent_sets`] for the whole lattice, or
-//! [`TagIndex::stats`] for one set.
+//! This crate has no Python in it and no `unsafe` code: build a [`TagIndex`] from CSR
+//! arrays ([`TagIndex::from_csr`]) or from tag strings ([`TagIndex::from_tag_rows`] over
+//! any [`TagRows`]), then call [`search`] (or [`greedy_search`]) for the modes,
+//! [`attach_q_values`] for their q-values, [`frequent_sets`] for the whole lattice, or
+//! [`TagIndex::stats`] for one set. The mode table's other columns come from
+//! [`wilson_interval`], [`impact`] and [`confusion_columns`].
+//!
+//! The crate's `examples/embed.rs` is a whole small tool: its own rows in, the mode table
+//! out (`cargo run --release -p prime-core --example embed`).
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod encode;
 mod error;
@@ -18,6 +25,7 @@ mod index;
 mod params;
 mod search;
 mod stats;
+mod table;
 
 pub use encode::{encode_strings, Tag, TagRows};
 pub use error::{PrimeError, Result};
@@ -28,3 +36,9 @@ pub use search::{
     attach_q_values, frequent_sets, search, with_threads, FailureMode, FrequentSets, SearchOutput,
 };
 pub use stats::{bh_q_values, binomial_cdf, ln_gamma};
+pub use table::{confusion_columns, impact, wilson_interval, ConfusionColumns, Z_95};
+
+/// The README's example, run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,122 +1,32 @@
-//! Reads a `list<string>` column (or a string column, one tag per row) in place through the
-//! Arrow C stream interface (the `__arrow_c_stream__` PyCapsule that Polars, pyarrow and
-//! others export), for `prime_core::TagIndex::from_tag_rows` and
-//! `prime_core::encode_strings`. Layouts it does not know give `None`; the caller then
-//! takes the slower path through Polars.
+//! Reads a column of tag lists (or of one string per row) in place, through arrow-rs's
+//! import of the Arrow C stream interface (the `__arrow_c_stream__` PyCapsule that Polars,
+//! pyarrow and others export), for `prime_core::TagIndex::from_tag_rows` and
+//! `prime_core::encode_strings`.
+//!
+//! Every string layout Arrow has is read where it lies: `string`, `large_string`,
+//! `string_view` (a short string's 16-byte view is its hash key, no look at the data),
+//! and dictionaries of those (categoricals); lists as `list`, `large_list`, `list_view`
+//! and `large_list_view`; any slicing, chunking and null buffers. Any other type is an
+//! input error naming the column and its type.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
-use std::ptr::NonNull;
-
+use arrow_array::cast::AsArray;
+use arrow_array::ffi_stream::{ArrayStreamReader, FFI_ArrowArrayStream};
+use arrow_array::types::UInt32Type;
+use arrow_array::{Array, ArrayReader, ArrayRef};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::DataType;
 use prime_core::{Tag, TagRows};
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyCapsuleMethods};
+use pyo3::types::PyCapsule;
 
-#[repr(C)]
-pub(crate) struct ArrowSchema {
-    pub(crate) format: *const c_char,
-    pub(crate) name: *const c_char,
-    pub(crate) metadata: *const c_char,
-    pub(crate) flags: i64,
-    pub(crate) n_children: i64,
-    pub(crate) children: *mut *mut ArrowSchema,
-    pub(crate) dictionary: *mut ArrowSchema,
-    pub(crate) release: Option<unsafe extern "C" fn(*mut ArrowSchema)>,
-    pub(crate) private_data: *mut c_void,
-}
+use crate::errors::{Error, Result};
 
-#[repr(C)]
-pub(crate) struct ArrowArray {
-    pub(crate) length: i64,
-    pub(crate) null_count: i64,
-    pub(crate) offset: i64,
-    pub(crate) n_buffers: i64,
-    pub(crate) n_children: i64,
-    pub(crate) buffers: *mut *const c_void,
-    pub(crate) children: *mut *mut ArrowArray,
-    pub(crate) dictionary: *mut ArrowArray,
-    pub(crate) release: Option<unsafe extern "C" fn(*mut ArrowArray)>,
-    pub(crate) private_data: *mut c_void,
-}
-
-#[repr(C)]
-struct ArrowArrayStream {
-    get_schema: Option<unsafe extern "C" fn(*mut ArrowArrayStream, *mut ArrowSchema) -> c_int>,
-    get_next: Option<unsafe extern "C" fn(*mut ArrowArrayStream, *mut ArrowArray) -> c_int>,
-    get_last_error: Option<unsafe extern "C" fn(*mut ArrowArrayStream) -> *const c_char>,
-    release: Option<unsafe extern "C" fn(*mut ArrowArrayStream)>,
-    private_data: *mut c_void,
-}
-
-/// A released-on-drop Arrow struct (schema, array or stream), moved out of its producer.
-struct Owned<T: Release>(Box<T>);
-
-/// An Arrow C struct (schema, array or stream): its release callback and private data.
-pub(crate) trait Release: Sized {
-    fn release_slot(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)>;
-    fn private_data(&self) -> *mut c_void;
-
-    /// Calls the struct's release callback, unless it was released (or moved out) already.
-    fn release(&mut self) {
-        if let Some(release) = self.release_slot().take() {
-            // SAFETY: the producer's own release callback, called once, on its struct.
-            unsafe { release(self) }
-        }
-    }
-}
-
-macro_rules! release_impl {
-    ($t:ty) => {
-        impl Release for $t {
-            fn release_slot(&mut self) -> &mut Option<unsafe extern "C" fn(*mut Self)> {
-                &mut self.release
-            }
-            fn private_data(&self) -> *mut c_void {
-                self.private_data
-            }
-        }
-    };
-}
-release_impl!(ArrowSchema);
-release_impl!(ArrowArray);
-release_impl!(ArrowArrayStream);
-
-impl<T: Release> Drop for Owned<T> {
-    fn drop(&mut self) {
-        self.0.release();
-    }
-}
-
-/// The physical layout of the strings inside the lists.
-#[derive(Clone, Copy)]
-enum StringKind {
-    /// `u`: 32-bit offsets.
-    Utf8,
-    /// `U`: 64-bit offsets.
-    LargeUtf8,
-    /// `vu`: 16-byte views, short strings inline.
-    Utf8View,
-}
-
-/// One chunk of the column: list offsets over a string child, or (`single`) a string array
-/// read as one tag per row.
-struct Chunk {
-    rows: usize,
-    single: bool,
-    list_offset: usize,
-    list_validity: Option<NonNull<u8>>,
-    large_list: bool,
-    list_offsets: NonNull<u8>,
-    kind: StringKind,
-    child_offset: usize,
-    child_validity: Option<NonNull<u8>>,
-    /// `u` / `U`: the offsets; `vu`: the views.
-    child_main: NonNull<u8>,
-    /// `u` / `U`: the one data buffer; `vu`: every variadic data buffer.
-    data: Vec<*const u8>,
-}
+/// The string layouts the reader knows, for error messages.
+const STRING_TYPES: &str =
+    "string, large_string, string_view, or a dictionary (categorical) of those";
 
 /// The bits of a string view that an inline string of each length (0 to 12) uses: its
-/// length and its bytes.
+/// length and its bytes (a producer may leave anything in the rest).
 const INLINE_MASK: [u128; 13] = {
     let mut masks = [0u128; 13];
     let mut len = 0;
@@ -134,86 +44,355 @@ const INLINE_MASK: [u128; 13] = {
 /// Rows per block of [`TagColumn::block_chunks`].
 const BLOCK: usize = 4096;
 
-/// The whole column, readable from any thread; the arrays stay alive as long as it does.
-pub struct TagColumn {
+/// A column read from an Arrow stream: its name, type and chunks.
+pub(crate) struct Column {
+    pub(crate) name: String,
+    pub(crate) data_type: DataType,
+    pub(crate) chunks: Vec<ArrayRef>,
+}
+
+/// Reads the whole stream behind `source`: an `arrow_array_stream` capsule or an object
+/// with `__arrow_c_stream__`, of one column or of a table of one column (a struct stream,
+/// as `DataFrame.select(name)` gives).
+pub(crate) fn read_stream(source: &Bound<'_, PyAny>) -> Result<Column> {
+    let not_a_stream = || {
+        let kind = source
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_string(), |n| n.to_string());
+        Error::input(format!(
+            "expected an Arrow table or column (an object with __arrow_c_stream__, or its \
+             arrow_array_stream capsule), got a {kind}"
+        ))
+    };
+    let capsule = match source.cast::<PyCapsule>() {
+        Ok(capsule) => capsule.clone(),
+        Err(_) => match source.getattr_opt("__arrow_c_stream__")? {
+            Some(method) => method
+                .call0()?
+                .cast_into::<PyCapsule>()
+                .map_err(|_| not_a_stream())?,
+            None => return Err(not_a_stream()),
+        },
+    };
+    let pointer = capsule
+        .pointer_checked(Some(c"arrow_array_stream"))
+        .map_err(|_| not_a_stream())?;
+    // SAFETY: a capsule named "arrow_array_stream" holds an initialised, aligned
+    // `ArrowArrayStream` (the PyCapsule interface's contract), alive as long as the capsule,
+    // which `capsule` keeps. `from_raw` moves the stream out and leaves a released one in
+    // its place, which is how the interface hands a stream to its consumer: the producer's
+    // capsule destructor then finds nothing to release.
+    let stream = unsafe { FFI_ArrowArrayStream::from_raw(pointer.as_ptr().cast()) };
+    let reader = ArrayStreamReader::try_new(stream)?;
+    let field = reader.field().clone();
+    let arrays = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    let DataType::Struct(fields) = field.data_type() else {
+        return Ok(Column {
+            name: field.name().clone(),
+            data_type: field.data_type().clone(),
+            chunks: arrays,
+        });
+    };
+    if fields.len() != 1 {
+        return Err(Error::input(format!(
+            "expected a table of one column, got {} columns",
+            fields.len()
+        )));
+    }
+    let mut chunks = Vec::with_capacity(arrays.len());
+    for array in &arrays {
+        let table = array.as_struct();
+        if table.null_count() > 0 {
+            return Err(Error::input(format!(
+                "the table holding column '{}' has null rows",
+                fields[0].name()
+            )));
+        }
+        chunks.push(table.column(0).clone());
+    }
+    Ok(Column {
+        name: fields[0].name().clone(),
+        data_type: fields[0].data_type().clone(),
+        chunks,
+    })
+}
+
+/// Null buffers that hold no null are dropped: nothing needs a look at them.
+fn nulls_of(array: &dyn Array) -> Option<NullBuffer> {
+    array.nulls().filter(|n| n.null_count() > 0).cloned()
+}
+
+/// Strings of one layout.
+enum Strings {
+    Utf8 {
+        offsets: OffsetBuffer<i32>,
+        bytes: Buffer,
+    },
+    LargeUtf8 {
+        offsets: OffsetBuffer<i64>,
+        bytes: Buffer,
+    },
+    View {
+        views: ScalarBuffer<u128>,
+        buffers: Vec<Buffer>,
+    },
+}
+
+impl Strings {
+    /// String `j`. Indexing is bounds-checked: data that breaks the Arrow format panics,
+    /// it is never read out of bounds.
+    #[inline(always)]
+    fn tag(&self, j: usize) -> Tag<'_> {
+        match self {
+            Strings::Utf8 { offsets, bytes } => {
+                Tag::Bytes(&bytes[offsets[j] as usize..offsets[j + 1] as usize])
+            }
+            Strings::LargeUtf8 { offsets, bytes } => {
+                Tag::Bytes(&bytes[offsets[j] as usize..offsets[j + 1] as usize])
+            }
+            Strings::View { views, buffers } => {
+                let view = views[j];
+                let len = (view as u32) as usize;
+                if len <= 12 {
+                    Tag::Inline(view & INLINE_MASK[len])
+                } else {
+                    let buffer = ((view >> 64) as u32) as usize;
+                    let offset = ((view >> 96) as u32) as usize;
+                    Tag::Bytes(&buffers[buffer][offset..offset + len])
+                }
+            }
+        }
+    }
+}
+
+/// The strings of an array, through its dictionary keys when it has them.
+struct Values {
+    strings: Strings,
+    nulls: Option<NullBuffer>,
+    /// A dictionary's keys (as positions in `strings`) and their nulls.
+    keys: Option<(ScalarBuffer<u32>, Option<NullBuffer>)>,
+}
+
+impl Values {
+    /// Reads `array` if it is a string array (or a dictionary of strings).
+    fn of(array: &dyn Array) -> Option<Values> {
+        if let DataType::Dictionary(_, value_type) = array.data_type() {
+            if matches!(**value_type, DataType::Dictionary(..)) {
+                return None;
+            }
+            let dictionary = array.as_any_dictionary_opt()?;
+            let mut values = Values::of(dictionary.values().as_ref())?;
+            let keys = dictionary.keys();
+            let positions = if let Some(keys) = keys.as_primitive_opt::<UInt32Type>() {
+                keys.values().clone()
+            } else if dictionary.values().is_empty() {
+                // Every key is null (normalized_keys needs a value to point at).
+                ScalarBuffer::from(vec![0u32; keys.len()])
+            } else {
+                let keys: Vec<u32> = dictionary
+                    .normalized_keys()
+                    .into_iter()
+                    .map(|k| k as u32)
+                    .collect();
+                ScalarBuffer::from(keys)
+            };
+            values.keys = Some((positions, nulls_of(keys)));
+            return Some(values);
+        }
+        let strings = match array.data_type() {
+            DataType::Utf8 => {
+                let a = array.as_string::<i32>();
+                Strings::Utf8 {
+                    offsets: a.offsets().clone(),
+                    bytes: a.values().clone(),
+                }
+            }
+            DataType::LargeUtf8 => {
+                let a = array.as_string::<i64>();
+                Strings::LargeUtf8 {
+                    offsets: a.offsets().clone(),
+                    bytes: a.values().clone(),
+                }
+            }
+            DataType::Utf8View => {
+                let a = array.as_string_view();
+                Strings::View {
+                    views: a.views().clone(),
+                    buffers: a.data_buffers().to_vec(),
+                }
+            }
+            _ => return None,
+        };
+        Some(Values {
+            strings,
+            nulls: nulls_of(array),
+            keys: None,
+        })
+    }
+
+    /// Element `j`, `None` when null.
+    #[inline(always)]
+    fn get(&self, j: usize) -> Option<Tag<'_>> {
+        let j = match &self.keys {
+            Some((keys, nulls)) => {
+                if nulls.as_ref().is_some_and(|n| n.is_null(j)) {
+                    return None;
+                }
+                keys[j] as usize
+            }
+            None => j,
+        };
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(j)) {
+            return None;
+        }
+        Some(self.strings.tag(j))
+    }
+
+    fn may_hold_nulls(&self) -> bool {
+        self.nulls.is_some() || self.keys.as_ref().is_some_and(|(_, n)| n.is_some())
+    }
+}
+
+/// Where each row's elements are.
+enum Lists {
+    /// A string array: row `r` is element `r`.
+    Single,
+    List(OffsetBuffer<i32>),
+    LargeList(OffsetBuffer<i64>),
+    View(ScalarBuffer<i32>, ScalarBuffer<i32>),
+    LargeView(ScalarBuffer<i64>, ScalarBuffer<i64>),
+}
+
+/// One chunk of the column.
+struct Chunk {
+    rows: usize,
+    lists: Lists,
+    /// The null rows (whole lists), skipped.
+    list_nulls: Option<NullBuffer>,
+    values: Values,
+}
+
+impl Chunk {
+    /// Reads `array` as lists of strings, or (`single`) as strings.
+    fn of(array: &dyn Array, single: bool) -> Option<Chunk> {
+        let rows = array.len();
+        if single {
+            return Some(Chunk {
+                rows,
+                lists: Lists::Single,
+                list_nulls: None,
+                values: Values::of(array)?,
+            });
+        }
+        let (lists, values) = match array.data_type() {
+            DataType::List(_) => {
+                let a = array.as_list::<i32>();
+                (Lists::List(a.offsets().clone()), a.values())
+            }
+            DataType::LargeList(_) => {
+                let a = array.as_list::<i64>();
+                (Lists::LargeList(a.offsets().clone()), a.values())
+            }
+            DataType::ListView(_) => {
+                let a = array.as_list_view::<i32>();
+                let lists = Lists::View(a.offsets().clone(), a.sizes().clone());
+                (lists, a.values())
+            }
+            DataType::LargeListView(_) => {
+                let a = array.as_list_view::<i64>();
+                let lists = Lists::LargeView(a.offsets().clone(), a.sizes().clone());
+                (lists, a.values())
+            }
+            _ => return None,
+        };
+        Some(Chunk {
+            rows,
+            lists,
+            list_nulls: nulls_of(array),
+            values: Values::of(values.as_ref())?,
+        })
+    }
+
+    #[inline(always)]
+    fn is_null(&self, row: usize) -> bool {
+        self.list_nulls.as_ref().is_some_and(|n| n.is_null(row))
+    }
+
+    /// The elements of row `r`, a non-null row.
+    #[inline(always)]
+    fn bounds(&self, r: usize) -> std::ops::Range<usize> {
+        match &self.lists {
+            Lists::Single => r..r + 1,
+            Lists::List(o) => o[r] as usize..o[r + 1] as usize,
+            Lists::LargeList(o) => o[r] as usize..o[r + 1] as usize,
+            Lists::View(o, s) => o[r] as usize..(o[r] as usize + s[r] as usize),
+            Lists::LargeView(o, s) => o[r] as usize..(o[r] as usize + s[r] as usize),
+        }
+    }
+}
+
+/// The whole column, readable from any thread; it holds its arrays' buffers.
+pub(crate) struct TagColumn {
     chunks: Vec<Chunk>,
-    /// A string column, one tag per row, rather than a list column.
-    pub single: bool,
     /// First row of each chunk, then the total.
     starts: Vec<usize>,
     /// For each block of [`BLOCK`] rows, the chunks holding its first and last rows, which
     /// narrow the search for a row's chunk (once per row) to those between them.
     block_chunks: Vec<(usize, usize)>,
-    _arrays: Vec<Owned<ArrowArray>>,
-}
-
-// SAFETY: the column only reads immutable Arrow buffers, which its owned arrays keep alive.
-unsafe impl Send for TagColumn {}
-unsafe impl Sync for TagColumn {}
-
-fn bit(validity: Option<NonNull<u8>>, i: usize) -> bool {
-    match validity {
-        // SAFETY: a validity bitmap covers offset + length bits of its array.
-        Some(v) => unsafe { *v.as_ptr().add(i / 8) >> (i % 8) & 1 == 1 },
-        None => true,
-    }
-}
-
-impl Chunk {
-    fn list_bounds(&self, row: usize) -> (usize, usize) {
-        if self.single {
-            return (row, row + 1);
-        }
-        let i = self.list_offset + row;
-        // SAFETY: list offsets hold offset + length + 1 entries.
-        unsafe {
-            if self.large_list {
-                let o = self.list_offsets.as_ptr() as *const i64;
-                (*o.add(i) as usize, *o.add(i + 1) as usize)
-            } else {
-                let o = self.list_offsets.as_ptr() as *const i32;
-                (*o.add(i) as usize, *o.add(i + 1) as usize)
-            }
-        }
-    }
-
-    /// Child element `j` (an absolute index, child offset included).
-    fn tag(&self, j: usize) -> Tag<'_> {
-        // SAFETY: offsets and views are in bounds of an array that follows the Arrow spec.
-        unsafe {
-            match self.kind {
-                StringKind::Utf8 => {
-                    let o = self.child_main.as_ptr() as *const i32;
-                    let (a, b) = (*o.add(j) as usize, *o.add(j + 1) as usize);
-                    Tag::Bytes(std::slice::from_raw_parts(self.data[0].add(a), b - a))
-                }
-                StringKind::LargeUtf8 => {
-                    let o = self.child_main.as_ptr() as *const i64;
-                    let (a, b) = (*o.add(j) as usize, *o.add(j + 1) as usize);
-                    Tag::Bytes(std::slice::from_raw_parts(self.data[0].add(a), b - a))
-                }
-                StringKind::Utf8View => {
-                    let view =
-                        (self.child_main.as_ptr().add(16 * j) as *const u128).read_unaligned();
-                    let len = (view as u32) as usize;
-                    if len <= 12 {
-                        // Whatever a producer left in the padding is masked off.
-                        Tag::Inline(view & INLINE_MASK[len])
-                    } else {
-                        let buffer = ((view >> 64) as u32) as usize;
-                        let offset = ((view >> 96) as u32) as usize;
-                        Tag::Bytes(std::slice::from_raw_parts(
-                            self.data[buffer].add(offset),
-                            len,
-                        ))
-                    }
-                }
-            }
-        }
-    }
 }
 
 impl TagColumn {
+    /// A column of lists of strings.
+    pub(crate) fn lists(column: &Column) -> Result<TagColumn> {
+        Self::new(column, false).ok_or_else(|| {
+            Error::input(format!(
+                "column '{}' has the Arrow type {}; the engine reads lists (list, large_list, \
+                 list_view) of strings ({STRING_TYPES})",
+                column.name, column.data_type
+            ))
+        })
+    }
+
+    /// A column of one string per row.
+    pub(crate) fn strings(column: &Column) -> Result<TagColumn> {
+        Self::new(column, true).ok_or_else(|| {
+            Error::input(format!(
+                "column '{}' has the Arrow type {}; the engine reads strings ({STRING_TYPES})",
+                column.name, column.data_type
+            ))
+        })
+    }
+
+    fn new(column: &Column, single: bool) -> Option<TagColumn> {
+        // The type is checked even when there are no chunks.
+        let empty = arrow_array::new_empty_array(&column.data_type);
+        Chunk::of(empty.as_ref(), single)?;
+        let chunks = column
+            .chunks
+            .iter()
+            .map(|a| Chunk::of(a.as_ref(), single))
+            .collect::<Option<Vec<_>>>()?;
+        let mut starts = Vec::with_capacity(chunks.len() + 1);
+        starts.push(0usize);
+        for chunk in &chunks {
+            starts.push(starts.last().expect("not empty") + chunk.rows);
+        }
+        let n_rows = *starts.last().expect("not empty");
+        let chunk_of_row = |row: usize| starts.partition_point(|&s| s <= row) - 1;
+        let block_chunks = (0..n_rows.div_ceil(BLOCK))
+            .map(|b| {
+                let last = (b * BLOCK + BLOCK).min(n_rows) - 1;
+                (chunk_of_row(b * BLOCK), chunk_of_row(last))
+            })
+            .collect();
+        Some(TagColumn {
+            chunks,
+            starts,
+            block_chunks,
+        })
+    }
+
     #[inline]
     fn locate(&self, row: usize) -> (&Chunk, usize) {
         let (first, last) = self.block_chunks[row / BLOCK];
@@ -224,19 +403,14 @@ impl TagColumn {
     }
 
     /// The rows (counted from 0) whose list holds a null tag.
-    pub fn rows_with_null_tags(&self) -> Vec<u64> {
+    pub(crate) fn rows_with_null_tags(&self) -> Vec<u64> {
         let mut out = Vec::new();
         for (chunk, &start) in self.chunks.iter().zip(&self.starts) {
-            if chunk.child_validity.is_none() {
+            if !chunk.values.may_hold_nulls() {
                 continue;
             }
             for r in 0..chunk.rows {
-                if !bit(chunk.list_validity, chunk.list_offset + r) {
-                    continue;
-                }
-                let (a, b) = chunk.list_bounds(r);
-                let base = chunk.child_offset;
-                if (a..b).any(|k| !bit(chunk.child_validity, base + k)) {
+                if !chunk.is_null(r) && chunk.bounds(r).any(|j| chunk.values.get(j).is_none()) {
                     out.push((start + r) as u64);
                 }
             }
@@ -261,14 +435,12 @@ impl TagRows for TagColumn {
             let (chunk, first) = self.locate(row);
             let n = (chunk.rows - first).min(rows.end - row);
             for (r, row) in (first..first + n).zip(row..) {
-                if !bit(chunk.list_validity, chunk.list_offset + r) {
+                if chunk.is_null(r) {
                     continue;
                 }
-                let (a, b) = chunk.list_bounds(r);
-                for k in a..b {
-                    let j = chunk.child_offset + k;
+                for j in chunk.bounds(r) {
                     // One call site, so that `f` is inlined.
-                    f(row, bit(chunk.child_validity, j).then(|| chunk.tag(j)));
+                    f(row, chunk.values.get(j));
                 }
             }
             row += n;
@@ -277,224 +449,12 @@ impl TagRows for TagColumn {
 
     fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
         let (chunk, r) = self.locate(row);
-        if !bit(chunk.list_validity, chunk.list_offset + r) {
+        if chunk.is_null(r) {
             return;
         }
-        let (a, b) = chunk.list_bounds(r);
-        for k in a..b {
-            let j = chunk.child_offset + k;
+        for j in chunk.bounds(r) {
             // One call site, so that `f` is inlined.
-            f(bit(chunk.child_validity, j).then(|| chunk.tag(j)));
+            f(chunk.values.get(j));
         }
-    }
-}
-
-fn format_of(schema: &ArrowSchema) -> &[u8] {
-    if schema.format.is_null() {
-        return b"";
-    }
-    // SAFETY: a non-null format is a NUL-terminated string owned by the schema.
-    unsafe { CStr::from_ptr(schema.format) }.to_bytes()
-}
-
-/// Reads the column behind an `arrow_array_stream` capsule: a list (32- or 64-bit offsets)
-/// of strings (`u`, `U` or `vu`), or a string column, read as one tag per row; `Ok(None)`
-/// for any other type.
-pub fn read_tag_column(capsule: &Bound<'_, PyCapsule>) -> PyResult<Option<TagColumn>> {
-    let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
-    let raw = ptr.as_ptr() as *mut ArrowArrayStream;
-    // SAFETY: the capsule holds a stream; moving it out and clearing the original's release
-    // is how the PyCapsule protocol hands a stream over to its consumer.
-    let mut stream = Owned(Box::new(unsafe { raw.read() }));
-    unsafe { (*raw).release = None };
-
-    let mut schema = Owned(Box::new(ArrowSchema {
-        format: std::ptr::null(),
-        name: std::ptr::null(),
-        metadata: std::ptr::null(),
-        flags: 0,
-        n_children: 0,
-        children: std::ptr::null_mut(),
-        dictionary: std::ptr::null_mut(),
-        release: None,
-        private_data: std::ptr::null_mut(),
-    }));
-    let Some(get_schema) = stream.0.get_schema else {
-        return Ok(None);
-    };
-    // SAFETY: the stream's own callback fills our schema.
-    if unsafe { get_schema(&mut *stream.0, &mut *schema.0) } != 0 {
-        return Ok(None);
-    }
-    let string_kind = |format: &[u8]| match format {
-        b"u" => Some(StringKind::Utf8),
-        b"U" => Some(StringKind::LargeUtf8),
-        b"vu" => Some(StringKind::Utf8View),
-        _ => None,
-    };
-    if !schema.0.dictionary.is_null() {
-        return Ok(None);
-    }
-    let (single, large_list, kind) = match format_of(&schema.0) {
-        b"+l" | b"+L" => {
-            if schema.0.n_children != 1 {
-                return Ok(None);
-            }
-            // SAFETY: a list schema has one child schema.
-            let child_schema = unsafe { &**schema.0.children };
-            if !child_schema.dictionary.is_null() {
-                return Ok(None);
-            }
-            let Some(kind) = string_kind(format_of(child_schema)) else {
-                return Ok(None);
-            };
-            (false, format_of(&schema.0) == b"+L", kind)
-        }
-        other => match string_kind(other) {
-            Some(kind) => (true, false, kind),
-            None => return Ok(None),
-        },
-    };
-
-    let mut chunks = Vec::new();
-    let mut arrays = Vec::new();
-    let mut starts = vec![0usize];
-    let Some(get_next) = stream.0.get_next else {
-        return Ok(None);
-    };
-    loop {
-        let mut array = Owned(Box::new(ArrowArray {
-            length: 0,
-            null_count: 0,
-            offset: 0,
-            n_buffers: 0,
-            n_children: 0,
-            buffers: std::ptr::null_mut(),
-            children: std::ptr::null_mut(),
-            dictionary: std::ptr::null_mut(),
-            release: None,
-            private_data: std::ptr::null_mut(),
-        }));
-        // SAFETY: the stream's own callback fills our array; a null release ends the stream.
-        if unsafe { get_next(&mut *stream.0, &mut *array.0) } != 0 {
-            return Ok(None);
-        }
-        if array.0.release.is_none() {
-            break;
-        }
-        // SAFETY: the array follows the schema checked above.
-        let Some(chunk) = (unsafe { chunk_of(&array.0, single, large_list, kind) }) else {
-            return Ok(None);
-        };
-        starts.push(starts.last().expect("not empty") + chunk.rows);
-        chunks.push(chunk);
-        arrays.push(array);
-    }
-    let n_rows = *starts.last().expect("not empty");
-    let chunk_of_row = |row: usize| starts.partition_point(|&s| s <= row) - 1;
-    let block_chunks = (0..n_rows.div_ceil(BLOCK))
-        .map(|b| {
-            let last = (b * BLOCK + BLOCK).min(n_rows) - 1;
-            (chunk_of_row(b * BLOCK), chunk_of_row(last))
-        })
-        .collect();
-    Ok(Some(TagColumn {
-        chunks,
-        starts,
-        block_chunks,
-        single,
-        _arrays: arrays,
-    }))
-}
-
-/// The pointers of one list array.
-///
-/// # Safety
-/// `array` must be a valid Arrow array of a list type with a string child of `kind`, or
-/// (`single`) a string array of `kind`.
-unsafe fn chunk_of(
-    array: &ArrowArray,
-    single: bool,
-    large_list: bool,
-    kind: StringKind,
-) -> Option<Chunk> {
-    let child = if single {
-        array
-    } else {
-        if array.n_buffers != 2 || array.n_children != 1 {
-            return None;
-        }
-        &**array.children
-    };
-    let buffers = std::slice::from_raw_parts(array.buffers, array.n_buffers as usize);
-    let child_buffers = std::slice::from_raw_parts(child.buffers, child.n_buffers as usize);
-    let rows = array.length as usize;
-    let list_validity =
-        NonNull::new(buffers[0] as *mut u8).filter(|_| array.null_count != 0 && !single);
-    let child_validity =
-        NonNull::new(child_buffers[0] as *mut u8).filter(|_| child.null_count != 0);
-    let (child_main, data) = match kind {
-        StringKind::Utf8 | StringKind::LargeUtf8 => {
-            if child.n_buffers != 3 {
-                return None;
-            }
-            (child_buffers[1], vec![data_ptr(child_buffers[2])])
-        }
-        StringKind::Utf8View => {
-            // validity, views, the data buffers, then their sizes
-            if child.n_buffers < 3 {
-                return None;
-            }
-            let n_data = child.n_buffers as usize - 3;
-            let data = child_buffers[2..2 + n_data]
-                .iter()
-                .map(|&b| data_ptr(b))
-                .collect();
-            (child_buffers[1], data)
-        }
-    };
-    let list_offsets = if single {
-        Some(NonNull::dangling())
-    } else {
-        NonNull::new(buffers[1] as *mut u8)
-    };
-    let child_main = NonNull::new(child_main as *mut u8);
-    if rows == 0 {
-        // Empty arrays may leave their buffers null; nothing is read from them.
-        return Some(Chunk {
-            rows,
-            single,
-            list_offset: 0,
-            list_validity: None,
-            large_list,
-            list_offsets: NonNull::dangling(),
-            kind,
-            child_offset: 0,
-            child_validity: None,
-            child_main: NonNull::dangling(),
-            data: Vec::new(),
-        });
-    }
-    Some(Chunk {
-        rows,
-        single,
-        list_offset: array.offset as usize,
-        list_validity,
-        large_list,
-        list_offsets: list_offsets?,
-        kind,
-        child_offset: child.offset as usize,
-        child_validity,
-        child_main: child_main.unwrap_or(NonNull::dangling()),
-        data,
-    })
-}
-
-/// A data buffer's start; an all-empty buffer may be null, which a slice must not be.
-fn data_ptr(buffer: *const c_void) -> *const u8 {
-    if buffer.is_null() {
-        NonNull::<u8>::dangling().as_ptr()
-    } else {
-        buffer as *const u8
     }
 }

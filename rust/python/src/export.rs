@@ -1,29 +1,35 @@
-//! Hands engine results to Polars (or any Arrow consumer) through the Arrow C data
-//! interface (`__arrow_c_array__`), without a Python object per value: rows of tag ids as
-//! `large_list<string_view>`, and whole tables as a struct array (both [`ArrowData`]).
+//! Hands engine results to Polars, pyarrow or any Arrow consumer through the PyCapsule
+//! interface (arrow-rs's C data interface export), without a Python object per value: rows
+//! of tag ids as `large_list<string_view>` ([`ArrowData`]), and whole tables as a record
+//! batch ([`ArrowTable`]).
 //!
 //! Each tag's 16-byte string view is made once per vocabulary ([`TagNames`]); a list of
 //! rows is then one gather of views plus the offsets, and every list shares the
-//! vocabulary's one data buffer. Polars keeps strings as views, so it takes them as they
-//! are.
+//! vocabulary's one data buffer (reference counted). Polars keeps strings as views, so it
+//! takes them as they are.
 
-use std::any::Any;
-use std::ffi::{c_void, CString};
 use std::sync::Arc;
 
+use arrow_array::ffi::{to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
+use arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use arrow_array::{
+    Array, ArrayRef, Float64Array, Int64Array, LargeListArray, RecordBatch, RecordBatchIterator,
+    StringViewArray, StructArray,
+};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field};
 use numpy::PyReadonlyArray1;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
-use crate::arrow::{ArrowArray, ArrowSchema, Release};
+use crate::errors::{Error, Result};
 
 /// Strings (the tag vocabulary, labels, predictions) as Arrow string views over one data
 /// buffer.
 #[pyclass(name = "TagNames", module = "prime_rs._engine", frozen)]
 pub struct TagNames {
-    views: Vec<u128>,
-    data: Arc<Vec<u8>>,
+    views: ScalarBuffer<u128>,
+    data: Buffer,
 }
 
 /// The string view of `bytes`: inline when at most 12 bytes, else its length, first four
@@ -49,16 +55,16 @@ impl TagNames {
 
     /// Checks that `offsets` (ascending from 0 to `ids.len()`) and `ids` (below the number
     /// of names) describe rows of tags.
-    fn check(&self, offsets: &[u64], ids: &[u32]) -> PyResult<()> {
+    fn check(&self, offsets: &[u64], ids: &[u32]) -> Result<()> {
         let ascending = offsets.windows(2).all(|w| w[0] <= w[1]);
         if offsets.first() != Some(&0) || !ascending || offsets.last() != Some(&(ids.len() as u64))
         {
-            return Err(PyValueError::new_err(
+            return Err(Error::input(
                 "offsets must start at 0, ascend and end at the number of ids",
             ));
         }
         if let Some(&bad) = ids.iter().find(|&&t| t as usize >= self.views.len()) {
-            return Err(PyValueError::new_err(format!(
+            return Err(Error::input(format!(
                 "tag id {bad} is not below the {} names",
                 self.views.len()
             )));
@@ -66,30 +72,31 @@ impl TagNames {
         Ok(())
     }
 
+    /// The strings of `views` (each one of `self.views`), null where `nulls` says.
+    fn array(&self, views: Vec<u128>, nulls: Option<NullBuffer>) -> StringViewArray {
+        // SAFETY: every view is one `view_of` made of a Rust string (valid UTF-8) at its
+        // offset in `data`, which is below 2 GiB (checked in `new`), so each view is a
+        // valid string view of buffer 0, and `nulls` (when given) has one bit per view.
+        unsafe {
+            StringViewArray::new_unchecked(views.into(), Arc::from([self.data.clone()]), nulls)
+        }
+    }
+
     /// The column of the names `ids` (each below the number of names; `None`: null).
-    pub(crate) fn strings(&self, ids: &[Option<u32>]) -> Column {
-        let nulls = ids.iter().filter(|t| t.is_none()).count();
-        let validity = (nulls > 0).then(|| (validity_bits(ids.iter().map(Option::is_some)), nulls));
+    pub(crate) fn strings(&self, ids: &[Option<u32>]) -> ArrayRef {
+        let nulls = NullBuffer::from_iter(ids.iter().map(Option::is_some));
+        let nulls = (nulls.null_count() > 0).then_some(nulls);
         let views = ids.iter().map(|t| t.map_or(0, |t| self.views[t as usize]));
-        self.views_column(views.collect(), validity)
+        Arc::new(self.array(views.collect(), nulls))
     }
 
     /// The column of rows `ids[offsets[i]..offsets[i + 1]]` (checked by [`Self::check`]).
-    pub(crate) fn column(&self, offsets: &[u64], ids: &[u32]) -> Column {
+    pub(crate) fn column(&self, offsets: &[u64], ids: &[u32]) -> ArrayRef {
         let views = ids.iter().map(|&t| self.views[t as usize]).collect();
-        Column::List {
-            offsets: offsets.iter().map(|&o| o as i64).collect(),
-            items: Box::new(self.views_column(views, None)),
-        }
-    }
-
-    fn views_column(&self, views: Vec<u128>, validity: Option<(Vec<u8>, usize)>) -> Column {
-        Column::Strings {
-            views,
-            validity,
-            bytes: Arc::clone(&self.data),
-            sizes: [self.data.len() as i64],
-        }
+        let items = self.array(views, None);
+        let offsets = OffsetBuffer::new(offsets.iter().map(|&o| o as i64).collect());
+        let field = Arc::new(Field::new_list_field(DataType::Utf8View, true));
+        Arc::new(LargeListArray::new(field, offsets, Arc::new(items), None))
     }
 }
 
@@ -97,7 +104,7 @@ impl TagNames {
 impl TagNames {
     /// The views of `names` (tag id `i` is `names[i]`).
     #[new]
-    fn new(names: Vec<String>) -> PyResult<Self> {
+    fn new(names: Vec<String>) -> Result<Self> {
         let mut data = Vec::new();
         let mut views = Vec::with_capacity(names.len());
         for name in &names {
@@ -108,13 +115,13 @@ impl TagNames {
             }
         }
         if data.len() > i32::MAX as usize {
-            return Err(PyValueError::new_err(
-                "the tag names take more than 2 GiB; Arrow views cannot reach past that",
+            return Err(Error::input(
+                "the names take more than 2 GiB; Arrow views cannot reach past that",
             ));
         }
         Ok(TagNames {
-            views,
-            data: Arc::new(data),
+            views: views.into(),
+            data: data.into(),
         })
     }
 
@@ -125,10 +132,10 @@ impl TagNames {
         py: Python<'_>,
         offsets: PyReadonlyArray1<'_, u64>,
         ids: PyReadonlyArray1<'_, u32>,
-    ) -> PyResult<ArrowData> {
+    ) -> Result<ArrowData> {
         let (offsets, ids) = (offsets.as_slice()?, ids.as_slice()?);
         self.check(offsets, ids)?;
-        Ok(ArrowData::column(py.detach(|| self.column(offsets, ids))))
+        Ok(ArrowData(py.detach(|| self.column(offsets, ids))))
     }
 
     fn __len__(&self) -> usize {
@@ -136,135 +143,39 @@ impl TagNames {
     }
 }
 
-/// One column of an exported table.
-pub(crate) enum Column {
-    Int64(Vec<i64>),
-    /// Values, and which are valid (one bit each, least significant first) when some are
-    /// null.
-    Float64 {
-        values: Vec<f64>,
-        validity: Option<(Vec<u8>, usize)>,
-    },
-    /// Strings as views into `bytes`, and which are valid when some are null.
-    Strings {
-        views: Vec<u128>,
-        validity: Option<(Vec<u8>, usize)>,
-        bytes: Arc<Vec<u8>>,
-        /// The variadic buffer sizes of the views: the one data buffer's length.
-        sizes: [i64; 1],
-    },
-    /// Lists: row `i` is `items[offsets[i]..offsets[i + 1]]`.
-    List {
-        offsets: Vec<i64>,
-        items: Box<Column>,
-    },
+/// A float column whose NaN values are null.
+pub(crate) fn floats_nan_null(values: Vec<f64>) -> ArrayRef {
+    let nulls = NullBuffer::from_iter(values.iter().map(|v| !v.is_nan()));
+    let nulls = (nulls.null_count() > 0).then_some(nulls);
+    Arc::new(Float64Array::new(values.into(), nulls))
 }
 
-impl Column {
-    /// A float column whose NaN values are null.
-    pub(crate) fn float_nan_null(values: Vec<f64>) -> Column {
-        let nulls = values.iter().filter(|v| v.is_nan()).count();
-        let validity =
-            (nulls > 0).then(|| (validity_bits(values.iter().map(|v| !v.is_nan())), nulls));
-        Column::Float64 { values, validity }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Column::Int64(v) => v.len(),
-            Column::Float64 { values, .. } => values.len(),
-            Column::Strings { views, .. } => views.len(),
-            Column::List { offsets, .. } => offsets.len() - 1,
-        }
-    }
-
-    /// The column's Arrow layout, pointing into its own buffers.
-    fn node(&self, name: &str) -> Node {
-        let null = std::ptr::null::<c_void>();
-        let bits = |validity: &Option<(Vec<u8>, usize)>| match validity {
-            Some((bits, nulls)) => (bits.as_ptr().cast(), *nulls),
-            None => (null, 0),
-        };
-        match self {
-            Column::Int64(v) => Node::leaf("l", name, v.len(), 0, vec![null, v.as_ptr().cast()]),
-            Column::Float64 { values, validity } => {
-                let (bits, nulls) = bits(validity);
-                let buffers = vec![bits, values.as_ptr().cast()];
-                Node::leaf("g", name, values.len(), nulls, buffers)
-            }
-            Column::Strings {
-                views,
-                validity,
-                bytes,
-                sizes,
-            } => {
-                let (bits, nulls) = bits(validity);
-                let buffers = vec![
-                    bits,
-                    views.as_ptr().cast(),
-                    bytes.as_ptr().cast(),
-                    sizes.as_ptr().cast(),
-                ];
-                Node::leaf("vu", name, views.len(), nulls, buffers)
-            }
-            Column::List { offsets, items } => Node {
-                children: vec![items.node("item")],
-                ..Node::leaf(
-                    "+L",
-                    name,
-                    offsets.len() - 1,
-                    0,
-                    vec![null, offsets.as_ptr().cast()],
-                )
-            },
-        }
-    }
+/// A float column without nulls.
+pub(crate) fn floats(values: Vec<f64>) -> ArrayRef {
+    Arc::new(Float64Array::from(values))
 }
 
-/// Arrow's validity bitmap of `valid` (one bit each, least significant first).
-fn validity_bits(valid: impl Iterator<Item = bool>) -> Vec<u8> {
-    let mut bits = Vec::new();
-    for (i, ok) in valid.enumerate() {
-        if i % 8 == 0 {
-            bits.push(0u8);
-        }
-        if ok {
-            bits[i / 8] |= 1 << (i % 8);
-        }
-    }
-    bits
+/// An integer column without nulls.
+pub(crate) fn ints(values: Vec<i64>) -> ArrayRef {
+    Arc::new(Int64Array::from(values))
 }
 
-/// Named columns of one length, exported (any number of times) by `__arrow_c_array__`:
-/// as an Arrow struct array, or as its one column.
+/// The `(arrow_schema, arrow_array)` capsule pair of `array`.
+fn array_capsules<'py>(
+    py: Python<'py>,
+    array: &dyn Array,
+) -> Result<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+    let (array, schema) = to_ffi(&array.to_data())?;
+    // The consumer moves each struct out of its capsule (leaving it released), or the
+    // capsule's destructor drops it, which releases it.
+    let schema = PyCapsule::new_with_value(py, schema, c"arrow_schema")?;
+    let array = PyCapsule::new_with_value(py, array, c"arrow_array")?;
+    Ok((schema, array))
+}
+
+/// One column, exported (any number of times) by `__arrow_c_array__`.
 #[pyclass(module = "prime_rs._engine", frozen)]
-pub struct ArrowData {
-    columns: Arc<Vec<(&'static str, Column)>>,
-    len: usize,
-    as_struct: bool,
-}
-
-impl ArrowData {
-    /// A table (a struct array) of `columns`, all of one length.
-    pub(crate) fn table(columns: Vec<(&'static str, Column)>) -> Self {
-        let len = columns.first().map_or(0, |(_, c)| c.len());
-        assert!(columns.iter().all(|(_, c)| c.len() == len), "one length");
-        ArrowData {
-            columns: Arc::new(columns),
-            len,
-            as_struct: true,
-        }
-    }
-
-    /// One column.
-    pub(crate) fn column(column: Column) -> Self {
-        ArrowData {
-            len: column.len(),
-            columns: Arc::new(vec![("", column)]),
-            as_struct: false,
-        }
-    }
-}
+pub struct ArrowData(ArrayRef);
 
 #[pymethods]
 impl ArrowData {
@@ -274,162 +185,77 @@ impl ArrowData {
         &self,
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+    ) -> Result<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
         // Only the one layout is offered; a consumer that wants another casts it.
         let _ = requested_schema;
-        let mut nodes = self.columns.iter().map(|(n, c)| c.node(n));
-        let node = if self.as_struct {
-            Node {
-                children: nodes.collect(),
-                ..Node::leaf("+s", "", self.len, 0, vec![std::ptr::null()])
-            }
-        } else {
-            nodes.next().expect("one column")
-        };
-        capsules(py, node, self.columns.clone())
+        array_capsules(py, self.0.as_ref())
     }
 
     fn __len__(&self) -> usize {
-        self.len
+        self.0.len()
     }
 }
 
-/// One array of an export, and its type: the pointers stay valid while the data they
-/// point into is kept (see [`capsules`]).
-struct Node {
-    format: &'static str,
-    name: CString,
-    length: usize,
-    null_count: usize,
-    buffers: Vec<*const c_void>,
-    children: Vec<Node>,
-}
+/// A column of a table and its name.
+pub(crate) type NamedColumn = (&'static str, ArrayRef);
 
-impl Node {
-    fn leaf(
-        format: &'static str,
-        name: &str,
-        length: usize,
-        null_count: usize,
-        buffers: Vec<*const c_void>,
-    ) -> Node {
-        Node {
-            format,
-            name: CString::new(name).expect("column names have no NUL"),
-            length,
-            null_count,
-            buffers,
-            children: Vec::new(),
-        }
-    }
-}
+/// Named columns of one length, exported (any number of times) by `__arrow_c_stream__`
+/// (one record batch) or `__arrow_c_array__` (a struct array).
+#[pyclass(module = "prime_rs._engine", frozen)]
+pub struct ArrowTable(RecordBatch);
 
-/// The schema and array capsules of `node`, whose buffers `keep` owns: every array of the
-/// export holds a reference to it, so each (a child moved out included) stays valid until
-/// released.
-fn capsules<'py, T: Send + Sync + 'static>(
-    py: Python<'py>,
-    node: Node,
-    keep: Arc<T>,
-) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
-    let schema = export_schema(&node);
-    let array = export_array(node, &(keep as Arc<dyn Any + Send + Sync>));
-    let schema = PyCapsule::new_with_value_and_destructor(
-        py,
-        Exported(schema),
-        c"arrow_schema",
-        |mut s: Exported<ArrowSchema>, _| s.0.release(),
-    )?;
-    let array = PyCapsule::new_with_value_and_destructor(
-        py,
-        Exported(array),
-        c"arrow_array",
-        |mut a: Exported<ArrowArray>, _| a.0.release(),
-    )?;
-    Ok((schema, array))
-}
-
-/// An exported struct in a capsule; the consumer moves it out (clearing its `release`) or
-/// the capsule's destructor releases it. The private data of each (see [`release`]) owns
-/// what it points into, its children included.
-#[repr(transparent)]
-struct Exported<T>(T);
-
-// SAFETY: the struct's buffers are owned by its private data (immutable, reference counted),
-// which its release callback frees; nothing in it is tied to a thread.
-unsafe impl<T> Send for Exported<T> {}
-
-/// What a struct's pointers point into (`owned`), and its children, each boxed.
-struct Private<T, E> {
-    owned: E,
-    children: Vec<*mut T>,
-}
-
-/// The release callback of a struct whose private data is a boxed `Private<T, E>`.
-unsafe extern "C" fn release<T: Release, E>(s: *mut T) {
-    // SAFETY: `s` is one of ours, not yet released: its private data is a boxed
-    // `Private<T, E>`, and each child a boxed struct (moved out, or still to release).
-    unsafe {
-        let private = Box::from_raw((*s).private_data() as *mut Private<T, E>);
-        for &child in &private.children {
-            Box::from_raw(child).release();
-        }
-        *(*s).release_slot() = None;
-    }
-}
-
-const NULLABLE: i64 = 2;
-
-/// A schema's format and name.
-type SchemaOwned = (CString, CString);
-
-fn export_schema(node: &Node) -> ArrowSchema {
-    let mut private = Box::new(Private {
-        owned: (
-            CString::new(node.format).expect("no NUL"),
-            node.name.clone(),
-        ),
-        children: node
-            .children
+impl ArrowTable {
+    /// The table of `columns`, all of one length.
+    pub(crate) fn new(columns: Vec<NamedColumn>) -> Result<Self> {
+        let fields: Vec<Field> = columns
             .iter()
-            .map(|c| Box::into_raw(Box::new(export_schema(c))))
-            .collect(),
-    });
-    ArrowSchema {
-        format: private.owned.0.as_ptr(),
-        name: private.owned.1.as_ptr(),
-        metadata: std::ptr::null(),
-        flags: NULLABLE,
-        n_children: private.children.len() as i64,
-        children: private.children.as_mut_ptr(),
-        dictionary: std::ptr::null_mut(),
-        release: Some(release::<ArrowSchema, SchemaOwned>),
-        private_data: Box::into_raw(private) as *mut c_void,
+            .map(|(name, c)| Field::new(*name, c.data_type().clone(), true))
+            .collect();
+        let schema = Arc::new(arrow_schema::Schema::new(fields));
+        let arrays = columns.into_iter().map(|(_, c)| c).collect();
+        Ok(ArrowTable(RecordBatch::try_new(schema, arrays)?))
     }
 }
 
-/// An array's buffer pointers, and the data they point into.
-type ArrayOwned = (Arc<dyn Any + Send + Sync>, Vec<*const c_void>);
+#[pymethods]
+impl ArrowTable {
+    /// The `arrow_array_stream` capsule of the Arrow PyCapsule interface: one batch.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> Result<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
+        let batches = RecordBatchIterator::new([Ok(self.0.clone())], self.0.schema());
+        let stream = FFI_ArrowArrayStream::new(Box::new(batches));
+        Ok(PyCapsule::new_with_value(
+            py,
+            stream,
+            c"arrow_array_stream",
+        )?)
+    }
 
-fn export_array(node: Node, keep: &Arc<dyn Any + Send + Sync>) -> ArrowArray {
-    let mut private = Box::new(Private {
-        owned: (Arc::clone(keep), node.buffers),
-        children: node
-            .children
-            .into_iter()
-            .map(|c| Box::into_raw(Box::new(export_array(c, keep))))
-            .collect(),
-    });
-    ArrowArray {
-        length: node.length as i64,
-        null_count: node.null_count as i64,
-        offset: 0,
-        n_buffers: private.owned.1.len() as i64,
-        n_children: private.children.len() as i64,
-        buffers: private.owned.1.as_mut_ptr(),
-        children: private.children.as_mut_ptr(),
-        dictionary: std::ptr::null_mut(),
-        release: Some(release::<ArrowArray, ArrayOwned>),
-        private_data: Box::into_raw(private) as *mut c_void,
+    /// The `(arrow_schema, arrow_array)` capsule pair of the table as a struct array.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> Result<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema;
+        array_capsules(py, &StructArray::from(self.0.clone()))
+    }
+
+    fn __len__(&self) -> usize {
+        self.0.num_rows()
     }
 }
+
+/// Keeps the C structs' types in the capsules' signatures honest: each must be `Send`.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<FFI_ArrowArray>();
+    send::<FFI_ArrowSchema>();
+    send::<FFI_ArrowArrayStream>();
+};

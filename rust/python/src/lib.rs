@@ -5,6 +5,7 @@
 //! raising the engine's cancel flag when it comes.
 
 mod arrow;
+mod errors;
 mod export;
 
 /// mimalloc keeps freed pages for reuse, so repeated searches and builds do not fault fresh
@@ -17,33 +18,13 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow_array::ArrayRef;
 use numpy::{IntoPyArray, PyReadonlyArray1};
 use prime_core as core;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyDict};
+use pyo3::types::PyDict;
 
-/// Maps an engine error onto the matching exception of `prime_rs.errors`.
-fn to_py(err: core::PrimeError) -> PyErr {
-    let class = match &err {
-        core::PrimeError::InvalidParameter { .. } => "ParameterError",
-        core::PrimeError::InvalidInput(_) | core::PrimeError::UnknownId { .. } => "InputError",
-        core::PrimeError::Cancelled => "SearchCancelled",
-        core::PrimeError::ThreadPool(_) => "PrimeError",
-    };
-    let message = err.to_string();
-    Python::attach(
-        |py| match py.import("prime_rs.errors").and_then(|m| m.getattr(class)) {
-            Ok(ty) => PyErr::from_type(ty.cast_into().expect("an exception class"), message),
-            Err(_) => match err {
-                core::PrimeError::InvalidParameter { .. }
-                | core::PrimeError::InvalidInput(_)
-                | core::PrimeError::UnknownId { .. } => PyValueError::new_err(message),
-                _ => PyRuntimeError::new_err(message),
-            },
-        },
-    )
-}
+use crate::errors::{Error, Result};
 
 /// Runs `f` without the GIL on the engine's pool of `threads` workers (see
 /// `prime_core::with_threads`), never on rayon's global pool, which a forked child process
@@ -52,9 +33,8 @@ fn on_pool<R: Send>(
     py: Python<'_>,
     threads: Option<usize>,
     f: impl FnOnce() -> core::Result<R> + Send,
-) -> PyResult<R> {
-    py.detach(|| core::with_threads(threads, f).and_then(|r| r))
-        .map_err(to_py)
+) -> Result<R> {
+    Ok(py.detach(|| core::with_threads(threads, f).and_then(|r| r))?)
 }
 
 /// Runs `f` on a pool of `threads` workers without the GIL, checking for Ctrl-C every 50 ms.
@@ -62,7 +42,7 @@ fn run_cancellable<R: Send>(
     py: Python<'_>,
     threads: Option<usize>,
     f: impl FnOnce(&AtomicBool) -> core::Result<R> + Send,
-) -> PyResult<R> {
+) -> Result<R> {
     let cancel = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -91,12 +71,12 @@ fn run_cancellable<R: Send>(
             if let Err(interrupt) = py.check_signals() {
                 cancel.store(true, Ordering::Relaxed);
                 let _ = py.detach(|| worker.join());
-                return Err(interrupt);
+                return Err(interrupt.into());
             }
         }
         match py.detach(|| worker.join()) {
-            Ok(result) => result.map_err(to_py),
-            Err(_) => Err(PyRuntimeError::new_err("the search thread panicked")),
+            Ok(result) => Ok(result?),
+            Err(_) => Err(Error::Internal("the search thread panicked".into())),
         }
     })
 }
@@ -130,7 +110,7 @@ impl PyTagIndex {
         n_classes: u32,
         n_tags: u32,
         min_tag_count: u32,
-    ) -> PyResult<Self> {
+    ) -> Result<Self> {
         let (indptr, indices) = (indptr.as_slice()?, indices.as_slice()?);
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
         let index = on_pool(py, None, || {
@@ -149,32 +129,28 @@ impl PyTagIndex {
         })
     }
 
-    /// Builds the index from an Arrow `list<string>` tags column (an `arrow_array_stream`
-    /// capsule), reading the strings in place; returns the index and the sorted vocabulary,
-    /// or `None` when the column's layout is not one this reader knows.
+    /// Builds the index from an Arrow column of tag lists (an `arrow_array_stream` capsule,
+    /// or an object with `__arrow_c_stream__`), reading the strings in place; returns the
+    /// index and the sorted vocabulary.
     #[staticmethod]
     #[pyo3(signature = (tags, class_ids, correct, n_classes, min_tag_count=1))]
     fn from_arrow_tags(
         py: Python<'_>,
-        tags: &Bound<'_, PyCapsule>,
+        tags: &Bound<'_, PyAny>,
         class_ids: PyReadonlyArray1<'_, u32>,
         correct: PyReadonlyArray1<'_, bool>,
         n_classes: u32,
         min_tag_count: u32,
-    ) -> PyResult<Option<(Self, Vec<String>)>> {
-        let Some(column) = arrow::read_tag_column(tags)?.filter(|c| !c.single) else {
-            return Ok(None);
-        };
+    ) -> Result<(Self, Vec<String>)> {
+        let column = arrow::TagColumn::lists(&arrow::read_stream(tags)?)?;
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
         let (index, vocabulary) = on_pool(py, None, || {
             core::TagIndex::from_tag_rows(&column, class_ids, correct, n_classes, min_tag_count)
         })?;
-        Ok(Some((
-            PyTagIndex {
-                inner: Arc::new(index),
-            },
-            vocabulary,
-        )))
+        let index = PyTagIndex {
+            inner: Arc::new(index),
+        };
+        Ok((index, vocabulary))
     }
 
     /// Number of classes.
@@ -199,10 +175,8 @@ impl PyTagIndex {
     }
 
     /// `(support, n_correct)` of the samples of `class_id` carrying every tag in `tags`.
-    fn stats(&self, py: Python<'_>, class_id: u32, tags: Vec<u32>) -> PyResult<(u32, u32)> {
-        let s = py
-            .detach(|| self.inner.stats(class_id, &tags))
-            .map_err(to_py)?;
+    fn stats(&self, py: Python<'_>, class_id: u32, tags: Vec<u32>) -> Result<(u32, u32)> {
+        let s = py.detach(|| self.inner.stats(class_id, &tags))?;
         Ok((s.support, s.n_correct))
     }
 
@@ -212,10 +186,8 @@ impl PyTagIndex {
         py: Python<'py>,
         class_id: u32,
         tags: Vec<u32>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let ids = py
-            .detach(|| self.inner.members(class_id, &tags))
-            .map_err(to_py)?;
+    ) -> Result<Bound<'py, PyAny>> {
+        let ids = py.detach(|| self.inner.members(class_id, &tags))?;
         Ok(ids.into_pyarray(py).into_any())
     }
 
@@ -228,41 +200,17 @@ impl PyTagIndex {
         codes: PyReadonlyArray1<'_, u32>,
         code_class: PyReadonlyArray1<'_, i64>,
         names: Option<Py<export::TagNames>>,
-    ) -> PyResult<PyPredictions> {
+    ) -> Result<PyPredictions> {
         let code_class = code_class.as_slice()?;
         if names
             .as_ref()
             .is_some_and(|n| n.get().len() != code_class.len())
         {
-            return Err(PyValueError::new_err(
-                "names must hold one name per prediction code",
-            ));
+            return Err(Error::input("names must hold one name per prediction code"));
         }
         let code_class = code_class.iter().map(|&c| u32::try_from(c).ok()).collect();
-        let inner = core::Predictions::new(&self.inner, codes.as_slice()?.to_vec(), code_class)
-            .map_err(to_py)?;
+        let inner = core::Predictions::new(&self.inner, codes.as_slice()?.to_vec(), code_class)?;
         Ok(PyPredictions { inner, names })
-    }
-
-    /// `binomial_cdf(k, n, p)` for arrays of `k` and `n` (the engine's p-values).
-    #[staticmethod]
-    fn binomial_cdf<'py>(
-        py: Python<'py>,
-        k: PyReadonlyArray1<'py, u64>,
-        n: PyReadonlyArray1<'py, u64>,
-        p: f64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let (k, n) = (k.as_slice()?, n.as_slice()?);
-        if k.len() != n.len() {
-            return Err(PyValueError::new_err("k and n must have the same length"));
-        }
-        let out: Vec<f64> = py.detach(|| {
-            k.iter()
-                .zip(n)
-                .map(|(&k, &n)| core::binomial_cdf(k, n, p))
-                .collect()
-        });
-        Ok(out.into_pyarray(py).into_any())
     }
 
     /// A copy with other correctness flags (same sample order as at build time).
@@ -271,7 +219,7 @@ impl PyTagIndex {
         py: Python<'_>,
         class_ids: PyReadonlyArray1<'_, u32>,
         correct: PyReadonlyArray1<'_, bool>,
-    ) -> PyResult<Self> {
+    ) -> Result<Self> {
         let (class_ids, correct) = (class_ids.as_slice()?, correct.as_slice()?);
         let index = on_pool(py, None, || self.inner.with_correct(class_ids, correct))?;
         Ok(PyTagIndex {
@@ -281,7 +229,7 @@ impl PyTagIndex {
 
     /// Runs the failure-mode search (greedy when `beam_width` is given); returns a dict of
     /// column arrays. Given the tag `names`, the columns past `class_id`, `sets_tested` and
-    /// `hypotheses` are `table`, the mode table as one Arrow struct array (see `mode_table`;
+    /// `hypotheses` are `table`, the mode table as an Arrow record batch (see `mode_table`;
     /// `label_names`, the name of each class, when the labels are strings), and `top`, each
     /// mode's most frequent wrong prediction code (-1: none) when `predictions` are given.
     #[pyo3(signature = (*, max_tags, min_support, min_drop, necessity, min_tag_count=None, classes=None, threads=None, beam_width=None, q_values=true, names=None, label_names=None, z=1.959963984540054, predictions=None))]
@@ -302,16 +250,16 @@ impl PyTagIndex {
         label_names: Option<Bound<'py, export::TagNames>>,
         z: f64,
         predictions: Option<Bound<'py, PyPredictions>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> Result<Bound<'py, PyDict>> {
         let names = names.as_ref().map(|n| n.get());
         if names.is_some_and(|n| n.len() != self.inner.n_tags() as usize) {
-            return Err(PyValueError::new_err(
+            return Err(Error::input(
                 "names must hold one name per tag of the index",
             ));
         }
         let label_names = label_names.as_ref().map(|n| n.get());
         if label_names.is_some_and(|n| n.len() != self.inner.n_classes()) {
-            return Err(PyValueError::new_err(
+            return Err(Error::input(
                 "label_names must hold one name per class of the index",
             ));
         }
@@ -368,9 +316,9 @@ impl PyTagIndex {
         )?;
         d.set_item("sets_tested", out.sets_tested.into_pyarray(py))?;
         d.set_item("hypotheses", hypotheses.into_pyarray(py))?;
-        if let Some((table, top)) = table {
+        if let Some((columns, top)) = table {
             // The table holds the rest.
-            d.set_item("table", table)?;
+            d.set_item("table", export::ArrowTable::new(columns)?)?;
             d.set_item("top", top.into_pyarray(py))?;
             return Ok(d);
         }
@@ -415,7 +363,7 @@ impl PyTagIndex {
         min_tag_count: Option<u32>,
         classes: Option<Vec<u32>>,
         threads: Option<usize>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> Result<Bound<'py, PyDict>> {
         let params = core::LatticeParams {
             max_tags,
             min_support,
@@ -442,117 +390,123 @@ impl PyTagIndex {
 /// interval at `z`), `p_value, q_value` (null until computed), `impact`, then, given the
 /// predictions, `confused_with` (given their names), `confused_share` and `tag_lift` (null
 /// where they do not apply); and each mode's most frequent wrong prediction code (-1: none;
-/// empty without predictions).
+/// empty without predictions). The numbers come from `prime_core`'s table functions.
 fn mode_table(
     index: &core::TagIndex,
     modes: &[core::FailureMode],
     label_names: Option<&export::TagNames>,
-    tags: export::Column,
+    tags: ArrayRef,
     z: f64,
     predictions: Option<(&core::Predictions, Option<&export::TagNames>)>,
-) -> core::Result<(export::ArrowData, Vec<i64>)> {
-    use export::Column;
-    let floats = |f: &dyn Fn(&core::FailureMode) -> f64| Column::Float64 {
-        values: modes.iter().map(f).collect(),
-        validity: None,
-    };
-    let ints = |f: fn(&core::FailureMode) -> i64| Column::Int64(modes.iter().map(f).collect());
-    let wilson = |m: &core::FailureMode, sign: f64| {
-        let (k, n) = (f64::from(m.n_correct), f64::from(m.support));
-        let p = k / n;
-        let denom = 1.0 + z * z / n;
-        let center = (p + z * z / (2.0 * n)) / denom;
-        let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-        (center + sign * half).clamp(0.0, 1.0)
-    };
-    let mut columns: Vec<(&'static str, Column)> = Vec::new();
+) -> core::Result<(Vec<export::NamedColumn>, Vec<i64>)> {
+    use export::{floats, floats_nan_null, ints};
+    let column = |f: &dyn Fn(&core::FailureMode) -> f64| floats(modes.iter().map(f).collect());
+    let wilson: Vec<(f64, f64)> = modes
+        .iter()
+        .map(|m| core::wilson_interval(m.n_correct.into(), m.support.into(), z))
+        .collect();
+    let mut columns: Vec<export::NamedColumn> = Vec::new();
     if let Some(label_names) = label_names {
         let classes: Vec<Option<u32>> = modes.iter().map(|m| Some(m.class)).collect();
         columns.push(("label", label_names.strings(&classes)));
     }
     columns.extend([
         ("tags", tags),
-        ("n_tags", ints(|m| m.tags.len() as i64)),
-        ("support", ints(|m| m.support.into())),
-        ("accuracy", floats(&|m| m.accuracy)),
-        ("class_accuracy", floats(&|m| m.class_accuracy)),
-        ("drop", floats(&|m| m.drop)),
-        ("necessity", floats(&|m| m.necessity)),
-        ("accuracy_low", floats(&|m| wilson(m, -1.0))),
-        ("accuracy_high", floats(&|m| wilson(m, 1.0))),
-        ("p_value", floats(&|m| m.p_value)),
+        (
+            "n_tags",
+            ints(modes.iter().map(|m| m.tags.len() as i64).collect()),
+        ),
+        (
+            "support",
+            ints(modes.iter().map(|m| m.support.into()).collect()),
+        ),
+        ("accuracy", column(&|m| m.accuracy)),
+        ("class_accuracy", column(&|m| m.class_accuracy)),
+        ("drop", column(&|m| m.drop)),
+        ("necessity", column(&|m| m.necessity)),
+        ("accuracy_low", floats(wilson.iter().map(|w| w.0).collect())),
+        (
+            "accuracy_high",
+            floats(wilson.iter().map(|w| w.1).collect()),
+        ),
+        ("p_value", column(&|m| m.p_value)),
         (
             "q_value",
-            Column::float_nan_null(
+            floats_nan_null(
                 modes
                     .iter()
                     .map(|m| m.q_value.unwrap_or(f64::NAN))
                     .collect(),
             ),
         ),
-        (
-            "impact",
-            floats(&|m| f64::from(m.support) * (m.class_accuracy - m.accuracy)),
-        ),
+        ("impact", column(&core::impact)),
     ]);
     let mut top = Vec::new();
     if let Some((predictions, prediction_names)) = predictions {
-        let sets: Vec<(u32, Vec<u32>)> = modes.iter().map(|m| (m.class, m.tags.clone())).collect();
-        let found = index.confusions(&sets, predictions)?;
-        let n = |c: u32| f64::from(index.class(c).expect("a class of the index").n_samples());
-        let (mut share, mut lift) = (Vec::new(), Vec::new());
-        for (c, m) in found.iter().zip(modes) {
-            let Some((code, count)) = c.top else {
-                top.push(-1i64);
-                share.push(f64::NAN);
-                lift.push(f64::NAN);
-                continue;
-            };
-            top.push(code.into());
-            share.push(f64::from(count) / f64::from(c.n_wrong));
-            lift.push(match (predictions.class_of(code), c.other_support) {
-                (Some(other), Some(k)) => {
-                    (f64::from(k) / n(other)) / (f64::from(m.support) / n(m.class))
-                }
-                _ => f64::NAN,
-            });
-        }
+        let found = core::confusion_columns(index, modes, predictions)?;
+        top = found.top.iter().map(|c| c.map_or(-1, i64::from)).collect();
         if let Some(names) = prediction_names {
-            let codes: Vec<Option<u32>> = top.iter().map(|&c| u32::try_from(c).ok()).collect();
-            columns.push(("confused_with", names.strings(&codes)));
+            columns.push(("confused_with", names.strings(&found.top)));
         }
-        columns.push(("confused_share", Column::float_nan_null(share)));
-        columns.push(("tag_lift", Column::float_nan_null(lift)));
+        let nan_null = |v: Vec<Option<f64>>| {
+            floats_nan_null(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+        };
+        columns.push(("confused_share", nan_null(found.confused_share)));
+        columns.push(("tag_lift", nan_null(found.tag_lift)));
     }
-    Ok((export::ArrowData::table(columns), top))
+    Ok((columns, top))
 }
 
-/// The rows (counted from 0) of an Arrow `list<string>` column (an `arrow_array_stream`
-/// capsule) that hold a null tag, or `None` when the layout is not one the reader knows.
+/// The rows (counted from 0) of a column of tag lists (an `arrow_array_stream` capsule, or
+/// an object with `__arrow_c_stream__`) that hold a null tag.
 #[pyfunction]
 fn rows_with_null_tags<'py>(
     py: Python<'py>,
-    tags: &Bound<'py, PyCapsule>,
-) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Some(column) = arrow::read_tag_column(tags)?.filter(|c| !c.single) else {
-        return Ok(None);
-    };
+    tags: &Bound<'py, PyAny>,
+) -> Result<Bound<'py, PyAny>> {
+    let column = arrow::TagColumn::lists(&arrow::read_stream(tags)?)?;
     let rows = py.detach(|| column.rows_with_null_tags());
-    Ok(Some(rows.into_pyarray(py).into_any()))
+    Ok(rows.into_pyarray(py).into_any())
 }
 
-/// A string column (an `arrow_array_stream` capsule) as `(distinct values sorted, each row's
-/// position among them)`, or `None` when it is not a string column the reader knows.
+/// A string column (an `arrow_array_stream` capsule, or an object with
+/// `__arrow_c_stream__`) as `(distinct values sorted, each row's position among them)`.
 #[pyfunction]
 fn encode_strings<'py>(
     py: Python<'py>,
-    column: &Bound<'py, PyCapsule>,
-) -> PyResult<Option<(Vec<String>, Bound<'py, PyAny>)>> {
-    let Some(column) = arrow::read_tag_column(column)?.filter(|c| c.single) else {
-        return Ok(None);
-    };
+    column: &Bound<'py, PyAny>,
+) -> Result<(Vec<String>, Bound<'py, PyAny>)> {
+    let column = arrow::TagColumn::strings(&arrow::read_stream(column)?)?;
     let (values, codes) = on_pool(py, None, || core::encode_strings(&column))?;
-    Ok(Some((values, codes.into_pyarray(py).into_any())))
+    Ok((values, codes.into_pyarray(py).into_any()))
+}
+
+/// The Wilson score interval `(low, high)` of each accuracy `n_correct[i] / n[i]` at the
+/// normal quantile `z` (see `prime_core::wilson_interval`).
+#[pyfunction]
+fn wilson_interval<'py>(
+    py: Python<'py>,
+    n_correct: PyReadonlyArray1<'py, f64>,
+    n: PyReadonlyArray1<'py, f64>,
+    z: f64,
+) -> Result<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let (k, n) = (n_correct.as_slice()?, n.as_slice()?);
+    if k.len() != n.len() {
+        return Err(Error::input(format!(
+            "n_correct and n must have the same length, got {} and {}",
+            k.len(),
+            n.len()
+        )));
+    }
+    let (low, high): (Vec<f64>, Vec<f64>) = k
+        .iter()
+        .zip(n)
+        .map(|(&k, &n)| core::wilson_interval(k, n, z))
+        .unzip();
+    Ok((
+        low.into_pyarray(py).into_any(),
+        high.into_pyarray(py).into_any(),
+    ))
 }
 
 #[pymodule]
@@ -561,8 +515,10 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPredictions>()?;
     m.add_class::<export::TagNames>()?;
     m.add_class::<export::ArrowData>()?;
+    m.add_class::<export::ArrowTable>()?;
     m.add_function(wrap_pyfunction!(rows_with_null_tags, m)?)?;
     m.add_function(wrap_pyfunction!(encode_strings, m)?)?;
+    m.add_function(wrap_pyfunction!(wilson_interval, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "build_profile",
