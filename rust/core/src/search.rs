@@ -103,7 +103,7 @@ pub fn attach_q_values(
         return Ok(vec![0u64; index.n_classes()]);
     }
     let parts = run(index, &params.lattice(), &Goal::Family, cancel)?;
-    Ok(attach_from_family(index, parts, modes))
+    attach_from_family(index, params, parts, modes, cancel)
 }
 
 /// The search and its q-values in one walk of each class's lattice: the same as [`search`]
@@ -140,17 +140,56 @@ pub fn search_with_q_values(
     }
     attach_p_values(&mut modes);
     sort_modes(&mut modes);
-    let family_size = attach_from_family(index, parts, &mut modes);
+    let family_size = attach_from_family(index, params, parts, &mut modes, cancel)?;
     Ok((SearchOutput { modes, sets_tested }, family_size))
 }
 
 /// Fills in the modes' q-values from the parts' family histograms (every frequent set of
 /// every class walked); returns the family's size per class id (all zero without modes).
-fn attach_from_family(index: &TagIndex, parts: Vec<Part>, modes: &mut [FailureMode]) -> Vec<u64> {
-    let mut family_size = vec![0u64; index.n_classes()];
+fn attach_from_family(
+    index: &TagIndex,
+    params: &SearchParams,
+    parts: Vec<Part>,
+    modes: &mut [FailureMode],
+    cancel: &AtomicBool,
+) -> Result<Vec<u64>> {
     if modes.is_empty() {
-        return family_size;
+        return Ok(vec![0u64; index.n_classes()]);
     }
+    // Sets at or above their class's accuracy were only counted, per class.
+    let mut counted_high = vec![0u64; index.n_classes()];
+    for part in &parts {
+        counted_high[part.class as usize] += part.high;
+    }
+    let (mut family, high, family_size) = histograms(index, parts, &counted_high, false);
+    let query: Vec<f64> = modes.iter().map(|m| m.p_value).collect();
+    let q = match bh_with_high_block(&mut family, high, &query) {
+        Some(q) => q,
+        None => {
+            // Rare: a mode's q-value is above 1/2, so every p-value counts; the sets that
+            // were only counted are walked again, this time with their counts.
+            let parts = run(index, &params.lattice(), &Goal::FamilyAll, cancel)?;
+            let zero = vec![0u64; index.n_classes()];
+            let (mut family, _, _) = histograms(index, parts, &zero, true);
+            bh_q_values_of(&mut family, &query)
+        }
+    };
+    for (m, q) in modes.iter_mut().zip(q) {
+        m.q_value = Some(q);
+    }
+    Ok(family_size)
+}
+
+/// The family's `(p, count)` pairs from the parts' histograms, and how many more hypotheses
+/// are only known to have a p-value of at least [`HIGH_P`] (`counted_high` per class, plus the
+/// pairs found so unless `all`), and the family's size per class.
+fn histograms(
+    index: &TagIndex,
+    parts: Vec<Part>,
+    counted_high: &[u64],
+    all: bool,
+) -> (Vec<(f64, u64)>, u64, Vec<u64>) {
+    let mut family_size = counted_high.to_vec();
     // The parts come sorted by class: merge each class's histograms (classes in parallel).
     let mut grouped: Vec<(u32, Vec<FxHashMap<u64, u64>>)> = Vec::new();
     for part in parts {
@@ -163,13 +202,13 @@ fn attach_from_family(index: &TagIndex, parts: Vec<Part>, modes: &mut [FailureMo
         .into_par_iter()
         .map(|(class, mut maps)| {
             maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            let mut all = maps.swap_remove(0);
+            let mut merged = maps.swap_remove(0);
             for map in maps {
                 for (key, count) in map {
-                    *all.entry(key).or_insert(0) += count;
+                    *merged.entry(key).or_insert(0) += count;
                 }
             }
-            (class, all)
+            (class, merged)
         })
         .collect();
     // Each distinct (support, n_correct) once, with its multiplicity: the p-value only
@@ -186,48 +225,32 @@ fn attach_from_family(index: &TagIndex, parts: Vec<Part>, modes: &mut [FailureMo
         .iter()
         .map(|ci| (u64::from(ci.n_correct()), u64::from(ci.n_samples())))
         .collect();
-    let mut exact = |all: bool| -> (Vec<(f64, u64)>, u64) {
-        // Per entry: its p-value, or None when it only counts as high.
-        let p_values: Vec<Option<f64>> = entries
-            .par_iter()
-            .with_min_len(256)
-            .map(|&(class, key, _)| {
-                let (c, n_c) = class_counts[class as usize];
-                let (n, k) = (key >> 32, key & 0xFFFF_FFFF);
-                // k / n >= c / n_c: k is at least the median of Binomial(n, A_c), so
-                // P(X <= k) >= 1/2 (in integers, so that no rounding decides).
-                if !all && k * n_c >= n * c {
-                    return None;
-                }
-                let p = binomial_cdf(k, n, c as f64 / n_c as f64);
-                (all || p < HIGH_P).then_some(p)
-            })
-            .collect();
-        let mut family = Vec::with_capacity(entries.len());
-        let mut high = 0;
-        family_size.iter_mut().for_each(|x| *x = 0);
-        for (&(class, _, count), p) in entries.iter().zip(p_values) {
-            family_size[class as usize] += count;
-            match p {
-                Some(p) => family.push((p, count)),
-                None => high += count,
+    // Per entry: its p-value, or None when it only counts as high.
+    let p_values: Vec<Option<f64>> = entries
+        .par_iter()
+        .with_min_len(256)
+        .map(|&(class, key, _)| {
+            let (c, n_c) = class_counts[class as usize];
+            let (n, k) = (key >> 32, key & 0xFFFF_FFFF);
+            // k / n >= c / n_c: k is at least the median of Binomial(n, A_c), so
+            // P(X <= k) >= 1/2 (in integers, so that no rounding decides).
+            if !all && k * n_c >= n * c {
+                return None;
             }
+            let p = binomial_cdf(k, n, c as f64 / n_c as f64);
+            (all || p < HIGH_P).then_some(p)
+        })
+        .collect();
+    let mut family = Vec::with_capacity(entries.len());
+    let mut high = counted_high.iter().sum();
+    for (&(class, _, count), p) in entries.iter().zip(p_values) {
+        family_size[class as usize] += count;
+        match p {
+            Some(p) => family.push((p, count)),
+            None => high += count,
         }
-        (family, high)
-    };
-    let query: Vec<f64> = modes.iter().map(|m| m.p_value).collect();
-    let (mut family, high) = exact(false);
-    let q = match bh_with_high_block(&mut family, high, &query) {
-        Some(q) => q,
-        None => {
-            let (mut family, _) = exact(true);
-            bh_q_values_of(&mut family, &query)
-        }
-    };
-    for (m, q) in modes.iter_mut().zip(q) {
-        m.q_value = Some(q);
     }
-    family_size
+    (family, high, family_size)
 }
 
 /// Below every p-value left out of the exact family: a p-value of at least 1/2, computed,
@@ -529,8 +552,11 @@ enum Goal<'a> {
     /// The modes, and the counts of every frequent set (no pruning by errors).
     ModesAndFamily(&'a SearchParams),
     Lattice,
-    /// Only the counts of every frequent set (the family of the q-values).
+    /// Only the counts of every frequent set (the family of the q-values); sets at or above
+    /// their class's accuracy are only counted.
     Family,
+    /// The same, every set with its counts.
+    FamilyAll,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -563,6 +589,9 @@ struct Part {
     /// How many frequent sets have each packed `(support, n_correct)` (see [`pack`]); kept
     /// only for the q-value family.
     family: FxHashMap<u64, u64>,
+    /// How many more frequent sets have an accuracy at or above their class's (only counted:
+    /// their p-value is at least 1/2).
+    high: u64,
     modes: Vec<FailureMode>,
     lattice: FrequentSets,
 }
@@ -572,6 +601,8 @@ pub(crate) struct ClassPlan<'a> {
     pub(crate) class: u32,
     pub(crate) ci: &'a ClassIndex,
     pub(crate) class_accuracy: f64,
+    /// Correct predictions in the class.
+    n_correct: u32,
     /// `A_c - a`: a set is below it or not a mode.
     pub(crate) threshold: f64,
     /// Fewest wrong predictions any mode (or superset leading to one) can keep: sets with
@@ -593,6 +624,18 @@ pub(crate) struct ClassPlan<'a> {
 }
 
 impl ClassPlan<'_> {
+    /// Counts a frequent set in the q-values' family: only how many when its accuracy is at
+    /// least the class's (`k / n >= c / n_c`, compared in integers), its counts otherwise.
+    #[inline]
+    fn count_in_family(&self, part: &mut Part, c: Counts) {
+        let (n, k) = (u64::from(c.support), u64::from(c.support - c.errors));
+        if k * u64::from(self.ci.data.n_samples) >= n * u64::from(self.n_correct) {
+            part.high += 1;
+        } else {
+            *part.family.entry(pack(c)).or_insert(0) += 1;
+        }
+    }
+
     fn is_wrong(&self, sample: u32) -> bool {
         self.wrong[(sample / 64) as usize] >> (sample % 64) & 1 == 1
     }
@@ -702,7 +745,7 @@ fn plan_class<'a>(
                 (threshold, bound.max(0.0) as u32)
             }
         }
-        Goal::Lattice | Goal::Family => (f64::INFINITY, 0),
+        Goal::Lattice | Goal::Family | Goal::FamilyAll => (f64::INFINITY, 0),
     };
     let prune_errors = match goal {
         Goal::Modes(_) => min_errors,
@@ -730,6 +773,7 @@ fn plan_class<'a>(
         class,
         ci,
         class_accuracy,
+        n_correct: ci.n_correct(),
         threshold,
         min_errors,
         prune_errors,
@@ -1100,7 +1144,33 @@ impl Ctx<'_> {
     /// the known set `minus_last`; removing the last tag of `prefix` gives `minus_second_last`;
     /// removing any earlier tag needs a recount, done only for sets that pass the drop.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn evaluate(
+        &self,
+        plan: &ClassPlan,
+        part: &mut Part,
+        prefix: &[u32],
+        last: u32,
+        c: Counts,
+        minus_last: Counts,
+        minus_second_last: Counts,
+    ) {
+        // The mode search's common case, kept small enough to inline into the hot loops:
+        // a tested set that does not pass the drop.
+        if let Goal::Modes(_) = self.goal {
+            part.n_tested += 1;
+            if c.accuracy() > plan.threshold {
+                return;
+            }
+            part.n_tested -= 1; // counted again below
+        }
+        self.evaluate_rest(plan, part, prefix, last, c, minus_last, minus_second_last);
+    }
+
+    /// [`Self::evaluate`] past its common case.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn evaluate_rest(
         &self,
         plan: &ClassPlan,
         part: &mut Part,
@@ -1118,12 +1188,16 @@ impl Ctx<'_> {
                 return;
             }
             Goal::Family => {
+                plan.count_in_family(part, c);
+                return;
+            }
+            Goal::FamilyAll => {
                 *part.family.entry(pack(c)).or_insert(0) += 1;
                 return;
             }
             Goal::Modes(p) => p,
             Goal::ModesAndFamily(p) => {
-                *part.family.entry(pack(c)).or_insert(0) += 1;
+                plan.count_in_family(part, c);
                 if c.errors < plan.min_errors {
                     return;
                 }
