@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::error::{PrimeError, Result};
 use crate::index::{ClassIndex, RowTags, SetStats, TagIndex};
@@ -98,45 +99,180 @@ pub fn attach_q_values(
     cancel: &AtomicBool,
 ) -> Result<Vec<u64>> {
     params.validate()?;
-    let mut family_size = vec![0u64; index.n_classes()];
     if modes.is_empty() {
-        return Ok(family_size);
+        return Ok(vec![0u64; index.n_classes()]);
     }
     let parts = run(index, &params.lattice(), &Goal::Family, cancel)?;
-    let mut by_class: Vec<(u32, Vec<u64>)> = Vec::new();
-    for part in parts {
-        match by_class.last_mut() {
-            Some((c, all)) if *c == part.class => all.extend(part.tested_counts),
-            _ => by_class.push((part.class, part.tested_counts)),
-        }
+    attach_from_family(index, params, parts, modes, cancel)
+}
+
+/// The search and its q-values in one walk of each class's lattice: the same as [`search`]
+/// followed by [`attach_q_values`], bit for bit, and the same family sizes, but the walk that
+/// finds the modes also counts every frequent set's `(support, n_correct)` (it is not pruned
+/// by error counts, so it visits the whole family once), instead of a second walk after it.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use prime_core::{attach_q_values, search, search_with_q_values, SearchParams, TagIndex};
+/// let indptr: Vec<u64> = (0..=10).map(|i: u64| i.min(4)).collect();
+/// let correct: Vec<bool> = (0..10).map(|i| i >= 4).collect();
+/// let index = TagIndex::from_csr(&indptr, &[0; 4], &[0; 10], &correct, 1, 1, 1).unwrap();
+/// let params = SearchParams { min_support: 3, ..SearchParams::default() };
+/// let cancel = AtomicBool::new(false);
+/// let (one_walk, family) = search_with_q_values(&index, &params, &cancel).unwrap();
+/// let mut two_walks = search(&index, &params, &cancel).unwrap();
+/// assert_eq!(attach_q_values(&index, &params, &mut two_walks.modes, &cancel).unwrap(), family);
+/// assert_eq!(one_walk, two_walks);
+/// ```
+pub fn search_with_q_values(
+    index: &TagIndex,
+    params: &SearchParams,
+    cancel: &AtomicBool,
+) -> Result<(SearchOutput, Vec<u64>)> {
+    params.validate()?;
+    let goal = Goal::ModesAndFamily(params);
+    let mut parts = run(index, &params.lattice(), &goal, cancel)?;
+    let mut sets_tested = vec![0u64; index.n_classes()];
+    let mut modes = Vec::new();
+    for part in &mut parts {
+        sets_tested[part.class as usize] += part.n_tested;
+        modes.append(&mut part.modes);
     }
-    let families: Vec<(u32, Vec<(f64, u64)>)> = by_class
-        .into_par_iter()
-        .map(|(class, mut counts)| {
-            let ci = &index.classes[class as usize];
-            let a_c = f64::from(ci.n_correct()) / f64::from(ci.n_samples());
-            counts.sort_unstable();
-            let mut family = Vec::new();
-            let mut i = 0;
-            while i < counts.len() {
-                let j = i + counts[i..].partition_point(|&x| x == counts[i]);
-                let (n, k) = (counts[i] >> 32, counts[i] & 0xFFFF_FFFF);
-                family.push((binomial_cdf(k, n, a_c), (j - i) as u64));
-                i = j;
-            }
-            (class, family)
-        })
-        .collect();
-    let mut family = Vec::new();
-    for (class, f) in families {
-        family_size[class as usize] = f.iter().map(|&(_, c)| c).sum();
-        family.extend(f);
+    attach_p_values(&mut modes);
+    sort_modes(&mut modes);
+    let family_size = attach_from_family(index, params, parts, &mut modes, cancel)?;
+    Ok((SearchOutput { modes, sets_tested }, family_size))
+}
+
+/// Fills in the modes' q-values from the parts' family histograms (every frequent set of
+/// every class walked); returns the family's size per class id (all zero without modes).
+fn attach_from_family(
+    index: &TagIndex,
+    params: &SearchParams,
+    parts: Vec<Part>,
+    modes: &mut [FailureMode],
+    cancel: &AtomicBool,
+) -> Result<Vec<u64>> {
+    if modes.is_empty() {
+        return Ok(vec![0u64; index.n_classes()]);
     }
+    // Sets at or above their class's accuracy were only counted, per class.
+    let mut counted_high = vec![0u64; index.n_classes()];
+    for part in &parts {
+        counted_high[part.class as usize] += part.high;
+    }
+    let (mut family, high, family_size) = histograms(index, parts, &counted_high, false);
     let query: Vec<f64> = modes.iter().map(|m| m.p_value).collect();
-    for (m, q) in modes.iter_mut().zip(bh_q_values_of(&mut family, &query)) {
+    let q = match bh_with_high_block(&mut family, high, &query) {
+        Some(q) => q,
+        None => {
+            // Rare: a mode's q-value is above 1/2, so every p-value counts; the sets that
+            // were only counted are walked again, this time with their counts.
+            let parts = run(index, &params.lattice(), &Goal::FamilyAll, cancel)?;
+            let zero = vec![0u64; index.n_classes()];
+            let (mut family, _, _) = histograms(index, parts, &zero, true);
+            bh_q_values_of(&mut family, &query)
+        }
+    };
+    for (m, q) in modes.iter_mut().zip(q) {
         m.q_value = Some(q);
     }
     Ok(family_size)
+}
+
+/// The family's `(p, count)` pairs from the parts' histograms, and how many more hypotheses
+/// are only known to have a p-value of at least [`HIGH_P`] (`counted_high` per class, plus the
+/// pairs found so unless `all`), and the family's size per class.
+fn histograms(
+    index: &TagIndex,
+    parts: Vec<Part>,
+    counted_high: &[u64],
+    all: bool,
+) -> (Vec<(f64, u64)>, u64, Vec<u64>) {
+    let mut family_size = counted_high.to_vec();
+    // The parts come sorted by class: merge each class's histograms (classes in parallel).
+    let mut grouped: Vec<(u32, Vec<FxHashMap<u64, u64>>)> = Vec::new();
+    for part in parts {
+        match grouped.last_mut() {
+            Some((c, maps)) if *c == part.class => maps.push(part.family),
+            _ => grouped.push((part.class, vec![part.family])),
+        }
+    }
+    let by_class: Vec<(u32, FxHashMap<u64, u64>)> = grouped
+        .into_par_iter()
+        .map(|(class, mut maps)| {
+            maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            let mut merged = maps.swap_remove(0);
+            for map in maps {
+                for (key, count) in map {
+                    *merged.entry(key).or_insert(0) += count;
+                }
+            }
+            (class, merged)
+        })
+        .collect();
+    // Each distinct (support, n_correct) once, with its multiplicity: the p-value only
+    // depends on them (and on the class), so this is the family of every set's p-value.
+    // Most of them have an accuracy at or above the class's, hence a p-value of at least
+    // 1/2: those are first only counted, into one block above every exact p-value (see
+    // `bh_with_high_block`), and computed only if a mode's q-value turns out to need them.
+    let entries: Vec<(u32, u64, u64)> = by_class
+        .iter()
+        .flat_map(|(class, counts)| counts.iter().map(move |(&key, &n)| (*class, key, n)))
+        .collect();
+    let class_counts: Vec<(u64, u64)> = index
+        .classes
+        .iter()
+        .map(|ci| (u64::from(ci.n_correct()), u64::from(ci.n_samples())))
+        .collect();
+    // Per entry: its p-value, or None when it only counts as high.
+    let p_values: Vec<Option<f64>> = entries
+        .par_iter()
+        .with_min_len(256)
+        .map(|&(class, key, _)| {
+            let (c, n_c) = class_counts[class as usize];
+            let (n, k) = (key >> 32, key & 0xFFFF_FFFF);
+            // k / n >= c / n_c: k is at least the median of Binomial(n, A_c), so
+            // P(X <= k) >= 1/2 (in integers, so that no rounding decides).
+            if !all && k * n_c >= n * c {
+                return None;
+            }
+            let p = binomial_cdf(k, n, c as f64 / n_c as f64);
+            (all || p < HIGH_P).then_some(p)
+        })
+        .collect();
+    let mut family = Vec::with_capacity(entries.len());
+    let mut high = counted_high.iter().sum();
+    for (&(class, _, count), p) in entries.iter().zip(p_values) {
+        family_size[class as usize] += count;
+        match p {
+            Some(p) => family.push((p, count)),
+            None => high += count,
+        }
+    }
+    (family, high, family_size)
+}
+
+/// Below every p-value left out of the exact family: a p-value of at least 1/2, computed,
+/// is at least this (the CDF's relative error is far below 1e-6).
+const HIGH_P: f64 = 0.5 * (1.0 - 1e-6);
+
+/// Benjamini–Hochberg q-values of `query` over `family` (exact `(p, count)` pairs, every
+/// p below [`HIGH_P`]) plus `high` more hypotheses whose p-values are all at least
+/// [`HIGH_P`] but not known. Each of those adds a term `p m / rank >= p >= HIGH_P` to the
+/// running minimum of the q-values below it, so a q-value computed without them (as one
+/// block of p = 1 on top, which keeps every rank below it exact) is the true one whenever it
+/// is at most `HIGH_P`; otherwise (or if a queried p-value is not below `HIGH_P`) returns
+/// `None` and the caller computes the whole family.
+fn bh_with_high_block(family: &mut Vec<(f64, u64)>, high: u64, query: &[f64]) -> Option<Vec<f64>> {
+    if query.iter().any(|&p| p >= HIGH_P) {
+        return None;
+    }
+    if high > 0 {
+        family.push((1.0, high));
+    }
+    let q = bh_q_values_of(family, query);
+    q.iter().all(|&q| q <= HIGH_P).then_some(q)
 }
 
 /// Every frequent tag set, in columns: set `i` is class `class[i]` with tags
@@ -413,9 +549,14 @@ pub fn frequent_sets(
 
 enum Goal<'a> {
     Modes(&'a SearchParams),
+    /// The modes, and the counts of every frequent set (no pruning by errors).
+    ModesAndFamily(&'a SearchParams),
     Lattice,
-    /// Only the counts of every frequent set (the family of the q-values).
+    /// Only the counts of every frequent set (the family of the q-values); sets at or above
+    /// their class's accuracy are only counted.
     Family,
+    /// The same, every set with its counts.
+    FamilyAll,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -445,8 +586,12 @@ struct Part {
     class: u32,
     /// How many sets were tested.
     n_tested: u64,
-    /// Packed counts of every set tested (see [`pack`]); kept only for the q-value family.
-    tested_counts: Vec<u64>,
+    /// How many frequent sets have each packed `(support, n_correct)` (see [`pack`]); kept
+    /// only for the q-value family.
+    family: FxHashMap<u64, u64>,
+    /// How many more frequent sets have an accuracy at or above their class's (only counted:
+    /// their p-value is at least 1/2).
+    high: u64,
     modes: Vec<FailureMode>,
     lattice: FrequentSets,
 }
@@ -456,10 +601,16 @@ pub(crate) struct ClassPlan<'a> {
     pub(crate) class: u32,
     pub(crate) ci: &'a ClassIndex,
     pub(crate) class_accuracy: f64,
+    /// Correct predictions in the class.
+    n_correct: u32,
     /// `A_c - a`: a set is below it or not a mode.
     pub(crate) threshold: f64,
-    /// Fewest wrong predictions any mode (or superset leading to one) can keep.
+    /// Fewest wrong predictions any mode (or superset leading to one) can keep: sets with
+    /// fewer are not tested (`u32::MAX` where the class can have no mode).
     pub(crate) min_errors: u32,
+    /// Sets with fewer errors are pruned with their supersets: `min_errors`, or 0 where
+    /// every frequent set is wanted.
+    prune_errors: u32,
     /// Local ids of the tags searched, ascending.
     pub(crate) active: Vec<u32>,
     /// Rank of each local tag in `active`, or `u32::MAX`.
@@ -473,6 +624,18 @@ pub(crate) struct ClassPlan<'a> {
 }
 
 impl ClassPlan<'_> {
+    /// Counts a frequent set in the q-values' family: only how many when its accuracy is at
+    /// least the class's (`k / n >= c / n_c`, compared in integers), its counts otherwise.
+    #[inline]
+    fn count_in_family(&self, part: &mut Part, c: Counts) {
+        let (n, k) = (u64::from(c.support), u64::from(c.support - c.errors));
+        if k * u64::from(self.ci.data.n_samples) >= n * u64::from(self.n_correct) {
+            part.high += 1;
+        } else {
+            *part.family.entry(pack(c)).or_insert(0) += 1;
+        }
+    }
+
     fn is_wrong(&self, sample: u32) -> bool {
         self.wrong[(sample / 64) as usize] >> (sample % 64) & 1 == 1
     }
@@ -564,20 +727,29 @@ fn plan_class<'a>(
     }
     let class_accuracy = f64::from(ci.n_correct()) / f64::from(ci.data.n_samples);
     let (threshold, min_errors) = match goal {
-        Goal::Modes(p) => {
+        Goal::Modes(p) | Goal::ModesAndFamily(p) => {
             let threshold = class_accuracy - p.min_drop;
             if threshold < 0.0 {
-                // No accuracy is below a negative threshold.
-                return None;
+                // No accuracy is below a negative threshold: no mode, but every frequent set
+                // is in the family.
+                if matches!(goal, Goal::Modes(_)) {
+                    return None;
+                }
+                (f64::NEG_INFINITY, u32::MAX)
+            } else {
+                // A mode has n >= s samples and accuracy <= threshold, so at least
+                // s * (1 - threshold) errors. Rounded down a little so that floating-point
+                // error can never prune a real mode.
+                let s = f64::from(lattice.min_support);
+                let bound = (s * (1.0 - threshold) - s * 1e-9 - 1e-9).ceil();
+                (threshold, bound.max(0.0) as u32)
             }
-            // A mode has n >= s samples and accuracy <= threshold, so at least
-            // s * (1 - threshold) errors. Rounded down a little so that floating-point
-            // error can never prune a real mode.
-            let s = f64::from(lattice.min_support);
-            let bound = (s * (1.0 - threshold) - s * 1e-9 - 1e-9).ceil();
-            (threshold, bound.max(0.0) as u32)
         }
-        Goal::Lattice | Goal::Family => (f64::INFINITY, 0),
+        Goal::Lattice | Goal::Family | Goal::FamilyAll => (f64::INFINITY, 0),
+    };
+    let prune_errors = match goal {
+        Goal::Modes(_) => min_errors,
+        _ => 0,
     };
     let first = ci.data.counts.partition_point(|&n| n < threshold_count);
     let errors = ci.errors();
@@ -585,7 +757,7 @@ fn plan_class<'a>(
     let mut active_errors = Vec::new();
     let mut rank = vec![u32::MAX; ci.data.tags.len()];
     for (local, &tag_errors) in errors.per_tag.iter().enumerate().skip(first) {
-        if tag_errors >= min_errors {
+        if tag_errors >= prune_errors {
             rank[local] = active.len() as u32;
             active.push(local as u32);
             active_errors.push(tag_errors);
@@ -601,8 +773,10 @@ fn plan_class<'a>(
         class,
         ci,
         class_accuracy,
+        n_correct: ci.n_correct(),
         threshold,
         min_errors,
+        prune_errors,
         active,
         rank,
         active_errors,
@@ -682,7 +856,7 @@ impl Ctx<'_> {
     }
 
     fn keeps(&self, plan: &ClassPlan, c: Counts) -> bool {
-        c.support >= self.min_support && c.errors >= plan.min_errors
+        c.support >= self.min_support && c.errors >= plan.prune_errors
     }
 
     /// All sets of `plan`'s class whose first tag (in local order) is `plan.active[r0]`,
@@ -970,7 +1144,33 @@ impl Ctx<'_> {
     /// the known set `minus_last`; removing the last tag of `prefix` gives `minus_second_last`;
     /// removing any earlier tag needs a recount, done only for sets that pass the drop.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn evaluate(
+        &self,
+        plan: &ClassPlan,
+        part: &mut Part,
+        prefix: &[u32],
+        last: u32,
+        c: Counts,
+        minus_last: Counts,
+        minus_second_last: Counts,
+    ) {
+        // The mode search's common case, kept small enough to inline into the hot loops:
+        // a tested set that does not pass the drop.
+        if let Goal::Modes(_) = self.goal {
+            part.n_tested += 1;
+            if c.accuracy() > plan.threshold {
+                return;
+            }
+            part.n_tested -= 1; // counted again below
+        }
+        self.evaluate_rest(plan, part, prefix, last, c, minus_last, minus_second_last);
+    }
+
+    /// [`Self::evaluate`] past its common case.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn evaluate_rest(
         &self,
         plan: &ClassPlan,
         part: &mut Part,
@@ -988,10 +1188,21 @@ impl Ctx<'_> {
                 return;
             }
             Goal::Family => {
-                part.tested_counts.push(pack(c));
+                plan.count_in_family(part, c);
+                return;
+            }
+            Goal::FamilyAll => {
+                *part.family.entry(pack(c)).or_insert(0) += 1;
                 return;
             }
             Goal::Modes(p) => p,
+            Goal::ModesAndFamily(p) => {
+                plan.count_in_family(part, c);
+                if c.errors < plan.min_errors {
+                    return;
+                }
+                p
+            }
         };
         part.n_tested += 1;
         if c.accuracy() > plan.threshold {
@@ -1246,6 +1457,57 @@ fn fill_rows_in<T: Copy + Into<u32>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The q-values from a family whose p-values of at least 1/2 are only counted equal
+    /// those from the whole family, bit for bit, whenever that shortcut answers.
+    #[test]
+    fn high_block_q_values_equal_the_whole_family() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut answered, mut declined) = (0, 0);
+        for case in 0..2000 {
+            let n = 1 + (next() % 60) as usize;
+            // Many small p-values in some cases (q-values stay low), few in others.
+            let skew = 1 + case % 6;
+            let whole: Vec<(f64, u64)> = (0..n)
+                .map(|_| {
+                    let u = (next() >> 11) as f64 / (1u64 << 53) as f64;
+                    (u.powi(skew), 1 + next() % 4)
+                })
+                .collect();
+            let query: Vec<f64> = whole
+                .iter()
+                .filter(|_| next() % 3 == 0)
+                .map(|&(p, _)| p)
+                .collect();
+            let expected = bh_q_values_of(&mut whole.clone(), &query);
+            let mut low: Vec<(f64, u64)> =
+                whole.iter().copied().filter(|&(p, _)| p < HIGH_P).collect();
+            let high = whole
+                .iter()
+                .filter(|&&(p, _)| p >= HIGH_P)
+                .map(|&(_, c)| c)
+                .sum();
+            match bh_with_high_block(&mut low, high, &query) {
+                Some(q) => {
+                    answered += 1;
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&q),
+                        bits(&expected),
+                        "case {case}: {whole:?} {query:?}"
+                    );
+                }
+                None => declined += 1,
+            }
+        }
+        assert!(answered > 200 && declined > 200, "{answered} {declined}");
+    }
 
     /// A thread's buffers carry over from call to call; while they are in use, a call gets
     /// fresh ones (and does not wait).

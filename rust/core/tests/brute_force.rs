@@ -10,9 +10,9 @@
 use std::sync::atomic::AtomicBool;
 
 use prime_core::{
-    attach_q_values, encode_strings, frequent_sets, greedy_search, search, with_threads, Confusion,
-    FailureMode, FrequentSets, LatticeParams, Predictions, PrimeError, SearchOutput, SearchParams,
-    SetStats, Tag, TagIndex, TagRows,
+    attach_q_values, encode_strings, frequent_sets, greedy_search, search, search_with_q_values,
+    with_threads, Confusion, FailureMode, FrequentSets, LatticeParams, Predictions, PrimeError,
+    SearchOutput, SearchParams, SetStats, Tag, TagIndex, TagRows,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -506,6 +506,28 @@ fn check_q_values(table: &Table, index: &TagIndex, p: &SearchParams, out: &Searc
         "attach_q_values changed the modes"
     );
     assert_eq!(family.len(), table.n_classes as usize);
+    // The one-walk search gives the same modes, q-values and family sizes, bit for bit.
+    for threads in [1, 4] {
+        let (one_walk, one_walk_family) =
+            with_threads(Some(threads), || search_with_q_values(index, p, &cancel))
+                .unwrap()
+                .expect("search_with_q_values succeeds");
+        assert_eq!(
+            one_walk_family, family,
+            "one-walk family sizes, {threads} threads"
+        );
+        assert_eq!(
+            one_walk.sets_tested, out.sets_tested,
+            "one-walk sets_tested, {threads} threads"
+        );
+        assert_eq!(bits(&one_walk.modes), bits(&out.modes), "one-walk modes");
+        let one_walk_q: Vec<u64> = one_walk
+            .modes
+            .iter()
+            .map(|m| m.q_value.expect("attached").to_bits())
+            .collect();
+        assert_eq!(one_walk_q, q, "one-walk q-values, {threads} threads");
+    }
     if modes.is_empty() {
         return; // nothing to adjust; the lattice walk is skipped
     }
@@ -527,6 +549,32 @@ fn check_q_values(table: &Table, index: &TagIndex, p: &SearchParams, out: &Searc
         ));
     }
     assert_eq!(family, sizes, "family sizes per class");
+    // Bit for bit what plain Benjamini-Hochberg over every frequent set's own p-value (the
+    // engine's binomial CDF) gives: the family's multiplicities change nothing.
+    let engine_p: Vec<f64> = lattice
+        .iter()
+        .map(|(c, _, support, n_correct)| {
+            prime_core::binomial_cdf(
+                u64::from(*n_correct),
+                u64::from(*support),
+                class_accuracy[*c as usize],
+            )
+        })
+        .collect();
+    let plain = prime_core::bh_q_values(&engine_p);
+    for m in &modes {
+        let i = engine_p
+            .iter()
+            .position(|&x| x == m.p_value)
+            .expect("a mode's p-value is in the family");
+        let q_value = m.q_value.expect("attached");
+        assert_eq!(
+            q_value.to_bits(),
+            plain[i].to_bits(),
+            "q-value {q_value} of {m:?}, plain BH {}",
+            plain[i]
+        );
+    }
     for m in &modes {
         let q_value = m.q_value.expect("attached");
         let ordered = m.p_value <= q_value && q_value <= 1.0;

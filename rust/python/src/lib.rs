@@ -275,14 +275,22 @@ impl PyTagIndex {
         };
         let index = &self.inner;
         let (out, hypotheses, offsets, tags, table) = run_cancellable(py, threads, |cancel| {
-            let mut out = match beam_width {
-                Some(width) => core::greedy_search(index, &params, width, cancel),
-                None => core::search(index, &params, cancel),
-            }?;
-            let hypotheses = if q_values {
-                core::attach_q_values(index, &params, &mut out.modes, cancel)?
-            } else {
-                vec![0; index.n_classes()]
+            let (out, hypotheses) = match beam_width {
+                // The exhaustive search counts the q-values' family in its own walk.
+                None if q_values => core::search_with_q_values(index, &params, cancel)?,
+                None => (
+                    core::search(index, &params, cancel)?,
+                    vec![0; index.n_classes()],
+                ),
+                Some(width) => {
+                    let mut out = core::greedy_search(index, &params, width, cancel)?;
+                    let hypotheses = if q_values {
+                        core::attach_q_values(index, &params, &mut out.modes, cancel)?
+                    } else {
+                        vec![0; index.n_classes()]
+                    };
+                    (out, hypotheses)
+                }
             };
             let mut offsets = Vec::with_capacity(out.modes.len() + 1);
             offsets.push(0u64);
