@@ -536,6 +536,7 @@ def run(images: str, outdir: str, **options: Any) -> None:
       prime run val/ --model resnet50 --weights ft.pth -o results/
       prime run val/ --model model.ts --size 224 --tagger clip --model-name ViT-B-32 \\
           --checkpoint vit_b_32.bin -o results/ --min-support 50 --min-drop 25%
+      prime run val/ --model resnet50 --weights ft.pth -o results/ --ray   # on a Ray cluster
     """
     params = take_params(options)  # checked before any model runs
     ray = take_ray(options)
