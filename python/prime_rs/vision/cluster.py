@@ -97,11 +97,16 @@ class Placement:
         One GPU per actor (else ``ACTOR_CPUS`` CPUs).
     device : str
         The device each actor loads its model on (``cuda``: the GPU Ray gave it).
+    threads : int | None
+        CPU actors: torch's threads in each actor, those of the driver's torch, so that the
+        values are bit for bit those of a local run (a float sum split over another number
+        of threads differs in its last bits). ``None`` on GPUs.
     """
 
     actors: int
     gpus: bool
     device: str
+    threads: int | None = None
 
     def remote_args(self) -> dict[str, Any]:
         """The resources of one actor, for ``map_batches``."""
@@ -110,12 +115,16 @@ class Placement:
         return {"num_cpus": ACTOR_CPUS}
 
 
-def plan_actors(resources: Mapping[str, float], device: str, actors: int | None) -> Placement:
+def plan_actors(
+    resources: Mapping[str, float], device: str, actors: int | None, *, threads: int = 1
+) -> Placement:
     """Choose the actors for a cluster with ``resources`` (``ray.cluster_resources()``).
 
     ``device="auto"`` uses GPUs when the cluster has any, one actor per GPU; ``cuda`` (or
-    ``cuda:N``) requires them. On CPUs the default is one actor per two CPUs (at least one),
-    leaving the rest to the decoding tasks.
+    ``cuda:N``) requires them. On CPUs each actor runs torch on ``threads`` threads (those
+    a local run uses) and the default is one actor per ``threads`` CPUs of the cluster (at
+    least one); Ray reserves only ``ACTOR_CPUS`` for each, so the decoding tasks always
+    find a CPU.
 
     Raises
     ------
@@ -126,12 +135,12 @@ def plan_actors(resources: Mapping[str, float], device: str, actors: int | None)
 
     Examples
     --------
-    >>> plan_actors({"CPU": 8.0}, "auto", None)
-    Placement(actors=4, gpus=False, device='cpu')
+    >>> plan_actors({"CPU": 32.0}, "auto", None, threads=8)
+    Placement(actors=4, gpus=False, device='cpu', threads=8)
     >>> plan_actors({"CPU": 64.0, "GPU": 8.0}, "auto", None)
-    Placement(actors=8, gpus=True, device='cuda')
-    >>> plan_actors({"CPU": 2.0}, "cpu", 2)
-    Placement(actors=2, gpus=False, device='cpu')
+    Placement(actors=8, gpus=True, device='cuda', threads=None)
+    >>> plan_actors({"CPU": 2.0}, "cpu", 2, threads=2)
+    Placement(actors=2, gpus=False, device='cpu', threads=2)
     """
     bad = isinstance(actors, bool) or not isinstance(actors, int) or actors < 1
     if actors is not None and bad:
@@ -151,8 +160,10 @@ def plan_actors(resources: Mapping[str, float], device: str, actors: int | None)
                 f"use at most {gpus_there}"
             )
         return Placement(actors=n, gpus=True, device="cuda")
-    n = actors or max(1, int(cpus_there // 2))
-    return Placement(actors=n, gpus=False, device="cpu" if device == "auto" else device)
+    threads = max(1, threads)
+    n = actors or max(1, int(cpus_there // threads))
+    cpu = "cpu" if device == "auto" else device
+    return Placement(actors=n, gpus=False, device=cpu, threads=threads)
 
 
 # -- what runs on the cluster --------------------------------------------------------------
@@ -180,7 +191,18 @@ class _ModelActor:
     """A Ray actor: loads the model once (``make_step(device)``), then runs it on decoded
     batches."""
 
-    def __init__(self, make_step: Callable[[str], Step], device: str, columns: list[str]) -> None:
+    def __init__(
+        self,
+        make_step: Callable[[str], Step],
+        device: str,
+        threads: int | None,
+        columns: list[str],
+    ) -> None:
+        if threads is not None:
+            import torch
+
+            # Ray starts workers with one thread (OMP_NUM_THREADS=1); a local run uses more.
+            torch.set_num_threads(threads)
         self.step = make_step(device)
         self.columns = columns
 
@@ -248,6 +270,14 @@ def absolute_paths(load: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- the driver ------------------------------------------------------------------------------
+
+
+def _threads() -> int:
+    """torch's intra-op threads here (what a local run uses); 1 when torch is not loaded."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else 1
 
 
 @dataclass
@@ -371,7 +401,7 @@ def run_images_on_ray(
         shard_of = {i: k for k in pending for i in out.positions(k)}
         todo = sum(state.remaining.values())
         with connect(ray) as mod, _data_context(mod, ordered=strict):
-            place = plan_actors(mod.cluster_resources(), device, actors)
+            place = plan_actors(mod.cluster_resources(), device, actors, threads=_threads())
             data = mod.data.from_items(jobs, override_num_blocks=max(1, len(jobs)))
             decoded = data.map(_decode, fn_kwargs={"preprocess": preprocess}, num_cpus=DECODE_CPUS)
             done = decoded.map_batches(
@@ -379,6 +409,7 @@ def run_images_on_ray(
                 fn_constructor_kwargs={
                     "make_step": make_step,
                     "device": place.device,
+                    "threads": place.threads,
                     "columns": list(columns),
                 },
                 batch_size=1,
