@@ -43,7 +43,17 @@ def cluster() -> Iterator[Any]:
 
     c = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 2, "include_dashboard": False},
+        head_node_args={
+            "num_cpus": 2,
+            "include_dashboard": False,
+            # A busy 2-core machine can stall a raylet for seconds: a live node must not be
+            # declared dead (a killed one still is, within about 20 s).
+            "_system_config": {
+                "health_check_period_ms": 1000,
+                "health_check_timeout_ms": 5000,
+                "health_check_failure_threshold": 20,
+            },
+        },
     )
     c.add_node(num_cpus=1)
     ray.init(address=c.address, logging_level="WARNING", log_to_driver=False)
@@ -260,3 +270,19 @@ def test_ray_options_without_ray_say_how_to_install(
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
         assert "pip install 'prime_rs[ray]'" in out.stderr
         assert not (tmp_path / "p.parquet").exists() and not (tmp_path / "out").exists()
+
+
+def test_actor_plan_and_its_errors(images: Path, models: dict[str, Any], tmp_path: Path) -> None:
+    from prime_rs.errors import InputError, ParameterError
+    from prime_rs.vision.cluster import plan_actors
+
+    assert plan_actors({"CPU": 3.0}, "auto", None, threads=2).actors == 1
+    assert plan_actors({"CPU": 16.0, "GPU": 4.0}, "auto", 2).gpus
+    with pytest.raises(InputError, match="has no GPU"):
+        plan_actors({"CPU": 3.0}, "cuda", None)
+    with pytest.raises(InputError, match="has 4 GPUs"):
+        plan_actors({"CPU": 16.0, "GPU": 4.0}, "cuda:0", 5)
+    with pytest.raises(ParameterError, match="positive integer"):
+        plan_actors({"CPU": 3.0}, "cpu", 0)
+    with pytest.raises(ParameterError, match="give ray= too"):
+        jobs.predict(images, tmp_path / "p.parquet", **models["predict"], actors=2)

@@ -15,8 +15,9 @@ cluster with Ray Data:
 
 So the parts folder, the shard files, ``--resume`` and the final tables are exactly those of a
 local run: a run started locally can be finished on a cluster and the other way round, and the
-result is byte for byte the table a local run writes. Ray retries the work of a lost worker
-(tasks are re-run, actors restarted); a shard is written once, atomically, by the driver.
+result is byte for byte the table a local run writes. Ray re-runs lost decoding tasks; a lost
+model actor fails the attempt and the driver runs the shards it has not written again (up to
+``ATTEMPTS`` times); a shard is written once, atomically, by the driver.
 
 Only the image files and the model files must be readable from every node (the same paths);
 the output lives on the driver.
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTOR_CPUS",
+    "ATTEMPTS",
     "DECODE_CPUS",
     "ClassifierStep",
     "Placement",
@@ -83,6 +85,10 @@ __all__ = [
 ACTOR_CPUS = 0.5
 #: CPUs a decoding task asks for.
 DECODE_CPUS = 0.25
+#: Attempts at a run: after a lost node or actor, the unfinished shards run again.
+ATTEMPTS = 3
+
+logger = logging.getLogger("prime_rs")
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,48 @@ def _data_context(ray: ModuleType, *, ordered: bool) -> Iterator[None]:
         log.setLevel(level)
 
 
+def _execute(
+    mod: ModuleType,
+    shards: list[int],
+    out: ShardedOutput,
+    paths: list[str],
+    preprocess: Preprocess,
+    make_step: Callable[[str], Step],
+    place: Placement,
+    columns: list[str],
+    batch_size: int,
+) -> Iterator[dict[str, Any]]:
+    """One attempt: the batches of ``shards`` through the decoding tasks and the actor pool."""
+    jobs: list[dict[str, Any]] = []
+    for k in shards:
+        positions = list(out.positions(k))
+        for i in range(0, len(positions), batch_size):
+            part = positions[i : i + batch_size]
+            job = pickle.dumps((part, [paths[p] for p in part]), protocol=5)
+            jobs.append({"batch": len(jobs), "job": job})
+    data = mod.data.from_items(jobs, override_num_blocks=max(1, len(jobs)))
+    decoded = data.map(_decode, fn_kwargs={"preprocess": preprocess}, num_cpus=DECODE_CPUS)
+    with warnings.catch_warnings():
+        # max_restarts has no named parameter in Ray 2.60; passing it warns.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        done = decoded.map_batches(
+            _ModelActor,
+            fn_constructor_kwargs={
+                "make_step": make_step,
+                "device": place.device,
+                "threads": place.threads,
+                "columns": columns,
+            },
+            batch_size=1,
+            compute=mod.data.ActorPoolStrategy(size=place.actors),
+            # A lost actor fails the attempt (the driver runs the unfinished shards again)
+            # rather than being restarted: a restarted actor pool can stall on a lost node.
+            max_restarts=0,
+            **place.remote_args(),
+        )
+    yield from done.iter_batches(batch_size=None, batch_format="numpy")
+
+
 def run_images_on_ray(
     source: ImageSource,
     make_step: Callable[[str], Step],
@@ -390,56 +438,68 @@ def run_images_on_ray(
             )
         pending = out.pending()
         paths = source.paths
-        jobs: list[dict[str, Any]] = []
-        for k in pending:
-            positions = list(out.positions(k))
-            for i in range(0, len(positions), batch_size):
-                part = positions[i : i + batch_size]
-                job = pickle.dumps((part, [paths[p] for p in part]), protocol=5)
-                jobs.append({"batch": len(jobs), "job": job})
         state = _Pending(remaining={k: len(out.positions(k)) for k in pending})
         shard_of = {i: k for k in pending for i in out.positions(k)}
         todo = sum(state.remaining.values())
         with connect(ray) as mod, _data_context(mod, ordered=strict):
             place = plan_actors(mod.cluster_resources(), device, actors, threads=_threads())
-            data = mod.data.from_items(jobs, override_num_blocks=max(1, len(jobs)))
-            decoded = data.map(_decode, fn_kwargs={"preprocess": preprocess}, num_cpus=DECODE_CPUS)
-            done = decoded.map_batches(
-                _ModelActor,
-                fn_constructor_kwargs={
-                    "make_step": make_step,
-                    "device": place.device,
-                    "threads": place.threads,
-                    "columns": list(columns),
-                },
-                batch_size=1,
-                compute=mod.data.ActorPoolStrategy(size=place.actors),
-                **place.remote_args(),
-            )
             bar = Progress(todo, label=command, enabled=progress)
             start = time.perf_counter()
-            for batch in done.iter_batches(batch_size=None, batch_format="numpy"):
-                for blob in batch["job"]:
-                    good, produced, failures = pickle.loads(blob)
-                    if failures and strict:
-                        i, reason = failures[0]
-                        raise InputError(
-                            f"{paths[i]}: {reason} (--strict stops at the first image that "
-                            "cannot be used; without it, such images go to the errors table)"
-                        )
-                    _receive(
-                        source,
+            for attempt in range(1, ATTEMPTS + 1):
+                left = [k for k, n in state.remaining.items() if n]
+                if not left:
+                    break
+                # Shards the lost attempt left half done start again from their first image.
+                redo = 0
+                for k in left:
+                    for i in out.positions(k):
+                        redo += state.results.pop(i, None) is not None
+                        redo += state.failures.pop(i, None) is not None
+                    state.remaining[k] = len(out.positions(k))
+                bar.update(-redo)
+                try:
+                    for batch in _execute(
+                        mod,
+                        left,
                         out,
-                        state,
-                        shard_of,
-                        columns,
-                        good,
-                        produced,
-                        failures,
-                        command=command,
-                        finish_rows=finish_rows,
+                        paths,
+                        preprocess,
+                        make_step,
+                        place,
+                        list(columns),
+                        batch_size,
+                    ):
+                        for blob in batch["job"]:
+                            good, produced, failures = pickle.loads(blob)
+                            if failures and strict:
+                                i, reason = failures[0]
+                                raise InputError(
+                                    f"{paths[i]}: {reason} (--strict stops at the first image "
+                                    "that cannot be used; without it, such images go to the "
+                                    "errors table)"
+                                )
+                            _receive(
+                                source,
+                                out,
+                                state,
+                                shard_of,
+                                columns,
+                                good,
+                                produced,
+                                failures,
+                                command=command,
+                                finish_rows=finish_rows,
+                            )
+                            bar.update(len(good) + len(failures), failed=len(failures))
+                except mod.exceptions.RayError as e:
+                    if attempt == ATTEMPTS:
+                        raise
+                    logger.warning(
+                        "%s: the cluster lost work (%s); running the %d unfinished shards again",
+                        command,
+                        type(e).__name__,
+                        sum(1 for n in state.remaining.values() if n),
                     )
-                    bar.update(len(good) + len(failures), failed=len(failures))
             seconds = time.perf_counter() - start
             bar.close()
         missing = [k for k, n in state.remaining.items() if n]

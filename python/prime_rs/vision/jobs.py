@@ -225,6 +225,8 @@ def tag(
     on_ray = wanted(ray)
     if on_ray:
         require_ray("--ray")
+    elif actors is not None:
+        raise ParameterError("actors= sets the model actors of a Ray run: give ray= too")
     watch = observer or Observer()
     source = _source(images, root)
     out = check_output(output, resume=resume, overwrite=overwrite)
@@ -348,6 +350,8 @@ def predict(
     on_ray = wanted(ray)
     if on_ray:
         require_ray("--ray")
+    elif actors is not None:
+        raise ParameterError("actors= sets the model actors of a Ray run: give ray= too")
     watch = observer or Observer()
     source = _source(images, root)
     source.require_labels("prime predict")
