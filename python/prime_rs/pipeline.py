@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 import prime_rs.synthetic as synthetic
+from prime_rs._ray import RayOption, connect, require_ray, wanted
 from prime_rs.datasets import fashion_mnist, fashion_mnist_thumbnails
 from prime_rs.errors import InputError
 from prime_rs.evaluate.generalization import (
@@ -154,6 +155,8 @@ def run(
     strict: bool = False,
     progress: bool = True,
     observer: PipelineObserver | None = None,
+    ray: RayOption = None,
+    actors: int | None = None,
     **search: Any,
 ) -> PipelineResult:
     """Predict and tag images, join them into a samples table, and search it (``prime run``).
@@ -182,6 +185,10 @@ def run(
         As for :func:`prime_rs.vision.jobs.tag`.
     observer
         Hears how the run goes (see :class:`PipelineObserver`).
+    ray, actors
+        Predict and tag on a Ray cluster (one connection for both stages); see
+        :func:`prime_rs.vision.jobs.tag`. The tables are those a local run writes; the
+        search runs here.
     **search
         Fields of :class:`~prime_rs.SearchParams` (``max_tags=3``), alone or changing
         ``params``.
@@ -218,6 +225,8 @@ def run(
     """
     p = SearchParams.of(params, **search)
     require_vision("the pipeline")
+    if wanted(ray):
+        require_ray("--ray")
     watch = observer or PipelineObserver()
     out = Path(output)
     if out.exists() and not out.is_dir():
@@ -229,58 +238,52 @@ def run(
                 f"{table}: already exists; add --overwrite to replace it (or --resume)"
             )
     out.mkdir(parents=True, exist_ok=True)
-    watch.stage("predict")
     # Found once for both stages (a large folder is not walked twice).
     source = images if isinstance(images, ImageSource) else open_images(images, root=root)
-    preds = predict(
-        source,
-        out / "predictions.parquet",
-        model=model,
-        weights=weights,
-        classes=classes,
-        size=size,
-        resize=resize,
-        resize_mode=resize_mode,
-        interpolation=interpolation,
-        mean=mean,
-        std=std,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        workers=workers,
-        shard_size=shard_size,
-        resume=resume,
-        overwrite=overwrite,
-        strict=strict,
-        progress=progress,
-        observer=watch,
-    )
-    watch.stage("tag")
-    tags = tag(
-        source,
-        out / "tags.parquet",
-        tagger=tagger,
-        model_name=model_name,
-        checkpoint=checkpoint,
-        model_config=model_config,
-        vocabulary=vocabulary,
-        tokenizer=tokenizer,
-        image_size=image_size,
-        vit=vit,
-        threshold=threshold,
-        top_k=top_k,
-        floor=floor,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        workers=workers,
-        shard_size=shard_size,
-        resume=resume,
-        overwrite=overwrite,
-        strict=strict,
-        progress=progress,
-        observer=watch,
-    )
+    cluster = connect(ray) if wanted(ray) else contextlib.nullcontext()
+    with cluster:
+        preds, tags = _model_stages(
+            source,
+            out,
+            watch,
+            predict_options={
+                "model": model,
+                "weights": weights,
+                "classes": classes,
+                "size": size,
+                "resize": resize,
+                "resize_mode": resize_mode,
+                "interpolation": interpolation,
+                "mean": mean,
+                "std": std,
+            },
+            tag_options={
+                "tagger": tagger,
+                "model_name": model_name,
+                "checkpoint": checkpoint,
+                "model_config": model_config,
+                "vocabulary": vocabulary,
+                "tokenizer": tokenizer,
+                "image_size": image_size,
+                "vit": vit,
+                "threshold": threshold,
+                "top_k": top_k,
+                "floor": floor,
+            },
+            common={
+                "device": device,
+                "precision": precision,
+                "batch_size": batch_size,
+                "workers": workers,
+                "shard_size": shard_size,
+                "resume": resume,
+                "overwrite": overwrite,
+                "strict": strict,
+                "progress": progress,
+                "ray": True if wanted(ray) else None,
+                "actors": actors,
+            },
+        )
     samples = join_samples(tags.table, preds.table)
     write_table(samples, samples_path)
     left_out = len(set(preds.errors["id"].to_list()) | set(tags.errors["id"].to_list()))
@@ -308,6 +311,25 @@ def run(
         index_seconds=t1 - t0,
         search_seconds=t2 - t1,
     )
+
+
+def _model_stages(
+    source: ImageSource,
+    out: Path,
+    watch: PipelineObserver,
+    *,
+    predict_options: dict[str, Any],
+    tag_options: dict[str, Any],
+    common: dict[str, Any],
+) -> tuple[RunResult, RunResult]:
+    """``run``'s two model stages: predictions, then tags."""
+    watch.stage("predict")
+    preds = predict(
+        source, out / "predictions.parquet", **predict_options, **common, observer=watch
+    )
+    watch.stage("tag")
+    tags = tag(source, out / "tags.parquet", **tag_options, **common, observer=watch)
+    return preds, tags
 
 
 #: Search parameters of the Fashion-MNIST demo (the bundled thumbnails were chosen with them).

@@ -36,6 +36,7 @@ LAYERS = [
     "clip",
     "taggers",
     "runner",
+    "cluster",
     "jobs",
     "testing",
 ]

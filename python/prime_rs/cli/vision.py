@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 import polars as pl
 
-from prime_rs.cli._options import captured_log
+from prime_rs.cli._options import captured_log, ray_options, take_ray
 from prime_rs.cli._params import search_options, take_params
 from prime_rs.cli._summary import data_lines, modes_lines, params_line
 from prime_rs.cli._text import count as _count
@@ -382,6 +382,7 @@ class _Printer(PipelineObserver):
     help="classifier: class names (the tags), one per line [default: the model's own].",
 )
 @_image_options
+@ray_options
 def tag(images: str, output: str, **options: Any) -> None:
     """Tag every image of IMAGES and write a tags table.
 
@@ -399,9 +400,11 @@ def tag(images: str, output: str, **options: Any) -> None:
       prime tag list.csv -o tags.parquet --tagger ram_plus \\
           --checkpoint ram_plus_swin_large_14m.pth --tokenizer bert-base-uncased/
       prime tag photos/ -o tags.parquet --resume               # after an interruption
+      prime tag photos/ -o tags.parquet --ray                  # on a Ray cluster
     """
+    ray = take_ray(options)
     require_vision("prime tag")
-    jobs.tag(images, output, observer=_Printer(), **options)
+    jobs.tag(images, output, observer=_Printer(), ray=ray, **options)
 
 
 # -- predict -----------------------------------------------------------------------------
@@ -418,6 +421,7 @@ def tag(images: str, output: str, **options: Any) -> None:
 )
 @_model_options
 @_image_options
+@ray_options
 def predict(images: str, output: str, **options: Any) -> None:
     """Classify every image of IMAGES with the model under test.
 
@@ -432,9 +436,11 @@ def predict(images: str, output: str, **options: Any) -> None:
       prime predict val/ -o preds.parquet --model model.ts --size 224 --resize 256 \\
           --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --classes classes.txt
       prime predict list.csv -o preds.parquet --model mypkg.models:build --weights w.pt
+      prime predict val/ -o preds.parquet --model model.ts --size 224 --ray
     """
+    ray = take_ray(options)
     require_vision("prime predict")
-    jobs.predict(images, output, observer=_Printer(), **options)
+    jobs.predict(images, output, observer=_Printer(), ray=ray, **options)
 
 
 # -- retag -------------------------------------------------------------------------------
@@ -517,6 +523,7 @@ def retag(
 @_tagger_options
 @search_options(labels=False)
 @_image_options
+@ray_options
 def run(images: str, outdir: str, **options: Any) -> None:
     """Tag and predict IMAGES, join them into a samples table, and search for failure modes.
 
@@ -529,11 +536,13 @@ def run(images: str, outdir: str, **options: Any) -> None:
       prime run val/ --model resnet50 --weights ft.pth -o results/
       prime run val/ --model model.ts --size 224 --tagger clip --model-name ViT-B-32 \\
           --checkpoint vit_b_32.bin -o results/ --min-support 50 --min-drop 25%
+      prime run val/ --model resnet50 --weights ft.pth -o results/ --ray   # on a Ray cluster
     """
     params = take_params(options)  # checked before any model runs
+    ray = take_ray(options)
     require_vision("prime run")
     printer = _Printer()
-    result = run_pipeline(images, outdir, params=params, observer=printer, **options)
+    result = run_pipeline(images, outdir, params=params, observer=printer, ray=ray, **options)
     _echo_search(result, printer.search_log)
 
 

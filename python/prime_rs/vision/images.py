@@ -38,6 +38,7 @@ __all__ = [
     "iter_batches",
     "load_image",
     "normalize",
+    "prepare_image",
 ]
 
 _RESIZE_MODES = ("shortest", "squash", "longest")
@@ -250,6 +251,18 @@ class Preprocess:
     def __call__(self, im: Image.Image) -> torch.Tensor:
         """Resize and crop an RGB image; return a ``(3, size, size)`` ``uint8`` tensor."""
         import torch
+
+        return torch.from_numpy(self.array(im))
+
+    def array(self, im: Image.Image) -> np.ndarray:
+        """As calling it, but a ``(3, size, size)`` ``uint8`` numpy array (no torch needed).
+
+        Examples
+        --------
+        >>> from PIL import Image
+        >>> Preprocess(size=4).array(Image.new("RGB", (8, 6))).shape
+        (3, 4, 4)
+        """
         from PIL import Image
 
         resample = getattr(Image.Resampling, self.interpolation.upper())
@@ -277,7 +290,7 @@ class Preprocess:
                 left = round((nw - s) / 2.0)
                 im = im.crop((left, top, left + s, top + s))
         arr = np.asarray(im, dtype=np.uint8)
-        return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+        return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 
 def normalize(
@@ -313,6 +326,30 @@ def normalize(
     return x
 
 
+def prepare_image(path: str, preprocess: Preprocess) -> tuple[np.ndarray | None, str | None]:
+    """Decode and preprocess one image: ``(uint8 array (3, size, size), None)``, or
+    ``(None, reason)``.
+
+    The reason is what the errors table records; nothing an image does stops a run. Needs
+    no torch (Ray's decoding tasks do not import it).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> empty = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+    >>> _ = empty.write_bytes(b"")
+    >>> prepare_image(str(empty), Preprocess(size=4))
+    (None, 'empty file (0 bytes)')
+    """
+    try:
+        im = load_image(path, draft_size=preprocess.resize or preprocess.size)
+        return preprocess.array(im), None
+    except ImageError as e:
+        return None, str(e)
+    except Exception as e:  # never let one image stop the run
+        return None, f"cannot be prepared: {type(e).__name__}: {_short(e)}"
+
+
 @dataclass
 class Batch:
     """One batch from :func:`iter_batches`.
@@ -338,15 +375,10 @@ class _Images:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[int, Any, str | None]:
-        try:
-            im = load_image(
-                self.paths[i], draft_size=self.preprocess.resize or self.preprocess.size
-            )
-            return i, self.preprocess(im), None
-        except ImageError as e:
-            return i, None, str(e)
-        except Exception as e:  # never let one image stop the run
-            return i, None, f"cannot be prepared: {type(e).__name__}: {_short(e)}"
+        import torch
+
+        pixels, error = prepare_image(self.paths[i], self.preprocess)
+        return i, None if pixels is None else torch.from_numpy(pixels), error
 
 
 class _Collate:

@@ -19,10 +19,12 @@ from typing import Any
 
 import polars as pl
 
+from prime_rs._ray import RayOption, require_ray, wanted
 from prime_rs.errors import InputError, ParameterError
 from prime_rs.io import output_format, read_table, write_table
 from prime_rs.vision._deps import require_vision
 from prime_rs.vision.classifier import Classifier, load_classifier
+from prime_rs.vision.cluster import predict_images_on_ray, tag_images_on_ray
 from prime_rs.vision.runner import RunResult, predict_images, tag_images
 from prime_rs.vision.shards import errors_path, parts_path
 from prime_rs.vision.sources import ImageSource, open_images
@@ -160,6 +162,8 @@ def tag(
     strict: bool = False,
     progress: bool = True,
     observer: Observer | None = None,
+    ray: RayOption = None,
+    actors: int | None = None,
 ) -> RunResult:
     """Tag every image and write the tags table (``prime tag``).
 
@@ -184,6 +188,12 @@ def tag(
         that cannot be used; draw a progress bar on stderr.
     observer
         Hears how the job goes (see :class:`Observer`).
+    ray
+        Run on a Ray cluster: ``True`` (the one ``RAY_ADDRESS`` names, else a local one) or
+        its address. The tables are those a local run writes (see
+        :mod:`prime_rs.vision.cluster`); ``workers`` is not used there.
+    actors
+        On Ray: model actors [default: one per GPU of the cluster, else one per two CPUs].
 
     Returns
     -------
@@ -212,40 +222,49 @@ def tag(
     [2, 2]
     """
     require_vision("tagging images")
+    on_ray = wanted(ray)
+    if on_ray:
+        require_ray("--ray")
+    elif actors is not None:
+        raise ParameterError("actors= sets the model actors of a Ray run: give ray= too")
     watch = observer or Observer()
     source = _source(images, root)
     out = check_output(output, resume=resume, overwrite=overwrite)
     watch.source_opened(source)
     t0 = time.perf_counter()
-    model = load_tagger(
-        tagger,
-        model_name=model_name,
-        checkpoint=checkpoint,
-        model_config=model_config,
-        classes=classes,
-        vocabulary=vocabulary,
-        tokenizer=tokenizer,
-        image_size=image_size,
-        vit=vit,
-        device=device,
-        precision=precision,
-        floor=floor,
-        threshold=threshold,
-        top_k=top_k,
-    )
+    load: dict[str, Any] = {
+        "kind": tagger,
+        "model_name": model_name,
+        "checkpoint": checkpoint,
+        "model_config": model_config,
+        "classes": classes,
+        "vocabulary": vocabulary,
+        "tokenizer": tokenizer,
+        "image_size": image_size,
+        "vit": vit,
+        "precision": precision,
+        "floor": floor,
+        "threshold": threshold,
+        "top_k": top_k,
+    }
+    # On Ray the driver's copy only settles the run's identity and tag selection: it stays
+    # on the CPU, and each actor loads its own on its node's device.
+    model = load_tagger(**load, device="cpu" if on_ray else device)
     watch.tagger_loaded(model, time.perf_counter() - t0)
-    result = tag_images(
-        source,
-        model,
-        out,
-        batch_size=batch_size,
-        workers=workers,
-        shard_size=shard_size,
-        resume=resume,
-        overwrite=overwrite,
-        strict=strict,
-        progress=progress,
-    )
+    common: dict[str, Any] = {
+        "batch_size": batch_size,
+        "shard_size": shard_size,
+        "resume": resume,
+        "overwrite": overwrite,
+        "strict": strict,
+        "progress": progress,
+    }
+    if on_ray:
+        result = tag_images_on_ray(
+            source, model, load, out, device=device, actors=actors, ray=ray, **common
+        )
+    else:
+        result = tag_images(source, model, out, workers=workers, **common)
     watch.finished("tag", result)
     return result
 
@@ -274,6 +293,8 @@ def predict(
     strict: bool = False,
     progress: bool = True,
     observer: Observer | None = None,
+    ray: RayOption = None,
+    actors: int | None = None,
 ) -> RunResult:
     """Classify every image with the model under test and write the predictions table
     (``prime predict``).
@@ -298,6 +319,8 @@ def predict(
     observer
         Hears how the job goes; its :meth:`Observer.warn` hears of labels that are not among
         the model's classes (their images always count as wrong).
+    ray, actors
+        Run on a Ray cluster, as for :func:`tag`.
 
     Returns
     -------
@@ -324,20 +347,25 @@ def predict(
     (['id', 'path', 'label', 'prediction', 'confidence'], True)
     """
     require_vision("predicting")
+    on_ray = wanted(ray)
+    if on_ray:
+        require_ray("--ray")
+    elif actors is not None:
+        raise ParameterError("actors= sets the model actors of a Ray run: give ray= too")
     watch = observer or Observer()
     source = _source(images, root)
     source.require_labels("prime predict")
     out = check_output(output, resume=resume, overwrite=overwrite)
     watch.source_opened(source)
     t0 = time.perf_counter()
-    classifier = load_classifier(
-        model,
-        weights=weights,
-        classes=classes,
-        device=device,
-        precision=precision,
-        fallback_classes=source.classes,
-    )
+    load: dict[str, Any] = {
+        "model": model,
+        "weights": weights,
+        "classes": classes,
+        "precision": precision,
+        "fallback_classes": source.classes,
+    }
+    classifier = load_classifier(**load, device="cpu" if on_ray else device)
     classifier.preprocess = classifier.preprocess.override(
         size=size,
         resize=resize,
@@ -365,18 +393,20 @@ def predict(
                 f"{_plural(len(names), 'class')}: their images always count as wrong"
             )
     watch.classifier_loaded(classifier, time.perf_counter() - t0)
-    result = predict_images(
-        source,
-        classifier,
-        out,
-        batch_size=batch_size,
-        workers=workers,
-        shard_size=shard_size,
-        resume=resume,
-        overwrite=overwrite,
-        strict=strict,
-        progress=progress,
-    )
+    common: dict[str, Any] = {
+        "batch_size": batch_size,
+        "shard_size": shard_size,
+        "resume": resume,
+        "overwrite": overwrite,
+        "strict": strict,
+        "progress": progress,
+    }
+    if on_ray:
+        result = predict_images_on_ray(
+            source, classifier, load, out, device=device, actors=actors, ray=ray, **common
+        )
+    else:
+        result = predict_images(source, classifier, out, workers=workers, **common)
     watch.finished("predict", result)
     return result
 

@@ -31,7 +31,19 @@ if TYPE_CHECKING:
 
     from prime_rs.vision.classifier import Classifier
 
-__all__ = ["RunResult", "default_workers", "predict_images", "run_images", "tag_images"]
+__all__ = [
+    "RunResult",
+    "Step",
+    "default_workers",
+    "predict_images",
+    "prediction_columns",
+    "prediction_settings",
+    "prediction_step",
+    "record_outputs",
+    "run_images",
+    "shard_rows",
+    "tag_images",
+]
 
 #: A model step: ``uint8`` batch -> one list (or array) per output column, one item per image.
 Step = Callable[["torch.Tensor"], Mapping[str, Any]]
@@ -215,20 +227,12 @@ def run_images(
             for i, reason in batch.failures:
                 failures[i] = reason
             if batch.indices:
-                produced = step(batch.pixels)
-                for name in columns:
-                    values = produced[name]
-                    if isinstance(values, np.ndarray):
-                        values = values.tolist()
-                    if len(values) != len(batch.indices):
-                        raise RuntimeError(f"{command}: step returned {len(values)} {name!r}")
-                    for i, v in zip(batch.indices, values, strict=True):
-                        results.setdefault(i, {})[name] = v
+                record_outputs(step(batch.pixels), batch.indices, columns, results, command)
             bar.update(len(batch.indices) + len(batch.failures), failed=len(batch.failures))
             k = shard_of_batch[b]
             remaining[k] -= len(batches[b])
             if remaining[k] == 0:
-                rows = _shard_rows(source, out.positions(k), columns, results, failures)
+                rows = shard_rows(source, out.positions(k), columns, results, failures)
                 if finish_rows is not None:
                     rows = finish_rows(rows)
                 out.write_shard(k, rows)
@@ -251,13 +255,40 @@ def run_images(
     )
 
 
-def _shard_rows(
+def record_outputs(
+    produced: Mapping[str, Any],
+    indices: list[int],
+    columns: Mapping[str, pl.DataType],
+    results: dict[int, dict[str, Any]],
+    command: str,
+) -> None:
+    """Store a step's outputs for the images at ``indices`` into ``results[position]``.
+
+    Examples
+    --------
+    >>> results: dict[int, dict[str, Any]] = {}
+    >>> record_outputs({"x": np.array([1.5, 2.0])}, [4, 7], {"x": pl.Float64}, results, "demo")
+    >>> results
+    {4: {'x': 1.5}, 7: {'x': 2.0}}
+    """
+    for name in columns:
+        values = produced[name]
+        if isinstance(values, np.ndarray):
+            values = values.tolist()
+        if len(values) != len(indices):
+            raise RuntimeError(f"{command}: step returned {len(values)} {name!r}")
+        for i, v in zip(indices, values, strict=True):
+            results.setdefault(i, {})[name] = v
+
+
+def shard_rows(
     source: ImageSource,
     positions: range,
     columns: Mapping[str, pl.DataType],
     results: dict[int, dict[str, Any]],
     failures: dict[int, str],
 ) -> pl.DataFrame:
+    """The rows of one shard: the source's columns, the step's outputs, and ``error``."""
     base = source.table.slice(positions.start, len(positions))
     extra = [
         _column([results.get(i, {}).get(name) for i in positions], dtype, name)
@@ -368,25 +399,11 @@ def predict_images(
             "names are unknown; give them with --classes (one per line, in output order)"
         )
 
-    def step(pixels: torch.Tensor) -> dict[str, Any]:
-        probs = classifier.probabilities(pixels)
-        index = probs.argmax(axis=1)
-        confidence = probs.max(axis=1).astype(np.float32)
-        if by_index:
-            prediction: list[Any] = index.astype(np.int64).tolist()
-        else:
-            assert names is not None
-            prediction = [names[i] for i in index]
-        return {"prediction": prediction, "confidence": confidence.tolist()}
-
-    columns: dict[str, pl.DataType] = {
-        "prediction": label_dtype if by_index else pl.String(),
-        "confidence": pl.Float32(),
-    }
-    settings = {**classifier.settings, "prediction": "index" if by_index else "name"}
+    columns = prediction_columns(source)
+    settings = prediction_settings(source, classifier)
     return run_images(
         source,
-        step,
+        prediction_step(classifier, by_index=by_index),
         preprocess=classifier.preprocess,
         columns=columns,
         output=output,
@@ -401,3 +418,39 @@ def predict_images(
         strict=strict,
         progress=progress,
     )
+
+
+def prediction_columns(source: ImageSource) -> dict[str, pl.DataType]:
+    """The columns ``prime predict`` adds: ``prediction`` (the labels' type when they are
+    class indices, else names) and ``confidence``."""
+    label_dtype = source.table["label"].dtype
+    by_index = label_dtype.is_integer()
+    return {
+        "prediction": label_dtype if by_index else pl.String(),
+        "confidence": pl.Float32(),
+    }
+
+
+def prediction_settings(source: ImageSource, classifier: Classifier) -> dict[str, Any]:
+    """What identifies a ``prime predict`` run's values (for ``--resume``)."""
+    by_index = source.table["label"].dtype.is_integer()
+    return {**classifier.settings, "prediction": "index" if by_index else "name"}
+
+
+def prediction_step(classifier: Classifier, *, by_index: bool) -> Step:
+    """The model step of ``prime predict``: ``prediction`` (an index, or a class name) and
+    ``confidence`` (the top probability, float32) per image of a ``uint8`` batch."""
+    names = classifier.classes
+
+    def step(pixels: torch.Tensor) -> dict[str, Any]:
+        probs = classifier.probabilities(pixels)
+        index = probs.argmax(axis=1)
+        confidence = probs.max(axis=1).astype(np.float32)
+        if by_index:
+            prediction: list[Any] = index.astype(np.int64).tolist()
+        else:
+            assert names is not None
+            prediction = [names[i] for i in index]
+        return {"prediction": prediction, "confidence": confidence.tolist()}
+
+    return step
