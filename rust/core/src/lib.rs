@@ -25,6 +25,7 @@ pub use greedy::greedy_search;
 pub use index::{ClassIndex, Confusion, Predictions, SetStats, TagIndex};
 pub use params::{LatticeParams, SearchParams};
 pub use search::{
-    attach_q_values, frequent_sets, search, with_threads, FailureMode, FrequentSets, SearchOutput,
+    attach_q_values, frequent_sets, q_value_family, search, with_threads, FailureMode,
+    FrequentSets, SearchOutput,
 };
 pub use stats::{bh_q_values, binomial_cdf, ln_gamma};

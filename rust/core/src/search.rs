@@ -139,6 +139,71 @@ pub fn attach_q_values(
     Ok(family_size)
 }
 
+/// The family behind the q-values, per class: for every searched class (ascending ids), the
+/// distinct p-values of its frequent sets (every tag set of at most `max_tags` tags of `T_c`
+/// with support `>= min_support`, tested against the class's accuracy) with how many sets
+/// have each, in ascending order. Concatenated over classes, this is the family
+/// [`attach_q_values`] adjusts over, so a caller that searches classes apart (on several
+/// machines) can gather the families and compute the same q-values once. Classes without a
+/// frequent set are left out.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use prime_core::{q_value_family, LatticeParams, TagIndex};
+/// let indptr: Vec<u64> = (0..=10).map(|i: u64| i.min(4)).collect();
+/// let correct: Vec<bool> = (0..10).map(|i| i >= 4).collect();
+/// let index = TagIndex::from_csr(&indptr, &[0; 4], &[0; 10], &correct, 1, 1, 1).unwrap();
+/// let params = LatticeParams { max_tags: 4, min_support: 3, min_tag_count: None, classes: None };
+/// let family = q_value_family(&index, &params, &AtomicBool::new(false)).unwrap();
+/// assert_eq!(family.len(), 1);
+/// assert_eq!((family[0].0, family[0].1.len(), family[0].1[0].1), (0, 1, 1));
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn q_value_family(
+    index: &TagIndex,
+    params: &LatticeParams,
+    cancel: &AtomicBool,
+) -> Result<Vec<(u32, Vec<(f64, u64)>)>> {
+    params.validate()?;
+    let parts = run(index, params, &Goal::Family, cancel)?;
+    let mut by_class: Vec<(u32, Vec<u64>)> = Vec::new();
+    for part in parts {
+        match by_class.last_mut() {
+            Some((c, all)) if *c == part.class => all.extend(part.tested_counts),
+            _ => by_class.push((part.class, part.tested_counts)),
+        }
+    }
+    let mut families: Vec<(u32, Vec<(f64, u64)>)> = by_class
+        .into_par_iter()
+        .map(|(class, mut counts)| {
+            let ci = &index.classes[class as usize];
+            let a_c = f64::from(ci.n_correct()) / f64::from(ci.n_samples());
+            counts.sort_unstable();
+            let mut family: Vec<(f64, u64)> = Vec::new();
+            let mut i = 0;
+            while i < counts.len() {
+                let j = i + counts[i..].partition_point(|&x| x == counts[i]);
+                let (n, k) = (counts[i] >> 32, counts[i] & 0xFFFF_FFFF);
+                family.push((binomial_cdf(k, n, a_c), (j - i) as u64));
+                i = j;
+            }
+            // Distinct (n, k) pairs can share a p-value: one entry per value.
+            family.sort_by(|a, b| a.0.total_cmp(&b.0));
+            family.dedup_by(|b, a| {
+                let same = a.0.total_cmp(&b.0).is_eq();
+                if same {
+                    a.1 += b.1;
+                }
+                same
+            });
+            (class, family)
+        })
+        .filter(|(_, family)| !family.is_empty())
+        .collect();
+    families.sort_by_key(|(class, _)| *class);
+    Ok(families)
+}
+
 /// Every frequent tag set, in columns: set `i` is class `class[i]` with tags
 /// `tags[offsets[i]..offsets[i + 1]]` (global ids, ascending). [`frequent_sets`] returns them
 /// sorted by class, then size, then tags.
