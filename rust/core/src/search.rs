@@ -1325,4 +1325,53 @@ mod tests {
         drop(held);
         assert_eq!(buffers.with(|b| b.clone()), [7]);
     }
+
+    /// The families gathered class by class give the q-values `attach_q_values` gives.
+    #[test]
+    fn q_value_family_gives_the_q_values_of_the_search() {
+        let (n, n_tags, n_classes) = (600usize, 8u32, 3u32);
+        let mut state = 12345u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        let (mut indptr, mut indices, mut class_ids, mut correct) =
+            (vec![0u64], vec![], vec![], vec![]);
+        for _ in 0..n {
+            let tags: Vec<u32> = (0..n_tags).filter(|_| next() % 3 == 0).collect();
+            let wrong_bias = tags.contains(&1) && tags.contains(&2);
+            indices.extend(&tags);
+            indptr.push(indices.len() as u64);
+            class_ids.push(next() % n_classes);
+            correct.push(next() % 10 >= if wrong_bias { 7 } else { 1 });
+        }
+        let index = TagIndex::from_csr(
+            &indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1,
+        )
+        .unwrap();
+        let params = SearchParams {
+            max_tags: 3,
+            min_support: 10,
+            min_drop: 0.2,
+            ..SearchParams::default()
+        };
+        let cancel = AtomicBool::new(false);
+        let mut out = search(&index, &params, &cancel).unwrap();
+        assert!(!out.modes.is_empty());
+        let sizes = attach_q_values(&index, &params, &mut out.modes, &cancel).unwrap();
+        let families = q_value_family(&index, &params.lattice(), &cancel).unwrap();
+        let mut family: Vec<(f64, u64)> = Vec::new();
+        for (class, f) in &families {
+            assert!(f.windows(2).all(|w| w[0].0 < w[1].0), "distinct, ascending");
+            assert_eq!(f.iter().map(|x| x.1).sum::<u64>(), sizes[*class as usize]);
+            family.extend(f);
+        }
+        let query: Vec<f64> = out.modes.iter().map(|m| m.p_value).collect();
+        let q = bh_q_values_of(&mut family, &query);
+        for (m, q) in out.modes.iter().zip(q) {
+            assert_eq!(m.q_value.unwrap().to_bits(), q.to_bits());
+        }
+    }
 }
