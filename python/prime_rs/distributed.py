@@ -405,9 +405,14 @@ def search(
 
     Examples
     --------
+    >>> import prime_rs
     >>> from prime_rs import distributed, synthetic
     >>> data = synthetic.generate(synthetic.SMALL)
-    >>> out = distributed.search(data.samples, max_tags=2)  # doctest: +SKIP
+    >>> out = distributed.search(data.samples, max_tags=2, ray=True)  # a local cluster
+    >>> out.result.modes.equals(prime_rs.find_failure_modes(data.samples, max_tags=2))
+    True
+    >>> out.result.summary["n_modes"].to_list()
+    [5, 5, 4]
     """
     if isinstance(samples, TagIndex):
         raise ParameterError(
