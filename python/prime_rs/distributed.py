@@ -68,12 +68,15 @@ class ClusterSearch:
     noise
         The noise control's table (``run, label, n_modes``, as
         :meth:`TagIndex.noise_control` gives it), or ``None`` without noise runs.
+    nodes
+        How many of the cluster's nodes ran a class's task.
     """
 
     result: SearchResult
     classes: pl.DataFrame
     n_tags: int
     noise: pl.DataFrame | None = None
+    nodes: int = 0
 
 
 # -- what the driver reads ---------------------------------------------------------------
@@ -234,12 +237,15 @@ def _search_class(
 ) -> dict[str, Any]:
     """The task of one class: read, index and (when ``p`` is given) search it, and run the
     noise control's searches on the given within-class permutations ``orders``."""
+    import ray  # on a worker, which has it
+
     index = _class_index(source, value, name)
     n, k = index._engine.class_counts()
     out: dict[str, Any] = {
         "n_samples": int(n[0]) if len(n) else 0,
         "n_correct": int(k[0]) if len(k) else 0,
         "tags": index.vocabulary,
+        "node": ray.get_runtime_context().get_node_id(),
     }
     if p is None:
         return out
@@ -488,7 +494,8 @@ def search(
         modes = _tag_lift(mod, modes, outs, labels, source, frames, name)
     result = _result(modes, outs, wanted, classes, p)
     noise = _noise(outs, wanted, labels, p, noise_runs) if noise_runs else None
-    return ClusterSearch(result, classes, n_tags, noise)
+    nodes = len({outs[c]["node"] for c in ids})
+    return ClusterSearch(result, classes, n_tags, noise, nodes)
 
 
 def _empty_schema(

@@ -111,6 +111,7 @@ def test_planted_table_equals_local(nodes: Nodes, planted: pl.DataFrame, n_nodes
     for params in SETTINGS:
         got = distributed.search(planted, ray=True, **params)
         _same(got, index, **params)
+        assert got.nodes == n_nodes  # spread over every worker node
     modes = prime_rs.find_failure_modes(planted, max_tags=3, ray=True)
     assert modes.height > 0 and modes["tag_lift"].null_count() == 0  # lifts from other classes
     assert modes["q_value"].null_count() == 0
@@ -180,7 +181,7 @@ def test_cli_ray_prints_and_writes_the_local_result(
     assert local.exit_code == 0, local.output
     assert on_ray.exit_code == 0, on_ray.output
     assert _stdout_without_time(on_ray.stdout) == _stdout_without_time(local.stdout)
-    assert "search on Ray" in on_ray.stdout
+    assert "search on Ray" in on_ray.stdout and "3 classes on 1 node)" in on_ray.stdout
     assert "3/3 classes searched" in on_ray.stderr
     assert_frame_equal(
         pl.read_parquet(tmp_path / "ray.parquet"),

@@ -138,7 +138,8 @@ def search(
         n = found.classes.height
         timing = (
             f"search on Ray {time.perf_counter() - t0:.2f} s "
-            f"(reading, index builds and searches of {_plural(n, 'class')})"
+            f"(reading, index builds and searches of {_plural(n, 'class')} "
+            f"on {_plural(found.nodes, 'node')})"
         )
     modes = result.modes
     held: list[str] = []
