@@ -204,6 +204,18 @@ def test_cli_ray_bad_input_is_one_line(nodes: Nodes, dataset: Path, tmp_path: Pa
         assert result.exit_code == 2
         assert "missing column 'tags'" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+    # A bad row found by a worker: one line naming the class.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    rows = pl.read_parquet(dataset / "part-01.parquet").drop("prediction")
+    broken = pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("correct"))
+    rows.with_columns(correct=broken).write_parquet(bad / "part.parquet")
+    label = rows["label"][5]
+    result = runner.invoke(cli, ["search", str(bad), "--ray"])
+    assert result.exit_code == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert f"(rows of class {label!r}): column 'correct' is empty (null)" in last
+    assert "Traceback" not in result.output
 
 
 def test_cli_ray_without_ray_gives_the_install_hint(dataset: Path) -> None:
