@@ -113,3 +113,12 @@ class TagIndex:
         classes: list[int] | None = None,
         threads: int | None = None,
     ) -> dict[str, npt.NDArray[Any]]: ...
+    def q_value_family(
+        self,
+        *,
+        max_tags: int,
+        min_support: int,
+        min_tag_count: int | None = None,
+        classes: list[int] | None = None,
+        threads: int | None = None,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64], npt.NDArray[np.uint64]]: ...

@@ -6,6 +6,8 @@ from typing import Any
 
 import polars as pl
 
+from prime_rs._ray import RayOption, wanted
+from prime_rs.errors import ParameterError
 from prime_rs.index import TagIndex
 from prime_rs.io import SamplesLike
 from prime_rs.params import SearchParams
@@ -19,6 +21,7 @@ def noise_control(
     *,
     runs: int = 20,
     seed: int = 0,
+    ray: RayOption = None,
     **keywords: Any,
 ) -> pl.DataFrame:
     """Count the modes a search finds when errors are shuffled within each class.
@@ -37,6 +40,9 @@ def noise_control(
         Number of shuffles.
     seed
         Seed of the shuffles; the same seed gives the same table.
+    ray
+        Run on a Ray cluster, one task per class (see :func:`~prime_rs.find_failure_modes`):
+        the same shuffles, the same table, whatever the number of workers.
     **keywords
         Fields of :class:`~prime_rs.SearchParams`, alone or changing ``params``.
 
@@ -54,5 +60,18 @@ def noise_control(
     [0, 1]
     """
     p = SearchParams.of(params, **keywords)
+    if wanted(ray):
+        from prime_rs import distributed
+
+        if isinstance(samples, TagIndex):
+            raise ParameterError(
+                "ray= needs a samples table or the path of one, not a TagIndex (the workers "
+                "build each class's index themselves)"
+            )
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+            raise ParameterError(f"runs: must be a positive integer, got {runs!r}")
+        out = distributed.search(samples, p, ray=ray, noise_runs=runs, seed=seed)
+        assert out.noise is not None
+        return out.noise
     index = samples if isinstance(samples, TagIndex) else TagIndex.from_samples(samples)
     return index.noise_control(p, runs=runs, seed=seed)

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from prime_rs._ray import RayOption, wanted
 from prime_rs.index import TagIndex
 from prime_rs.io import SamplesLike
 from prime_rs.params import SearchParams
@@ -15,7 +16,11 @@ __all__ = ["find_failure_modes"]
 
 
 def find_failure_modes(
-    samples: SamplesLike, params: SearchParams | None = None, **keywords: Any
+    samples: SamplesLike,
+    params: SearchParams | None = None,
+    *,
+    ray: RayOption = None,
+    **keywords: Any,
 ) -> pl.DataFrame:
     """Find the failure modes of a classifier, the PRIME way.
 
@@ -32,6 +37,12 @@ def find_failure_modes(
         ``min_drop``, ``necessity``, ``min_tag_count``, ``labels``, ``threads``, ``search``,
         ``beam_width``, ``confidence``, ``max_q``, ``rank_by``, ``q_values``), given alone or
         changing ``params``.
+    ray
+        Run on a Ray cluster, one task per class (needs ``prime_rs[ray]``): ``True`` joins
+        the cluster that ``RAY_ADDRESS`` names, else starts a local one; a string is a
+        cluster's address. ``samples`` may then be a Parquet file or a folder of Parquet files
+        that every node can read, and each worker reads only its class's rows. The result is
+        the local search's, row for row (see :mod:`prime_rs.distributed`).
 
     Returns
     -------
@@ -75,4 +86,8 @@ def find_failure_modes(
     True
     """
     p = SearchParams.of(params, **keywords)  # bad parameters fail before the table is read
+    if wanted(ray):
+        from prime_rs import distributed
+
+        return distributed.search(samples, p, ray=ray).result.modes
     return TagIndex.from_samples(samples, min_tag_count=None).search(p).modes

@@ -21,13 +21,18 @@ _TAGS_WIDTH = 60  # widest tag list shown before it is cut
 
 
 def data_lines(index: TagIndex) -> list[str]:
-    classes = index.classes()
+    return table_lines(index.classes(), len(index.vocabulary))
+
+
+def table_lines(classes: pl.DataFrame, n_tags: int) -> list[str]:
+    """The data line from every class's counts (:meth:`TagIndex.classes`) and the number of
+    distinct tags."""
     n = int(classes["n_samples"].sum())
     correct = int(classes["n_correct"].sum())
     accuracy = f", accuracy {_pct(correct / n)}" if n else ""
     return [
         f"data        {_plural(n, 'sample')}, {_plural(classes.height, 'class')}, "
-        f"{_plural(len(index.vocabulary), 'distinct tag')}{accuracy}"
+        f"{_plural(n_tags, 'distinct tag')}{accuracy}"
     ]
 
 
@@ -132,22 +137,30 @@ def run_search(index: TagIndex, params: SearchParams) -> SearchResult:
     return result
 
 
-def class_labels(index: TagIndex, labels: Sequence[str], source: str) -> list[Any] | None:
+def class_labels(
+    index: TagIndex | pl.Series, labels: Sequence[str], source: str
+) -> list[Any] | None:
     """``--labels`` as the label column's values (integers when the labels are). A value that
-    is a class name as a whole ("fox, red") names that class, commas and all."""
-    known = {str(x) for x in index.labels}
+    is a class name as a whole ("fox, red") names that class, commas and all. ``index`` may
+    also be the sorted distinct labels (a search on Ray has no index on the driver)."""
+    if isinstance(index, pl.Series):
+        known_labels, numbered = index.to_list(), index.dtype.is_integer()
+    else:
+        known_labels = index.labels
+        numbered = index.classes()["label"].dtype.is_integer()
+    known = {str(x) for x in known_labels}
     names = split_names(labels, "--labels", "class ", whole=known)
-    if names is None or not index.classes()["label"].dtype.is_integer():
+    if names is None or not numbered:
         return names
     out = []
     for name in names:
         try:
             out.append(int(name))
         except ValueError:
-            first = ", ".join(repr(x) for x in index.labels[:3])
+            first = ", ".join(repr(x) for x in known_labels[:3])
             raise CliError(
                 f"--labels: {name!r} is not a class number, but the classes in {source} are "
-                f"numbered ({first}, ...); give numbers, e.g. --labels {index.labels[0]}"
+                f"numbered ({first}, ...); give numbers, e.g. --labels {known_labels[0]}"
             ) from None
     return out
 

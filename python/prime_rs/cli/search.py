@@ -7,12 +7,14 @@ output file, the noise control's runs and the split options.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
 import click
 
-from prime_rs.cli._options import CONTEXT, check_output
+from prime_rs import distributed
+from prime_rs.cli._options import CONTEXT, captured_log, check_output, ray_options, take_ray
 from prime_rs.cli._params import search_options
 from prime_rs.cli._summary import (
     class_labels,
@@ -21,6 +23,7 @@ from prime_rs.cli._summary import (
     noise_lines,
     params_line,
     run_search,
+    table_lines,
 )
 from prime_rs.cli._text import echo_lines as _echo
 from prime_rs.cli._text import plural as _plural
@@ -76,6 +79,7 @@ __all__ = ["search"]
     help="The unseen split (with --split-column): prints how the modes generalize and adds "
     "holdout_* columns (support, accuracy and its interval, drop) to the output.",
 )
+@ray_options
 def search(
     samples: str,
     output: str | None,
@@ -93,6 +97,10 @@ def search(
     per image: id, label, tags (a list of strings; in CSV one string of tags separated by
     "|"), and prediction or correct. An empty result is not an error: the summary says why.
 
+    With --ray, each class is searched by a task on a Ray cluster, which reads only that
+    class's rows of a Parquet file or folder (a path every node can read); the result is the
+    local one.
+
     \b
     Examples:
       prime search samples.parquet -o modes.parquet
@@ -100,20 +108,40 @@ def search(
       prime search samples.jsonl --labels fox,wolf --necessity 0.1,0.05 -o modes.jsonl
       prime search samples.parquet --max-q 0.05 --noise-runs 20 --rank-by impact
       prime search samples.parquet --split-column split --detect val --holdout test
+      prime search samples/ --ray -o modes.parquet
     """
+    ray = take_ray(options)
     params = SearchParams(**options, search=search_method)  # checked before any reading
     check_output(output)
     t0 = time.perf_counter()
     detect_rows, holdout_rows, split_lines = search_splits(
         samples, split_column, detect_split, holdout_split
     )
-    index = TagIndex.from_samples(samples if detect_rows is None else detect_rows)
-    t1 = time.perf_counter()
-    params = params.replace(labels=class_labels(index, labels, samples))
-    result = run_search(index, params)
+    table = samples if detect_rows is None else detect_rows
+    if ray is None:
+        index = TagIndex.from_samples(table)
+        t1 = time.perf_counter()
+        params = params.replace(labels=class_labels(index, labels, samples))
+        result = run_search(index, params)
+        t2 = time.perf_counter()
+        null = noise_control(index, params, runs=noise_runs) if noise_runs else None
+        data = data_lines(index)
+        timing = f"load + index build {t1 - t0:.2f} s, search {t2 - t1:.2f} s"
+    else:
+        if labels:
+            params = params.replace(
+                labels=class_labels(distributed.labels_of(table), labels, samples)
+            )
+        found = _search_on_ray(table, params, ray, noise_runs)
+        result, null = found.result, found.noise
+        data = table_lines(found.classes, found.n_tags)
+        n = found.classes.height
+        timing = (
+            f"search on Ray {time.perf_counter() - t0:.2f} s "
+            f"(reading, index builds and searches of {_plural(n, 'class')} "
+            f"on {_plural(found.nodes, 'node')})"
+        )
     modes = result.modes
-    t2 = time.perf_counter()
-    null = noise_control(index, params, runs=noise_runs) if noise_runs else None
     held: list[str] = []
     if holdout_rows is not None:
         modes = generalization(modes, holdout_rows, confidence=params.confidence)
@@ -126,9 +154,9 @@ def search(
         [
             f"samples     {samples}",
             *split_lines,
-            *data_lines(index),
+            *data,
             params_line(params),
-            f"time        load + index build {t1 - t0:.2f} s, search {t2 - t1:.2f} s",
+            f"time        {timing}",
             "",
             *modes_lines(result, params.max_tags),
             *(noise_lines(modes.height, null) if null is not None else []),
@@ -141,3 +169,31 @@ def search(
         write_table(modes, output)
         click.echo("")
         click.echo(f"wrote {_plural(modes.height, 'failure mode')} to {output}")
+
+
+def _search_on_ray(
+    table: Any, params: SearchParams, ray: bool | str, noise_runs: int
+) -> distributed.ClusterSearch:
+    """The search on Ray with the classes searched so far on stderr; what the library logs
+    is printed there too, except the reason for an empty result (the summary prints it)."""
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and (now - last[0] < (0.2 if tty else 30.0)):
+            return
+        last[0] = now
+        text = f"search      {done}/{total} classes searched"
+        if tty:
+            click.echo(f"\r{text}", err=True, nl=done == total)
+        else:
+            click.echo(text, err=True)
+
+    with captured_log() as records:
+        found = distributed.search(table, params, ray=ray, noise_runs=noise_runs, progress=progress)
+    for record in records:
+        message = record.getMessage()
+        if message != found.result.empty_reason:
+            click.echo(f"{record.levelname.lower()}: {message}", err=True)
+    return found

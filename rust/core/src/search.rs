@@ -190,27 +190,7 @@ fn histograms(
     all: bool,
 ) -> (Vec<(f64, u64)>, u64, Vec<u64>) {
     let mut family_size = counted_high.to_vec();
-    // The parts come sorted by class: merge each class's histograms (classes in parallel).
-    let mut grouped: Vec<(u32, Vec<FxHashMap<u64, u64>>)> = Vec::new();
-    for part in parts {
-        match grouped.last_mut() {
-            Some((c, maps)) if *c == part.class => maps.push(part.family),
-            _ => grouped.push((part.class, vec![part.family])),
-        }
-    }
-    let by_class: Vec<(u32, FxHashMap<u64, u64>)> = grouped
-        .into_par_iter()
-        .map(|(class, mut maps)| {
-            maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            let mut merged = maps.swap_remove(0);
-            for map in maps {
-                for (key, count) in map {
-                    *merged.entry(key).or_insert(0) += count;
-                }
-            }
-            (class, merged)
-        })
-        .collect();
+    let by_class = merge_by_class(parts);
     // Each distinct (support, n_correct) once, with its multiplicity: the p-value only
     // depends on them (and on the class), so this is the family of every set's p-value.
     // Most of them have an accuracy at or above the class's, hence a p-value of at least
@@ -273,6 +253,84 @@ fn bh_with_high_block(family: &mut Vec<(f64, u64)>, high: u64, query: &[f64]) ->
     }
     let q = bh_q_values_of(family, query);
     q.iter().all(|&q| q <= HIGH_P).then_some(q)
+}
+
+/// Each class's family histogram, its parts' maps merged (classes in parallel), by class.
+fn merge_by_class(parts: Vec<Part>) -> Vec<(u32, FxHashMap<u64, u64>)> {
+    // The parts come sorted by class.
+    let mut grouped: Vec<(u32, Vec<FxHashMap<u64, u64>>)> = Vec::new();
+    for part in parts {
+        match grouped.last_mut() {
+            Some((c, maps)) if *c == part.class => maps.push(part.family),
+            _ => grouped.push((part.class, vec![part.family])),
+        }
+    }
+    grouped
+        .into_par_iter()
+        .map(|(class, mut maps)| {
+            maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            let mut merged = maps.swap_remove(0);
+            for map in maps {
+                for (key, count) in map {
+                    *merged.entry(key).or_insert(0) += count;
+                }
+            }
+            (class, merged)
+        })
+        .collect()
+}
+
+/// The family behind the q-values, per class: for every searched class (ascending ids), the
+/// distinct p-values of its frequent sets (every tag set of at most `max_tags` tags of `T_c`
+/// with support `>= min_support`, tested against the class's accuracy) with how many sets
+/// have each, in ascending order. Concatenated over classes, this is the family
+/// [`attach_q_values`] adjusts over, so a caller that searches classes apart (on several
+/// machines) can gather the families and compute the same q-values once. Classes without a
+/// frequent set are left out.
+///
+/// ```
+/// use std::sync::atomic::AtomicBool;
+/// use prime_core::{q_value_family, LatticeParams, TagIndex};
+/// let indptr: Vec<u64> = (0..=10).map(|i: u64| i.min(4)).collect();
+/// let correct: Vec<bool> = (0..10).map(|i| i >= 4).collect();
+/// let index = TagIndex::from_csr(&indptr, &[0; 4], &[0; 10], &correct, 1, 1, 1).unwrap();
+/// let params = LatticeParams { max_tags: 4, min_support: 3, min_tag_count: None, classes: None };
+/// let family = q_value_family(&index, &params, &AtomicBool::new(false)).unwrap();
+/// assert_eq!(family.len(), 1);
+/// assert_eq!((family[0].0, family[0].1.len(), family[0].1[0].1), (0, 1, 1));
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn q_value_family(
+    index: &TagIndex,
+    params: &LatticeParams,
+    cancel: &AtomicBool,
+) -> Result<Vec<(u32, Vec<(f64, u64)>)>> {
+    params.validate()?;
+    let parts = run(index, params, &Goal::FamilyAll, cancel)?;
+    let mut families: Vec<(u32, Vec<(f64, u64)>)> = merge_by_class(parts)
+        .into_par_iter()
+        .map(|(class, counts)| {
+            let ci = &index.classes[class as usize];
+            let a_c = f64::from(ci.n_correct()) / f64::from(ci.n_samples());
+            let mut family: Vec<(f64, u64)> = counts
+                .into_iter()
+                .map(|(key, count)| (binomial_cdf(key & 0xFFFF_FFFF, key >> 32, a_c), count))
+                .collect();
+            // Distinct (n, k) pairs can share a p-value: one entry per value.
+            family.sort_by(|a, b| a.0.total_cmp(&b.0));
+            family.dedup_by(|b, a| {
+                let same = a.0.total_cmp(&b.0).is_eq();
+                if same {
+                    a.1 += b.1;
+                }
+                same
+            });
+            (class, family)
+        })
+        .filter(|(_, family)| !family.is_empty())
+        .collect();
+    families.sort_by_key(|(class, _)| *class);
+    Ok(families)
 }
 
 /// Every frequent tag set, in columns: set `i` is class `class[i]` with tags
@@ -1521,5 +1579,54 @@ mod tests {
         assert_eq!(buffers.with(|b| b.clone()), Vec::<u32>::new());
         drop(held);
         assert_eq!(buffers.with(|b| b.clone()), [7]);
+    }
+
+    /// The families gathered class by class give the q-values `attach_q_values` gives.
+    #[test]
+    fn q_value_family_gives_the_q_values_of_the_search() {
+        let (n, n_tags, n_classes) = (600usize, 8u32, 3u32);
+        let mut state = 12345u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        let (mut indptr, mut indices, mut class_ids, mut correct) =
+            (vec![0u64], vec![], vec![], vec![]);
+        for _ in 0..n {
+            let tags: Vec<u32> = (0..n_tags).filter(|_| next() % 3 == 0).collect();
+            let wrong_bias = tags.contains(&1) && tags.contains(&2);
+            indices.extend(&tags);
+            indptr.push(indices.len() as u64);
+            class_ids.push(next() % n_classes);
+            correct.push(next() % 10 >= if wrong_bias { 7 } else { 1 });
+        }
+        let index = TagIndex::from_csr(
+            &indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1,
+        )
+        .unwrap();
+        let params = SearchParams {
+            max_tags: 3,
+            min_support: 10,
+            min_drop: 0.2,
+            ..SearchParams::default()
+        };
+        let cancel = AtomicBool::new(false);
+        let mut out = search(&index, &params, &cancel).unwrap();
+        assert!(!out.modes.is_empty());
+        let sizes = attach_q_values(&index, &params, &mut out.modes, &cancel).unwrap();
+        let families = q_value_family(&index, &params.lattice(), &cancel).unwrap();
+        let mut family: Vec<(f64, u64)> = Vec::new();
+        for (class, f) in &families {
+            assert!(f.windows(2).all(|w| w[0].0 < w[1].0), "distinct, ascending");
+            assert_eq!(f.iter().map(|x| x.1).sum::<u64>(), sizes[*class as usize]);
+            family.extend(f);
+        }
+        let query: Vec<f64> = out.modes.iter().map(|m| m.p_value).collect();
+        let q = bh_q_values_of(&mut family, &query);
+        for (m, q) in out.modes.iter().zip(q) {
+            assert_eq!(m.q_value.unwrap().to_bits(), q.to_bits());
+        }
     }
 }

@@ -391,6 +391,44 @@ impl PyTagIndex {
         d.set_item("n_correct", out.n_correct.into_pyarray(py))?;
         Ok(d)
     }
+
+    /// The family behind the q-values (see `prime_core::q_value_family`) as three arrays:
+    /// class id, distinct p-value and how many frequent sets have it, by class then p-value.
+    #[pyo3(signature = (*, max_tags, min_support, min_tag_count=None, classes=None, threads=None))]
+    #[allow(clippy::type_complexity)]
+    fn q_value_family<'py>(
+        &self,
+        py: Python<'py>,
+        max_tags: usize,
+        min_support: u32,
+        min_tag_count: Option<u32>,
+        classes: Option<Vec<u32>>,
+        threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let params = core::LatticeParams {
+            max_tags,
+            min_support,
+            min_tag_count,
+            classes,
+        };
+        let index = &self.inner;
+        let families = run_cancellable(py, threads, |cancel| {
+            core::q_value_family(index, &params, cancel)
+        })?;
+        let (mut class, mut p, mut count) = (Vec::new(), Vec::new(), Vec::new());
+        for (c, family) in families {
+            for (value, n) in family {
+                class.push(c);
+                p.push(value);
+                count.push(n);
+            }
+        }
+        Ok((
+            class.into_pyarray(py).into_any(),
+            p.into_pyarray(py).into_any(),
+            count.into_pyarray(py).into_any(),
+        ))
+    }
 }
 
 /// The mode table's columns: `label` (given the class names), `tags, n_tags, support,
