@@ -95,10 +95,11 @@ def connect(ray: RayOption = True) -> Iterator[ModuleType]:
     if mod.is_initialized():
         yield mod
         return
-    address = ray if isinstance(ray, str) else os.environ.get("RAY_ADDRESS") or None
+    address = ray if isinstance(ray, str) else os.environ.get("RAY_ADDRESS") or "local"
     kwargs: dict[str, object] = {"logging_level": "WARNING", "log_to_driver": False}
-    if address is None:
-        # A local cluster of this machine: no dashboard, nothing listening beyond loopback.
+    if address == "local":
+        # A new cluster of this machine's own, without a dashboard ("local": not whichever
+        # cluster happens to be running here, which a bare ray.init() would join).
         kwargs.update(include_dashboard=False)
     mod.init(address=address, **kwargs)
     try:
