@@ -7,6 +7,7 @@ worker node) and one or two worker nodes, added and removed as the tests ask.
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -228,3 +229,24 @@ def test_cli_ray_without_ray_gives_the_install_hint(dataset: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "pip install 'prime_rs[ray]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ray_true_starts_its_own_cluster_beside_a_running_one(nodes: Nodes) -> None:
+    """``ray=True`` without RAY_ADDRESS starts a new local cluster, even though the module's
+    cluster is running on this machine (and wrote its address where a bare ``ray.init()``
+    would find and join it); it shuts that new cluster down at the end."""
+    code = (
+        "import ray\n"
+        "from prime_rs import _ray\n"
+        "with _ray.connect(True) as mod:\n"
+        "    print(mod.get_runtime_context().gcs_address)\n"
+        "print(ray.is_initialized())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    address, initialized = done.stdout.split()[-2:]
+    assert address != nodes.cluster.address
+    assert initialized == "False"
