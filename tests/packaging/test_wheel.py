@@ -4,8 +4,8 @@ The wheel goes into a fresh virtual environment whose ``PATH`` holds no Rust too
 whose installs take binary wheels only (nothing can be compiled), away from the checkout;
 there it must run ``prime --version``, ``python -m prime_rs --help``, ``prime demo`` and the
 README's quick start. The sdist goes into another fresh environment, where pip builds it
-with Rust (in ``target/sdist-check``, kept between runs so that a re-run rebuilds only what
-changed). Both need PyPI for the core dependencies (numpy, polars, click).
+with Rust (in ``target/sdist-check``, kept between runs so that a re-run rebuilds only our own
+crates). Both need PyPI for the core dependencies (numpy, polars, click).
 """
 
 from __future__ import annotations
@@ -160,7 +160,12 @@ def test_sdist_builds_and_runs(tmp_path: Path) -> None:
     version = _version()
     assert sdist.name == f"prime_rs-{version}.tar.gz"
     bin_dir, env = _venv(tmp_path / "venv", os.environ["PATH"])
-    env["CARGO_TARGET_DIR"] = str(ROOT / "target" / "sdist-check")
+    target = ROOT / "target" / "sdist-check"
+    env["CARGO_TARGET_DIR"] = str(target)
+    # The sdist's files all carry one fixed date, so cargo would take our own crates' builds
+    # from an earlier run as fresh: forget them (the dependencies' builds are kept).
+    for fingerprint in target.glob("*/.fingerprint/prime-*"):
+        shutil.rmtree(fingerprint)
     work = tmp_path / "work"
     work.mkdir()
     py = str(bin_dir / "python")
