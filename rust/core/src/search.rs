@@ -669,6 +669,13 @@ pub(crate) struct ClassPlan<'a> {
     /// Sets with fewer errors are pruned with their supersets: `min_errors`, or 0 where
     /// every frequent set is wanted.
     prune_errors: u32,
+    /// Where the q-values' family is counted with its high sets only counted: sets whose
+    /// errors are known to be below this (from an upper bound) are never tested as modes,
+    /// so they need their exact errors only when the bound cannot show them high
+    /// (`min_errors` with the mode search, `u32::MAX` for the family alone, 0 elsewhere).
+    bound_errors: u32,
+    /// Where `bound_errors > 0`: [`high_supports`] of the class, by number of errors.
+    high_support: Vec<u32>,
     /// Local ids of the tags searched, ascending.
     pub(crate) active: Vec<u32>,
     /// Rank of each local tag in `active`, or `u32::MAX`.
@@ -692,6 +699,13 @@ impl ClassPlan<'_> {
         } else {
             *part.family.entry(pack(c)).or_insert(0) += 1;
         }
+    }
+
+    /// The smallest support at which every set with at most `errors` wrong predictions has
+    /// an accuracy at least the class's, and at least `min_support` (see [`high_supports`]).
+    #[inline(always)]
+    fn high_from(&self, errors: u32) -> u32 {
+        self.high_support[errors as usize]
     }
 
     fn is_wrong(&self, sample: u32) -> bool {
@@ -809,6 +823,11 @@ fn plan_class<'a>(
         Goal::Modes(_) => min_errors,
         _ => 0,
     };
+    let bound_errors = match goal {
+        Goal::ModesAndFamily(_) => min_errors,
+        Goal::Family => u32::MAX,
+        _ => 0,
+    };
     let first = ci.data.counts.partition_point(|&n| n < threshold_count);
     let errors = ci.errors();
     let mut active = Vec::new();
@@ -835,11 +854,38 @@ fn plan_class<'a>(
         threshold,
         min_errors,
         prune_errors,
+        bound_errors,
+        high_support: if bound_errors > 0 {
+            high_supports(ci.n_samples(), ci.n_correct(), lattice.min_support)
+        } else {
+            Vec::new()
+        },
         active,
         rank,
         active_errors,
         wrong: &errors.wrong,
     })
+}
+
+/// For each number of errors `e` from 0 to the class's: the smallest support `n >= min_support`
+/// at which a set with at most `e` errors has an accuracy at least the class's, `n_correct /
+/// n_samples` (`e * n_samples <= n * (n_samples - n_correct)`, in integers); `u32::MAX`
+/// where no support is enough. A table, so that the hot loop does not divide.
+fn high_supports(n_samples: u32, n_correct: u32, min_support: u32) -> Vec<u32> {
+    let n_c = u64::from(n_samples);
+    let wrong = n_c - u64::from(n_correct);
+    (0..=wrong)
+        .map(|e| {
+            let need = if e == 0 {
+                0
+            } else if wrong == 0 {
+                return u32::MAX;
+            } else {
+                (e * n_c).div_ceil(wrong)
+            };
+            need.max(u64::from(min_support)).min(u64::from(u32::MAX)) as u32
+        })
+        .collect()
 }
 
 /// One level of the depth-first search: the extensions of the current prefix.
@@ -860,6 +906,29 @@ struct Level {
     index_of: Vec<u32>,
 }
 
+impl Level {
+    /// The counts of `set` (local ids; its first tag is this level's item's, the rest are
+    /// among its entries) without its tag at position `skip >= 1`, from this level's
+    /// bitsets: this level must be its own frame, and expanding (`index_of` set).
+    fn counts_without(&self, set: &[u32], skip: usize) -> Counts {
+        debug_assert!(skip >= 1 && self.frame == 1);
+        let words = self.words;
+        let (mut support, mut errors) = (0u32, 0u32);
+        for (w, &wrong) in self.wrong[..words].iter().enumerate() {
+            let mut x = !0u64;
+            for (m, &u) in set.iter().enumerate().skip(1) {
+                if m != skip {
+                    let k = self.index_of[u as usize] as usize;
+                    x &= self.bits[k * words + w];
+                }
+            }
+            support += x.count_ones();
+            errors += (x & wrong).count_ones();
+        }
+        Counts { support, errors }
+    }
+}
+
 /// Reusable buffers of one worker thread.
 #[derive(Default)]
 struct Scratch {
@@ -870,6 +939,8 @@ struct Scratch {
     path: Vec<u32>,
     members: Vec<u32>,
     levels: Vec<Level>,
+    /// Support and errors of a bitset from each [`CHUNK`] of words on (see [`suffix_counts`]).
+    rest: Vec<(u32, u32)>,
 }
 
 impl Scratch {
@@ -907,7 +978,7 @@ impl Ctx<'_> {
         for r in 0..plan.active.len() {
             let c = plan.singleton(r);
             if c.support >= self.min_support {
-                self.evaluate(plan, &mut part, &[], plan.active[r], c, none, none);
+                self.evaluate(plan, &mut part, &[], plan.active[r], c, none, none, None);
             }
         }
         part
@@ -967,7 +1038,7 @@ impl Ctx<'_> {
                 }
                 let r = base as usize + k;
                 let u = plan.active[r];
-                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r));
+                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r), None);
                 let to = entries.len() * words;
                 level.bits.copy_within(k * words..(k + 1) * words, to);
                 entries.push((u, c));
@@ -987,7 +1058,7 @@ impl Ctx<'_> {
                     continue;
                 }
                 let u = plan.active[r];
-                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r));
+                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r), None);
                 if deeper {
                     scratch.slot[r] = entries.len() as u32;
                     entries.push((u, c));
@@ -1093,13 +1164,31 @@ impl Ctx<'_> {
         let words = cur.words;
         let ci = cur.entries[i].1;
         let a = &cur.bits[i * words..(i + 1) * words];
+        let rest = &mut scratch.rest;
+        suffix_counts(a, wrong, rest);
         next.entries.clear();
         next.bits.clear();
         for j in i + 1..cur.entries.len() {
             let (xj, cj) = cur.entries[j];
             let b = &cur.bits[j * words..(j + 1) * words];
+            // The child's samples are among both parents', so are its errors.
+            let bound = ci.errors.min(cj.errors);
+            if leaf && bound < plan.bound_errors {
+                // Never tested as a mode, only counted in the family: once its support
+                // reaches what the bound needs to show it high, the rest does not matter.
+                let enough = plan.high_from(bound);
+                match and_count_until_high(a, b, wrong, rest, self.min_support, enough) {
+                    None => {}
+                    Some(c) if c.support >= enough => part.high += 1,
+                    Some(c) => plan.count_in_family(part, c),
+                }
+                continue;
+            }
             let c = if leaf {
-                and_count(a, b, wrong)
+                match and_count_until(a, b, wrong, rest, self.min_support, plan.prune_errors) {
+                    Some(c) => c,
+                    None => continue,
+                }
             } else {
                 let start = next.bits.len();
                 next.bits.resize(start + words, 0);
@@ -1112,7 +1201,7 @@ impl Ctx<'_> {
             if !self.keeps(plan, c) {
                 continue;
             }
-            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj);
+            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj, Some(&lower[1]));
             if !leaf {
                 next.entries.push((xj, c));
             }
@@ -1166,7 +1255,7 @@ impl Ctx<'_> {
                 continue;
             }
             let (xj, cj) = cur.entries[j];
-            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj);
+            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj, Some(&lower[1]));
             if !leaf {
                 scratch.slot[j] = next.entries.len() as u32;
                 next.entries.push((xj, c));
@@ -1200,7 +1289,8 @@ impl Ctx<'_> {
 
     /// Records the set `prefix + [last]` (local ids) with counts `c`. Removing `last` gives
     /// the known set `minus_last`; removing the last tag of `prefix` gives `minus_second_last`;
-    /// removing any earlier tag needs a recount, done only for sets that pass the drop.
+    /// removing any earlier tag needs a recount, done only for sets that pass the drop: in
+    /// `level1`'s bitsets (those of the first tag's item) where it keeps the first tag.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn evaluate(
@@ -1212,6 +1302,7 @@ impl Ctx<'_> {
         c: Counts,
         minus_last: Counts,
         minus_second_last: Counts,
+        level1: Option<&Level>,
     ) {
         // The mode search's common case, kept small enough to inline into the hot loops:
         // a tested set that does not pass the drop.
@@ -1222,7 +1313,16 @@ impl Ctx<'_> {
             }
             part.n_tested -= 1; // counted again below
         }
-        self.evaluate_rest(plan, part, prefix, last, c, minus_last, minus_second_last);
+        self.evaluate_rest(
+            plan,
+            part,
+            prefix,
+            last,
+            c,
+            minus_last,
+            minus_second_last,
+            level1,
+        );
     }
 
     /// [`Self::evaluate`] past its common case.
@@ -1237,6 +1337,7 @@ impl Ctx<'_> {
         c: Counts,
         minus_last: Counts,
         minus_second_last: Counts,
+        level1: Option<&Level>,
     ) {
         let global = |l: &u32| plan.ci.data.tags[*l as usize];
         let params = match self.goal {
@@ -1271,13 +1372,24 @@ impl Ctx<'_> {
             .copied()
             .chain(std::iter::once(last))
             .collect();
+        // The subsets that keep the first tag are counted in its item's bitsets, the one
+        // without it (from the class's bitmaps) last: the first subset that is not easier
+        // by the necessity margin ends the check, and the order changes no result.
+        let recount = |skip: usize| match level1 {
+            Some(level1) if skip > 0 => level1.counts_without(&set, skip).accuracy(),
+            _ => plan.accuracy_without(&set, skip),
+        };
         let subsets: Box<dyn Iterator<Item = f64>> = match prefix.split_last() {
             // A single tag's subset is the whole class.
             None => Box::new(std::iter::once(plan.class_accuracy)),
             Some((_, earlier)) => Box::new(
                 [minus_last.accuracy(), minus_second_last.accuracy()]
                     .into_iter()
-                    .chain((0..earlier.len()).map(|skip| plan.accuracy_without(&set, skip))),
+                    .chain(
+                        (1..earlier.len())
+                            .chain((0..earlier.len()).take(1))
+                            .map(recount),
+                    ),
             ),
         };
         if let Some(mode) = plan.judge(params, &set, c, subsets) {
@@ -1352,15 +1464,86 @@ fn count_bits(bits: &[u64], wrong: &[u64]) -> Counts {
     Counts { support, errors }
 }
 
-#[inline(always)]
-fn and_count(a: &[u64], b: &[u64], wrong: &[u64]) -> Counts {
-    let (mut support, mut errors) = (0u32, 0u32);
-    for ((&x, &y), &w) in a.iter().zip(b).zip(wrong) {
-        let z = x & y;
-        support += z.count_ones();
-        errors += (z & w).count_ones();
+/// Words between two checks of an early exit.
+const CHUNK: usize = 8;
+
+/// `rest[k]`: the support and errors of `a` in its words from chunk `k` on (`k` up to the
+/// number of chunks, whose entry is zero): the most a child of `a` can still gain there.
+fn suffix_counts(a: &[u64], wrong: &[u64], rest: &mut Vec<(u32, u32)>) {
+    let n = a.len().div_ceil(CHUNK);
+    rest.clear();
+    rest.resize(n + 1, (0, 0));
+    for k in (0..n).rev() {
+        let (mut support, mut errors) = rest[k + 1];
+        for (&x, &w) in a[k * CHUNK..].iter().zip(&wrong[k * CHUNK..]).take(CHUNK) {
+            support += x.count_ones();
+            errors += (x & w).count_ones();
+        }
+        rest[k] = (support, errors);
     }
-    Counts { support, errors }
+}
+
+/// The counts of `a & b`, or `None` as soon as they can no longer reach `min_support` and
+/// `min_errors` (`rest` from [`suffix_counts`] of `a`).
+#[inline(always)]
+fn and_count_until(
+    a: &[u64],
+    b: &[u64],
+    wrong: &[u64],
+    rest: &[(u32, u32)],
+    min_support: u32,
+    min_errors: u32,
+) -> Option<Counts> {
+    let (mut support, mut errors) = (0u32, 0u32);
+    let chunks = a
+        .chunks(CHUNK)
+        .zip(b.chunks(CHUNK))
+        .zip(wrong.chunks(CHUNK));
+    for (k, ((a, b), wrong)) in chunks.enumerate() {
+        let (more, more_errors) = rest[k];
+        if support + more < min_support || errors + more_errors < min_errors {
+            return None;
+        }
+        for ((&x, &y), &w) in a.iter().zip(b).zip(wrong) {
+            let z = x & y;
+            support += z.count_ones();
+            errors += (z & w).count_ones();
+        }
+    }
+    (support >= min_support && errors >= min_errors).then_some(Counts { support, errors })
+}
+
+/// The counts of `a & b`: `None` as soon as its support can no longer reach `min_support`;
+/// once the support reaches `enough`, that much (the counts are then partial), exact
+/// otherwise.
+#[inline(always)]
+fn and_count_until_high(
+    a: &[u64],
+    b: &[u64],
+    wrong: &[u64],
+    rest: &[(u32, u32)],
+    min_support: u32,
+    enough: u32,
+) -> Option<Counts> {
+    let (mut support, mut errors) = (0u32, 0u32);
+    let chunks = a
+        .chunks(CHUNK)
+        .zip(b.chunks(CHUNK))
+        .zip(wrong.chunks(CHUNK));
+    for (k, ((a, b), wrong)) in chunks.enumerate() {
+        if support + rest[k].0 < min_support {
+            return None;
+        }
+        if support >= enough {
+            break;
+        }
+        for ((&x, &y), &w) in a.iter().zip(b).zip(wrong) {
+            let z = x & y;
+            support += z.count_ones();
+            errors += (z & w).count_ones();
+        }
+    }
+    (support >= min_support).then_some(Counts { support, errors })
 }
 
 #[inline(always)]
