@@ -255,23 +255,25 @@ fn bh_with_high_block(family: &mut Vec<(f64, u64)>, high: u64, query: &[f64]) ->
     q.iter().all(|&q| q <= HIGH_P).then_some(q)
 }
 
-/// Each class's family histogram, its parts' maps merged (classes in parallel), by class.
+/// Each class's family histogram, its parts' maps and pairs merged (classes in parallel),
+/// by class.
 fn merge_by_class(parts: Vec<Part>) -> Vec<(u32, FxHashMap<u64, u64>)> {
     // The parts come sorted by class.
-    let mut grouped: Vec<(u32, Vec<FxHashMap<u64, u64>>)> = Vec::new();
+    let mut grouped: Vec<(u32, Vec<Part>)> = Vec::new();
     for part in parts {
         match grouped.last_mut() {
-            Some((c, maps)) if *c == part.class => maps.push(part.family),
-            _ => grouped.push((part.class, vec![part.family])),
+            Some((c, group)) if *c == part.class => group.push(part),
+            _ => grouped.push((part.class, vec![part])),
         }
     }
     grouped
         .into_par_iter()
-        .map(|(class, mut maps)| {
-            maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            let mut merged = maps.swap_remove(0);
-            for map in maps {
-                for (key, count) in map {
+        .map(|(class, group)| {
+            let most: usize = group.iter().map(|p| p.family.len() + p.pairs.len()).sum();
+            let mut merged = FxHashMap::default();
+            merged.reserve(most);
+            for part in group {
+                for (key, count) in part.family.into_iter().chain(part.pairs) {
                     *merged.entry(key).or_insert(0) += count;
                 }
             }
@@ -647,6 +649,8 @@ struct Part {
     /// How many frequent sets have each packed `(support, n_correct)` (see [`pack`]); kept
     /// only for the q-value family.
     family: FxHashMap<u64, u64>,
+    /// The same, as pairs: a work item's map goes back to its worker for the next item.
+    pairs: Vec<(u64, u64)>,
     /// How many more frequent sets have an accuracy at or above their class's (only counted:
     /// their p-value is at least 1/2).
     high: u64,
@@ -939,8 +943,10 @@ struct Scratch {
     path: Vec<u32>,
     members: Vec<u32>,
     levels: Vec<Level>,
-    /// Support and errors of a bitset from each [`CHUNK`] of words on (see [`suffix_counts`]).
-    rest: Vec<(u32, u32)>,
+    /// Support of a bitset from each [`CHUNK`] of words on (see [`suffix_counts`]).
+    rest: Vec<u32>,
+    /// An empty family map, kept for its capacity.
+    family: FxHashMap<u64, u64>,
 }
 
 impl Scratch {
@@ -993,10 +999,19 @@ impl Ctx<'_> {
     fn item(&self, plan: &ClassPlan, r0: usize, scratch: &mut Scratch) -> Part {
         let mut part = Part {
             class: plan.class,
+            family: std::mem::take(&mut scratch.family),
             ..Part::default()
         };
+        self.item_sets(plan, r0, scratch, &mut part);
+        part.pairs = part.family.drain().collect();
+        scratch.family = std::mem::take(&mut part.family);
+        part
+    }
+
+    /// [`Self::item`]'s sets, into `part`.
+    fn item_sets(&self, plan: &ClassPlan, r0: usize, scratch: &mut Scratch, part: &mut Part) {
         if self.cancel.load(Ordering::Relaxed) {
-            return part;
+            return;
         }
         let ci = plan.ci;
         let t = plan.active[r0];
@@ -1038,7 +1053,7 @@ impl Ctx<'_> {
                 }
                 let r = base as usize + k;
                 let u = plan.active[r];
-                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r), None);
+                self.evaluate(plan, part, &[t], u, c, first, plan.singleton(r), None);
                 let to = entries.len() * words;
                 level.bits.copy_within(k * words..(k + 1) * words, to);
                 entries.push((u, c));
@@ -1058,7 +1073,7 @@ impl Ctx<'_> {
                     continue;
                 }
                 let u = plan.active[r];
-                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r), None);
+                self.evaluate(plan, part, &[t], u, c, first, plan.singleton(r), None);
                 if deeper {
                     scratch.slot[r] = entries.len() as u32;
                     entries.push((u, c));
@@ -1094,10 +1109,9 @@ impl Ctx<'_> {
         if expand {
             scratch.path.clear();
             scratch.path.push(t);
-            self.expand(plan, &mut part, scratch, 1);
+            self.expand(plan, part, scratch, 1);
         }
         scratch.members = members;
-        part
     }
 
     /// Extends `path + e` for every entry `e` of level `depth` (sets of `depth + 1` tags).
@@ -1165,7 +1179,9 @@ impl Ctx<'_> {
         let ci = cur.entries[i].1;
         let a = &cur.bits[i * words..(i + 1) * words];
         let rest = &mut scratch.rest;
-        suffix_counts(a, wrong, rest);
+        if leaf && plan.bound_errors > 0 {
+            suffix_counts(a, rest);
+        }
         next.entries.clear();
         next.bits.clear();
         for j in i + 1..cur.entries.len() {
@@ -1185,10 +1201,7 @@ impl Ctx<'_> {
                 continue;
             }
             let c = if leaf {
-                match and_count_until(a, b, wrong, rest, self.min_support, plan.prune_errors) {
-                    Some(c) => c,
-                    None => continue,
-                }
+                and_count(a, b, wrong)
             } else {
                 let start = next.bits.len();
                 next.bits.resize(start + words, 0);
@@ -1306,12 +1319,26 @@ impl Ctx<'_> {
     ) {
         // The mode search's common case, kept small enough to inline into the hot loops:
         // a tested set that does not pass the drop.
-        if let Goal::Modes(_) = self.goal {
-            part.n_tested += 1;
-            if c.accuracy() > plan.threshold {
-                return;
+        match self.goal {
+            Goal::Modes(_) => {
+                part.n_tested += 1;
+                if c.accuracy() > plan.threshold {
+                    return;
+                }
+                part.n_tested -= 1; // counted again below
             }
-            part.n_tested -= 1; // counted again below
+            Goal::ModesAndFamily(_) => {
+                // Counted here only.
+                plan.count_in_family(part, c);
+                if c.errors < plan.min_errors {
+                    return;
+                }
+                if c.accuracy() > plan.threshold {
+                    part.n_tested += 1;
+                    return;
+                }
+            }
+            _ => {}
         }
         self.evaluate_rest(
             plan,
@@ -1356,7 +1383,7 @@ impl Ctx<'_> {
             }
             Goal::Modes(p) => p,
             Goal::ModesAndFamily(p) => {
-                plan.count_in_family(part, c);
+                // Counted in the family by `evaluate`.
                 if c.errors < plan.min_errors {
                     return;
                 }
@@ -1467,50 +1494,27 @@ fn count_bits(bits: &[u64], wrong: &[u64]) -> Counts {
 /// Words between two checks of an early exit.
 const CHUNK: usize = 8;
 
-/// `rest[k]`: the support and errors of `a` in its words from chunk `k` on (`k` up to the
-/// number of chunks, whose entry is zero): the most a child of `a` can still gain there.
-fn suffix_counts(a: &[u64], wrong: &[u64], rest: &mut Vec<(u32, u32)>) {
+/// `rest[k]`: the support of `a` in its words from chunk `k` on (`k` up to the number of
+/// chunks, whose entry is zero): the most a child of `a` can still gain there.
+fn suffix_counts(a: &[u64], rest: &mut Vec<u32>) {
     let n = a.len().div_ceil(CHUNK);
     rest.clear();
-    rest.resize(n + 1, (0, 0));
+    rest.resize(n + 1, 0);
     for k in (0..n).rev() {
-        let (mut support, mut errors) = rest[k + 1];
-        for (&x, &w) in a[k * CHUNK..].iter().zip(&wrong[k * CHUNK..]).take(CHUNK) {
-            support += x.count_ones();
-            errors += (x & w).count_ones();
-        }
-        rest[k] = (support, errors);
+        let chunk = &a[k * CHUNK..a.len().min((k + 1) * CHUNK)];
+        rest[k] = rest[k + 1] + chunk.iter().map(|x| x.count_ones()).sum::<u32>();
     }
 }
 
-/// The counts of `a & b`, or `None` as soon as they can no longer reach `min_support` and
-/// `min_errors` (`rest` from [`suffix_counts`] of `a`).
 #[inline(always)]
-fn and_count_until(
-    a: &[u64],
-    b: &[u64],
-    wrong: &[u64],
-    rest: &[(u32, u32)],
-    min_support: u32,
-    min_errors: u32,
-) -> Option<Counts> {
+fn and_count(a: &[u64], b: &[u64], wrong: &[u64]) -> Counts {
     let (mut support, mut errors) = (0u32, 0u32);
-    let chunks = a
-        .chunks(CHUNK)
-        .zip(b.chunks(CHUNK))
-        .zip(wrong.chunks(CHUNK));
-    for (k, ((a, b), wrong)) in chunks.enumerate() {
-        let (more, more_errors) = rest[k];
-        if support + more < min_support || errors + more_errors < min_errors {
-            return None;
-        }
-        for ((&x, &y), &w) in a.iter().zip(b).zip(wrong) {
-            let z = x & y;
-            support += z.count_ones();
-            errors += (z & w).count_ones();
-        }
+    for ((&x, &y), &w) in a.iter().zip(b).zip(wrong) {
+        let z = x & y;
+        support += z.count_ones();
+        errors += (z & w).count_ones();
     }
-    (support >= min_support && errors >= min_errors).then_some(Counts { support, errors })
+    Counts { support, errors }
 }
 
 /// The counts of `a & b`: `None` as soon as its support can no longer reach `min_support`;
@@ -1521,7 +1525,7 @@ fn and_count_until_high(
     a: &[u64],
     b: &[u64],
     wrong: &[u64],
-    rest: &[(u32, u32)],
+    rest: &[u32],
     min_support: u32,
     enough: u32,
 ) -> Option<Counts> {
@@ -1531,7 +1535,7 @@ fn and_count_until_high(
         .zip(b.chunks(CHUNK))
         .zip(wrong.chunks(CHUNK));
     for (k, ((a, b), wrong)) in chunks.enumerate() {
-        if support + rest[k].0 < min_support {
+        if support + rest[k] < min_support {
             return None;
         }
         if support >= enough {
@@ -1810,6 +1814,124 @@ mod tests {
         let q = bh_q_values_of(&mut family, &query);
         for (m, q) in out.modes.iter().zip(q) {
             assert_eq!(m.q_value.unwrap().to_bits(), q.to_bits());
+        }
+    }
+
+    /// Per class: how many frequent sets were only counted as high, and the histogram of the
+    /// others' packed `(support, n_correct)`.
+    type Split = Vec<(u32, u64, Vec<(u64, u64)>)>;
+
+    /// The [`Split`] of the family the walk for `goal` counts.
+    fn family_split(index: &TagIndex, p: &SearchParams, goal: &Goal) -> Split {
+        let parts = run(index, &p.lattice(), goal, &AtomicBool::new(false)).unwrap();
+        let mut high = vec![0u64; index.n_classes()];
+        for part in &parts {
+            high[part.class as usize] += part.high;
+        }
+        let mut out: Vec<_> = merge_by_class(parts)
+            .into_iter()
+            .map(|(class, map)| {
+                let mut pairs: Vec<(u64, u64)> = map.into_iter().collect();
+                pairs.sort_unstable();
+                (class, high[class as usize], pairs)
+            })
+            .collect();
+        out.retain(|(_, high, pairs)| *high > 0 || !pairs.is_empty());
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 300,
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// The walks that count the q-values' family with its high sets only counted (with
+        /// the mode search, and alone) split it exactly as every set's own counts do, on
+        /// classes wide enough (up to 1,600 samples, 25 words) for the early stop of the
+        /// bound on errors to act, with supports near `min_support` and near the class's
+        /// accuracy; the mode search with the family tests the same sets as without it.
+        #[test]
+        fn family_shortcuts_split_like_every_set(
+            seed in proptest::prelude::any::<u64>(),
+            n in 1usize..=1600,
+            n_tags in 3u32..=14,
+            n_classes in 1u32..=2,
+            max_tags in 2usize..=5,
+            min_support in 1u32..=200,
+            min_drop in proptest::prop_oneof![
+                proptest::strategy::Just(0.0),
+                proptest::strategy::Just(0.05),
+                proptest::strategy::Just(0.2),
+                0.0..=0.6f64,
+            ],
+            base_error in proptest::prop_oneof![0u32..=3, 0u32..=40],
+        ) {
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as u32
+            };
+            let density: Vec<u32> = (0..n_tags).map(|_| 30 + next() % 65).collect();
+            let (mut indptr, mut indices, mut class_ids, mut correct) =
+                (vec![0u64], vec![], vec![], vec![]);
+            for _ in 0..n {
+                let tags: Vec<u32> = (0..n_tags).filter(|&t| next() % 100 < density[t as usize]).collect();
+                let bad = tags.contains(&0) && tags.contains(&1);
+                indices.extend(&tags);
+                indptr.push(indices.len() as u64);
+                class_ids.push(next() % n_classes);
+                correct.push(next() % 100 >= if bad { base_error + 30 } else { base_error });
+            }
+            let index = TagIndex::from_csr(&indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1).unwrap();
+            let p = SearchParams { max_tags, min_support, min_drop, ..SearchParams::default() };
+            // Every set with its counts, split by the definition.
+            let expected: Split = family_split(&index, &p, &Goal::FamilyAll)
+                .into_iter()
+                .map(|(class, _, pairs)| {
+                    let ci = &index.classes[class as usize];
+                    let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
+                    let is_high = |key: u64| (key & 0xFFFF_FFFF) * n_c >= (key >> 32) * c;
+                    let high = pairs.iter().filter(|&&(k, _)| is_high(k)).map(|&(_, n)| n).sum();
+                    let low = pairs.into_iter().filter(|&(k, _)| !is_high(k)).collect();
+                    (class, high, low)
+                })
+                .collect();
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::Family), &expected);
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::ModesAndFamily(&p)), &expected);
+            let cancel = AtomicBool::new(false);
+            let (with_family, _) = search_with_q_values(&index, &p, &cancel).unwrap();
+            let alone = search(&index, &p, &cancel).unwrap();
+            proptest::prop_assert_eq!(with_family.sets_tested, alone.sets_tested);
+        }
+    }
+
+    /// The table of supports that show a set high agrees with its definition.
+    #[test]
+    fn high_supports_follow_the_definition() {
+        for (n_c, c, s) in [
+            (10u32, 8u32, 3u32),
+            (1669, 1475, 32),
+            (7, 7, 2),
+            (5, 0, 1),
+            (100, 99, 40),
+        ] {
+            let table = high_supports(n_c, c, s);
+            assert_eq!(table.len() as u32, n_c - c + 1);
+            for (e, &need) in table.iter().enumerate() {
+                let e = e as u64;
+                let high = |n: u64| e * u64::from(n_c) <= n * u64::from(n_c - c);
+                if need == u32::MAX {
+                    assert!(!high(u64::from(u32::MAX)));
+                    continue;
+                }
+                let need = u64::from(need);
+                assert!(need >= u64::from(s) && high(need), "{n_c} {c} {s} {e}");
+                assert!(need == u64::from(s) || !high(need - 1), "{n_c} {c} {s} {e}");
+            }
         }
     }
 }
