@@ -63,13 +63,14 @@ pub(crate) fn pack(c: Counts) -> u64 {
 
 /// Fills in `p_value` of every mode.
 pub(crate) fn attach_p_values(modes: &mut [FailureMode]) {
-    for m in modes.iter_mut() {
+    // In parallel: dense data can have tens of thousands of modes.
+    modes.par_iter_mut().with_min_len(256).for_each(|m| {
         m.p_value = binomial_cdf(
             u64::from(m.n_correct),
             u64::from(m.support),
             m.class_accuracy,
         );
-    }
+    });
 }
 
 /// Fills in `q_value` of the modes: Benjamini–Hochberg over one family, every frequent set
@@ -550,7 +551,7 @@ pub fn search(
 
 /// The documented order of modes: class, drop (largest first), then tag ids.
 pub(crate) fn sort_modes(modes: &mut [FailureMode]) {
-    modes.sort_by(|a, b| {
+    modes.par_sort_by(|a, b| {
         a.class
             .cmp(&b.class)
             .then(b.drop.total_cmp(&a.drop))
