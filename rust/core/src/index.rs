@@ -66,6 +66,54 @@ pub(crate) struct ClassTags {
     /// local tag ids of sample `i`, ascending.
     pub(crate) row_ptr: Vec<u32>,
     pub(crate) row_tags: RowTags,
+    /// Every local tag's samples as a dense bitset (`words` each, one after another), made
+    /// at the first look-up of a set's counts and kept; `None` where that would take more
+    /// than [`DENSE_WORDS`] words.
+    dense: OnceLock<Option<Vec<u64>>>,
+}
+
+/// Largest class (tags x bitset words) whose tags are also kept as dense bitsets (2 MiB):
+/// a set's counts are then a few ANDs of `n_samples / 64` words rather than roaring
+/// intersections of sorted arrays.
+const DENSE_WORDS: usize = 1 << 18;
+
+impl ClassTags {
+    fn words(&self) -> usize {
+        (self.n_samples as usize).div_ceil(64)
+    }
+
+    /// The dense bitsets of every local tag, if the class is small enough (made once).
+    fn dense(&self) -> Option<&[u64]> {
+        self.dense
+            .get_or_init(|| {
+                let words = self.words();
+                if words * self.tags.len() > DENSE_WORDS {
+                    return None;
+                }
+                let mut bits = vec![0u64; words * self.tags.len()];
+                for (l, bitmap) in self.bitmaps.iter().enumerate() {
+                    for s in bitmap {
+                        bits[l * words + (s / 64) as usize] |= 1u64 << (s % 64);
+                    }
+                }
+                Some(bits)
+            })
+            .as_deref()
+    }
+}
+
+/// The support and errors (samples also in `wrong`) of the samples carrying every local tag
+/// of `local_tags` (not empty), from the class's dense bitsets `bits` of `words` words each.
+fn dense_counts(bits: &[u64], words: usize, local_tags: &[u32], wrong: &[u64]) -> (u32, u32) {
+    let (mut support, mut errors) = (0u32, 0u32);
+    for (w, &wrong) in wrong[..words].iter().enumerate() {
+        let x = local_tags
+            .iter()
+            .fold(!0u64, |x, &l| x & bits[l as usize * words + w]);
+        support += x.count_ones();
+        errors += (x & wrong).count_ones();
+    }
+    (support, errors)
 }
 
 /// The horizontal layout's tag ids: 16 bits wide when the class keeps at most 65,536 tags
@@ -145,6 +193,14 @@ impl ClassIndex {
                 }
             }
             [first, rest @ ..] => {
+                if let Some(bits) = self.data.dense() {
+                    let (support, errors) =
+                        dense_counts(bits, self.data.words(), local_tags, &self.errors().wrong);
+                    return SetStats {
+                        support,
+                        n_correct: support - errors,
+                    };
+                }
                 let mut acc = self.data.bitmaps[*first as usize].clone();
                 for t in rest {
                     acc &= &self.data.bitmaps[*t as usize];
@@ -481,6 +537,39 @@ impl TagIndex {
         Ok(acc.unwrap_or_else(|| (0..ci.data.n_samples).collect()))
     }
 
+    /// The wrong samples of `class` (class-local ids, ascending) carrying every tag of
+    /// `tags` (global ids).
+    fn wrong_members(&self, class: u32, tags: &[u32]) -> Result<Vec<u32>> {
+        let ci = self.class(class)?;
+        let mut local = Vec::with_capacity(tags.len());
+        for &t in tags {
+            match ci.local(t) {
+                Some(l) => local.push(l),
+                None => break,
+            }
+        }
+        if local.len() == tags.len() && !local.is_empty() {
+            if let Some(bits) = ci.data.dense() {
+                let words = ci.data.words();
+                let wrong = &ci.errors().wrong;
+                let mut out = Vec::new();
+                for (w, &wrong) in wrong[..words].iter().enumerate() {
+                    let mut x = local
+                        .iter()
+                        .fold(wrong, |x, &l| x & bits[l as usize * words + w]);
+                    while x != 0 {
+                        out.push(w as u32 * 64 + x.trailing_zeros());
+                        x &= x - 1;
+                    }
+                }
+                return Ok(out);
+            }
+        }
+        Ok((self.member_bitmap(class, tags)? - &ci.correct)
+            .iter()
+            .collect())
+    }
+
     /// What the misclassified samples of each tag set were mistaken for, in parallel.
     ///
     /// `sets` are `(class, tags)` (global ids); `predictions` are the samples' prediction
@@ -511,14 +600,13 @@ impl TagIndex {
             .map_init(
                 || vec![0u32; code_class.len()],
                 |counts, (class, tags)| {
-                    let ci = self.class(*class)?;
-                    let wrong = self.member_bitmap(*class, tags)? - &ci.correct;
+                    let wrong = self.wrong_members(*class, tags)?;
                     let codes = &predictions.codes[start[*class as usize]..];
                     let mut top: Option<(u32, u32)> = None;
-                    for i in &wrong {
+                    for &i in &wrong {
                         counts[codes[i as usize] as usize] += 1;
                     }
-                    for i in &wrong {
+                    for &i in &wrong {
                         let code = codes[i as usize];
                         let n = counts[code as usize];
                         // Most frequent; ties go to the smallest code.
@@ -526,7 +614,7 @@ impl TagIndex {
                             top = Some((code, n));
                         }
                     }
-                    for i in &wrong {
+                    for &i in &wrong {
                         counts[codes[i as usize] as usize] = 0;
                     }
                     let other_support = match top.and_then(|(code, _)| code_class[code as usize]) {
@@ -784,6 +872,7 @@ fn build_class(
             bitmaps,
             row_ptr,
             row_tags,
+            dense: OnceLock::new(),
         }),
         correct_bm,
     )

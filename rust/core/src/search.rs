@@ -63,13 +63,14 @@ pub(crate) fn pack(c: Counts) -> u64 {
 
 /// Fills in `p_value` of every mode.
 pub(crate) fn attach_p_values(modes: &mut [FailureMode]) {
-    for m in modes.iter_mut() {
+    // In parallel: dense data can have tens of thousands of modes.
+    modes.par_iter_mut().with_min_len(256).for_each(|m| {
         m.p_value = binomial_cdf(
             u64::from(m.n_correct),
             u64::from(m.support),
             m.class_accuracy,
         );
-    }
+    });
 }
 
 /// Fills in `q_value` of the modes: Benjamini–Hochberg over one family, every frequent set
@@ -255,23 +256,25 @@ fn bh_with_high_block(family: &mut Vec<(f64, u64)>, high: u64, query: &[f64]) ->
     q.iter().all(|&q| q <= HIGH_P).then_some(q)
 }
 
-/// Each class's family histogram, its parts' maps merged (classes in parallel), by class.
+/// Each class's family histogram, its parts' maps and pairs merged (classes in parallel),
+/// by class.
 fn merge_by_class(parts: Vec<Part>) -> Vec<(u32, FxHashMap<u64, u64>)> {
     // The parts come sorted by class.
-    let mut grouped: Vec<(u32, Vec<FxHashMap<u64, u64>>)> = Vec::new();
+    let mut grouped: Vec<(u32, Vec<Part>)> = Vec::new();
     for part in parts {
         match grouped.last_mut() {
-            Some((c, maps)) if *c == part.class => maps.push(part.family),
-            _ => grouped.push((part.class, vec![part.family])),
+            Some((c, group)) if *c == part.class => group.push(part),
+            _ => grouped.push((part.class, vec![part])),
         }
     }
     grouped
         .into_par_iter()
-        .map(|(class, mut maps)| {
-            maps.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            let mut merged = maps.swap_remove(0);
-            for map in maps {
-                for (key, count) in map {
+        .map(|(class, group)| {
+            let most: usize = group.iter().map(|p| p.family.len() + p.pairs.len()).sum();
+            let mut merged = FxHashMap::default();
+            merged.reserve(most);
+            for part in group {
+                for (key, count) in part.family.into_iter().chain(part.pairs) {
                     *merged.entry(key).or_insert(0) += count;
                 }
             }
@@ -548,7 +551,7 @@ pub fn search(
 
 /// The documented order of modes: class, drop (largest first), then tag ids.
 pub(crate) fn sort_modes(modes: &mut [FailureMode]) {
-    modes.sort_by(|a, b| {
+    modes.par_sort_by(|a, b| {
         a.class
             .cmp(&b.class)
             .then(b.drop.total_cmp(&a.drop))
@@ -647,6 +650,8 @@ struct Part {
     /// How many frequent sets have each packed `(support, n_correct)` (see [`pack`]); kept
     /// only for the q-value family.
     family: FxHashMap<u64, u64>,
+    /// The same, as pairs: a work item's map goes back to its worker for the next item.
+    pairs: Vec<(u64, u64)>,
     /// How many more frequent sets have an accuracy at or above their class's (only counted:
     /// their p-value is at least 1/2).
     high: u64,
@@ -669,6 +674,13 @@ pub(crate) struct ClassPlan<'a> {
     /// Sets with fewer errors are pruned with their supersets: `min_errors`, or 0 where
     /// every frequent set is wanted.
     prune_errors: u32,
+    /// Where the q-values' family is counted with its high sets only counted: sets whose
+    /// errors are known to be below this (from an upper bound) are never tested as modes,
+    /// so they need their exact errors only when the bound cannot show them high
+    /// (`min_errors` with the mode search, `u32::MAX` for the family alone, 0 elsewhere).
+    bound_errors: u32,
+    /// Where `bound_errors > 0`: [`high_supports`] of the class, by number of errors.
+    high_support: Vec<u32>,
     /// Local ids of the tags searched, ascending.
     pub(crate) active: Vec<u32>,
     /// Rank of each local tag in `active`, or `u32::MAX`.
@@ -692,6 +704,13 @@ impl ClassPlan<'_> {
         } else {
             *part.family.entry(pack(c)).or_insert(0) += 1;
         }
+    }
+
+    /// The smallest support at which every set with at most `errors` wrong predictions has
+    /// an accuracy at least the class's, and at least `min_support` (see [`high_supports`]).
+    #[inline(always)]
+    fn high_from(&self, errors: u32) -> u32 {
+        self.high_support[errors as usize]
     }
 
     fn is_wrong(&self, sample: u32) -> bool {
@@ -809,6 +828,11 @@ fn plan_class<'a>(
         Goal::Modes(_) => min_errors,
         _ => 0,
     };
+    let bound_errors = match goal {
+        Goal::ModesAndFamily(_) => min_errors,
+        Goal::Family => u32::MAX,
+        _ => 0,
+    };
     let first = ci.data.counts.partition_point(|&n| n < threshold_count);
     let errors = ci.errors();
     let mut active = Vec::new();
@@ -835,11 +859,38 @@ fn plan_class<'a>(
         threshold,
         min_errors,
         prune_errors,
+        bound_errors,
+        high_support: if bound_errors > 0 {
+            high_supports(ci.n_samples(), ci.n_correct(), lattice.min_support)
+        } else {
+            Vec::new()
+        },
         active,
         rank,
         active_errors,
         wrong: &errors.wrong,
     })
+}
+
+/// For each number of errors `e` from 0 to the class's: the smallest support `n >= min_support`
+/// at which a set with at most `e` errors has an accuracy at least the class's, `n_correct /
+/// n_samples` (`e * n_samples <= n * (n_samples - n_correct)`, in integers); `u32::MAX`
+/// where no support is enough. A table, so that the hot loop does not divide.
+fn high_supports(n_samples: u32, n_correct: u32, min_support: u32) -> Vec<u32> {
+    let n_c = u64::from(n_samples);
+    let wrong = n_c - u64::from(n_correct);
+    (0..=wrong)
+        .map(|e| {
+            let need = if e == 0 {
+                0
+            } else if wrong == 0 {
+                return u32::MAX;
+            } else {
+                (e * n_c).div_ceil(wrong)
+            };
+            need.max(u64::from(min_support)).min(u64::from(u32::MAX)) as u32
+        })
+        .collect()
 }
 
 /// One level of the depth-first search: the extensions of the current prefix.
@@ -860,6 +911,29 @@ struct Level {
     index_of: Vec<u32>,
 }
 
+impl Level {
+    /// The counts of `set` (local ids; its first tag is this level's item's, the rest are
+    /// among its entries) without its tag at position `skip >= 1`, from this level's
+    /// bitsets: this level must be its own frame, and expanding (`index_of` set).
+    fn counts_without(&self, set: &[u32], skip: usize) -> Counts {
+        debug_assert!(skip >= 1 && self.frame == 1);
+        let words = self.words;
+        let (mut support, mut errors) = (0u32, 0u32);
+        for (w, &wrong) in self.wrong[..words].iter().enumerate() {
+            let mut x = !0u64;
+            for (m, &u) in set.iter().enumerate().skip(1) {
+                if m != skip {
+                    let k = self.index_of[u as usize] as usize;
+                    x &= self.bits[k * words + w];
+                }
+            }
+            support += x.count_ones();
+            errors += (x & wrong).count_ones();
+        }
+        Counts { support, errors }
+    }
+}
+
 /// Reusable buffers of one worker thread.
 #[derive(Default)]
 struct Scratch {
@@ -870,6 +944,10 @@ struct Scratch {
     path: Vec<u32>,
     members: Vec<u32>,
     levels: Vec<Level>,
+    /// Support of a bitset from each [`CHUNK`] of words on (see [`suffix_counts`]).
+    rest: Vec<u32>,
+    /// An empty family map, kept for its capacity.
+    family: FxHashMap<u64, u64>,
 }
 
 impl Scratch {
@@ -907,7 +985,7 @@ impl Ctx<'_> {
         for r in 0..plan.active.len() {
             let c = plan.singleton(r);
             if c.support >= self.min_support {
-                self.evaluate(plan, &mut part, &[], plan.active[r], c, none, none);
+                self.evaluate(plan, &mut part, &[], plan.active[r], c, none, none, None);
             }
         }
         part
@@ -922,10 +1000,19 @@ impl Ctx<'_> {
     fn item(&self, plan: &ClassPlan, r0: usize, scratch: &mut Scratch) -> Part {
         let mut part = Part {
             class: plan.class,
+            family: std::mem::take(&mut scratch.family),
             ..Part::default()
         };
+        self.item_sets(plan, r0, scratch, &mut part);
+        part.pairs = part.family.drain().collect();
+        scratch.family = std::mem::take(&mut part.family);
+        part
+    }
+
+    /// [`Self::item`]'s sets, into `part`.
+    fn item_sets(&self, plan: &ClassPlan, r0: usize, scratch: &mut Scratch, part: &mut Part) {
         if self.cancel.load(Ordering::Relaxed) {
-            return part;
+            return;
         }
         let ci = plan.ci;
         let t = plan.active[r0];
@@ -967,7 +1054,7 @@ impl Ctx<'_> {
                 }
                 let r = base as usize + k;
                 let u = plan.active[r];
-                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r));
+                self.evaluate(plan, part, &[t], u, c, first, plan.singleton(r), None);
                 let to = entries.len() * words;
                 level.bits.copy_within(k * words..(k + 1) * words, to);
                 entries.push((u, c));
@@ -987,7 +1074,7 @@ impl Ctx<'_> {
                     continue;
                 }
                 let u = plan.active[r];
-                self.evaluate(plan, &mut part, &[t], u, c, first, plan.singleton(r));
+                self.evaluate(plan, part, &[t], u, c, first, plan.singleton(r), None);
                 if deeper {
                     scratch.slot[r] = entries.len() as u32;
                     entries.push((u, c));
@@ -1023,10 +1110,9 @@ impl Ctx<'_> {
         if expand {
             scratch.path.clear();
             scratch.path.push(t);
-            self.expand(plan, &mut part, scratch, 1);
+            self.expand(plan, part, scratch, 1);
         }
         scratch.members = members;
-        part
     }
 
     /// Extends `path + e` for every entry `e` of level `depth` (sets of `depth + 1` tags).
@@ -1093,11 +1179,28 @@ impl Ctx<'_> {
         let words = cur.words;
         let ci = cur.entries[i].1;
         let a = &cur.bits[i * words..(i + 1) * words];
+        let rest = &mut scratch.rest;
+        if leaf && plan.bound_errors > 0 {
+            suffix_counts(a, rest);
+        }
         next.entries.clear();
         next.bits.clear();
         for j in i + 1..cur.entries.len() {
             let (xj, cj) = cur.entries[j];
             let b = &cur.bits[j * words..(j + 1) * words];
+            // The child's samples are among both parents', so are its errors.
+            let bound = ci.errors.min(cj.errors);
+            if leaf && bound < plan.bound_errors {
+                // Never tested as a mode, only counted in the family: once its support
+                // reaches what the bound needs to show it high, the rest does not matter.
+                let enough = plan.high_from(bound);
+                match and_count_until_high(a, b, wrong, rest, self.min_support, enough) {
+                    None => {}
+                    Some(c) if c.support >= enough => part.high += 1,
+                    Some(c) => plan.count_in_family(part, c),
+                }
+                continue;
+            }
             let c = if leaf {
                 and_count(a, b, wrong)
             } else {
@@ -1112,7 +1215,7 @@ impl Ctx<'_> {
             if !self.keeps(plan, c) {
                 continue;
             }
-            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj);
+            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj, Some(&lower[1]));
             if !leaf {
                 next.entries.push((xj, c));
             }
@@ -1166,7 +1269,7 @@ impl Ctx<'_> {
                 continue;
             }
             let (xj, cj) = cur.entries[j];
-            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj);
+            self.evaluate(plan, part, &scratch.path, xj, c, ci, cj, Some(&lower[1]));
             if !leaf {
                 scratch.slot[j] = next.entries.len() as u32;
                 next.entries.push((xj, c));
@@ -1200,7 +1303,8 @@ impl Ctx<'_> {
 
     /// Records the set `prefix + [last]` (local ids) with counts `c`. Removing `last` gives
     /// the known set `minus_last`; removing the last tag of `prefix` gives `minus_second_last`;
-    /// removing any earlier tag needs a recount, done only for sets that pass the drop.
+    /// removing any earlier tag needs a recount, done only for sets that pass the drop: in
+    /// `level1`'s bitsets (those of the first tag's item) where it keeps the first tag.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn evaluate(
@@ -1212,17 +1316,41 @@ impl Ctx<'_> {
         c: Counts,
         minus_last: Counts,
         minus_second_last: Counts,
+        level1: Option<&Level>,
     ) {
         // The mode search's common case, kept small enough to inline into the hot loops:
         // a tested set that does not pass the drop.
-        if let Goal::Modes(_) = self.goal {
-            part.n_tested += 1;
-            if c.accuracy() > plan.threshold {
-                return;
+        match self.goal {
+            Goal::Modes(_) => {
+                part.n_tested += 1;
+                if c.accuracy() > plan.threshold {
+                    return;
+                }
+                part.n_tested -= 1; // counted again below
             }
-            part.n_tested -= 1; // counted again below
+            Goal::ModesAndFamily(_) => {
+                // Counted here only.
+                plan.count_in_family(part, c);
+                if c.errors < plan.min_errors {
+                    return;
+                }
+                if c.accuracy() > plan.threshold {
+                    part.n_tested += 1;
+                    return;
+                }
+            }
+            _ => {}
         }
-        self.evaluate_rest(plan, part, prefix, last, c, minus_last, minus_second_last);
+        self.evaluate_rest(
+            plan,
+            part,
+            prefix,
+            last,
+            c,
+            minus_last,
+            minus_second_last,
+            level1,
+        );
     }
 
     /// [`Self::evaluate`] past its common case.
@@ -1237,6 +1365,7 @@ impl Ctx<'_> {
         c: Counts,
         minus_last: Counts,
         minus_second_last: Counts,
+        level1: Option<&Level>,
     ) {
         let global = |l: &u32| plan.ci.data.tags[*l as usize];
         let params = match self.goal {
@@ -1255,7 +1384,7 @@ impl Ctx<'_> {
             }
             Goal::Modes(p) => p,
             Goal::ModesAndFamily(p) => {
-                plan.count_in_family(part, c);
+                // Counted in the family by `evaluate`.
                 if c.errors < plan.min_errors {
                     return;
                 }
@@ -1271,13 +1400,24 @@ impl Ctx<'_> {
             .copied()
             .chain(std::iter::once(last))
             .collect();
+        // The subsets that keep the first tag are counted in its item's bitsets, the one
+        // without it (from the class's bitmaps) last: the first subset that is not easier
+        // by the necessity margin ends the check, and the order changes no result.
+        let recount = |skip: usize| match level1 {
+            Some(level1) if skip > 0 => level1.counts_without(&set, skip).accuracy(),
+            _ => plan.accuracy_without(&set, skip),
+        };
         let subsets: Box<dyn Iterator<Item = f64>> = match prefix.split_last() {
             // A single tag's subset is the whole class.
             None => Box::new(std::iter::once(plan.class_accuracy)),
             Some((_, earlier)) => Box::new(
                 [minus_last.accuracy(), minus_second_last.accuracy()]
                     .into_iter()
-                    .chain((0..earlier.len()).map(|skip| plan.accuracy_without(&set, skip))),
+                    .chain(
+                        (1..earlier.len())
+                            .chain((0..earlier.len()).take(1))
+                            .map(recount),
+                    ),
             ),
         };
         if let Some(mode) = plan.judge(params, &set, c, subsets) {
@@ -1352,6 +1492,21 @@ fn count_bits(bits: &[u64], wrong: &[u64]) -> Counts {
     Counts { support, errors }
 }
 
+/// Words between two checks of an early exit.
+const CHUNK: usize = 8;
+
+/// `rest[k]`: the support of `a` in its words from chunk `k` on (`k` up to the number of
+/// chunks, whose entry is zero): the most a child of `a` can still gain there.
+fn suffix_counts(a: &[u64], rest: &mut Vec<u32>) {
+    let n = a.len().div_ceil(CHUNK);
+    rest.clear();
+    rest.resize(n + 1, 0);
+    for k in (0..n).rev() {
+        let chunk = &a[k * CHUNK..a.len().min((k + 1) * CHUNK)];
+        rest[k] = rest[k + 1] + chunk.iter().map(|x| x.count_ones()).sum::<u32>();
+    }
+}
+
 #[inline(always)]
 fn and_count(a: &[u64], b: &[u64], wrong: &[u64]) -> Counts {
     let (mut support, mut errors) = (0u32, 0u32);
@@ -1361,6 +1516,39 @@ fn and_count(a: &[u64], b: &[u64], wrong: &[u64]) -> Counts {
         errors += (z & w).count_ones();
     }
     Counts { support, errors }
+}
+
+/// The counts of `a & b`: `None` as soon as its support can no longer reach `min_support`;
+/// once the support reaches `enough`, that much (the counts are then partial), exact
+/// otherwise.
+#[inline(always)]
+fn and_count_until_high(
+    a: &[u64],
+    b: &[u64],
+    wrong: &[u64],
+    rest: &[u32],
+    min_support: u32,
+    enough: u32,
+) -> Option<Counts> {
+    let (mut support, mut errors) = (0u32, 0u32);
+    let chunks = a
+        .chunks(CHUNK)
+        .zip(b.chunks(CHUNK))
+        .zip(wrong.chunks(CHUNK));
+    for (k, ((a, b), wrong)) in chunks.enumerate() {
+        if support + rest[k] < min_support {
+            return None;
+        }
+        if support >= enough {
+            break;
+        }
+        for ((&x, &y), &w) in a.iter().zip(b).zip(wrong) {
+            let z = x & y;
+            support += z.count_ones();
+            errors += (z & w).count_ones();
+        }
+    }
+    (support >= min_support).then_some(Counts { support, errors })
 }
 
 #[inline(always)]
@@ -1627,6 +1815,124 @@ mod tests {
         let q = bh_q_values_of(&mut family, &query);
         for (m, q) in out.modes.iter().zip(q) {
             assert_eq!(m.q_value.unwrap().to_bits(), q.to_bits());
+        }
+    }
+
+    /// Per class: how many frequent sets were only counted as high, and the histogram of the
+    /// others' packed `(support, n_correct)`.
+    type Split = Vec<(u32, u64, Vec<(u64, u64)>)>;
+
+    /// The [`Split`] of the family the walk for `goal` counts.
+    fn family_split(index: &TagIndex, p: &SearchParams, goal: &Goal) -> Split {
+        let parts = run(index, &p.lattice(), goal, &AtomicBool::new(false)).unwrap();
+        let mut high = vec![0u64; index.n_classes()];
+        for part in &parts {
+            high[part.class as usize] += part.high;
+        }
+        let mut out: Vec<_> = merge_by_class(parts)
+            .into_iter()
+            .map(|(class, map)| {
+                let mut pairs: Vec<(u64, u64)> = map.into_iter().collect();
+                pairs.sort_unstable();
+                (class, high[class as usize], pairs)
+            })
+            .collect();
+        out.retain(|(_, high, pairs)| *high > 0 || !pairs.is_empty());
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 300,
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// The walks that count the q-values' family with its high sets only counted (with
+        /// the mode search, and alone) split it exactly as every set's own counts do, on
+        /// classes wide enough (up to 1,600 samples, 25 words) for the early stop of the
+        /// bound on errors to act, with supports near `min_support` and near the class's
+        /// accuracy; the mode search with the family tests the same sets as without it.
+        #[test]
+        fn family_shortcuts_split_like_every_set(
+            seed in proptest::prelude::any::<u64>(),
+            n in 1usize..=1600,
+            n_tags in 3u32..=14,
+            n_classes in 1u32..=2,
+            max_tags in 2usize..=5,
+            min_support in 1u32..=200,
+            min_drop in proptest::prop_oneof![
+                proptest::strategy::Just(0.0),
+                proptest::strategy::Just(0.05),
+                proptest::strategy::Just(0.2),
+                0.0..=0.6f64,
+            ],
+            base_error in proptest::prop_oneof![0u32..=3, 0u32..=40],
+        ) {
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as u32
+            };
+            let density: Vec<u32> = (0..n_tags).map(|_| 30 + next() % 65).collect();
+            let (mut indptr, mut indices, mut class_ids, mut correct) =
+                (vec![0u64], vec![], vec![], vec![]);
+            for _ in 0..n {
+                let tags: Vec<u32> = (0..n_tags).filter(|&t| next() % 100 < density[t as usize]).collect();
+                let bad = tags.contains(&0) && tags.contains(&1);
+                indices.extend(&tags);
+                indptr.push(indices.len() as u64);
+                class_ids.push(next() % n_classes);
+                correct.push(next() % 100 >= if bad { base_error + 30 } else { base_error });
+            }
+            let index = TagIndex::from_csr(&indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1).unwrap();
+            let p = SearchParams { max_tags, min_support, min_drop, ..SearchParams::default() };
+            // Every set with its counts, split by the definition.
+            let expected: Split = family_split(&index, &p, &Goal::FamilyAll)
+                .into_iter()
+                .map(|(class, _, pairs)| {
+                    let ci = &index.classes[class as usize];
+                    let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
+                    let is_high = |key: u64| (key & 0xFFFF_FFFF) * n_c >= (key >> 32) * c;
+                    let high = pairs.iter().filter(|&&(k, _)| is_high(k)).map(|&(_, n)| n).sum();
+                    let low = pairs.into_iter().filter(|&(k, _)| !is_high(k)).collect();
+                    (class, high, low)
+                })
+                .collect();
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::Family), &expected);
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::ModesAndFamily(&p)), &expected);
+            let cancel = AtomicBool::new(false);
+            let (with_family, _) = search_with_q_values(&index, &p, &cancel).unwrap();
+            let alone = search(&index, &p, &cancel).unwrap();
+            proptest::prop_assert_eq!(with_family.sets_tested, alone.sets_tested);
+        }
+    }
+
+    /// The table of supports that show a set high agrees with its definition.
+    #[test]
+    fn high_supports_follow_the_definition() {
+        for (n_c, c, s) in [
+            (10u32, 8u32, 3u32),
+            (1669, 1475, 32),
+            (7, 7, 2),
+            (5, 0, 1),
+            (100, 99, 40),
+        ] {
+            let table = high_supports(n_c, c, s);
+            assert_eq!(table.len() as u32, n_c - c + 1);
+            for (e, &need) in table.iter().enumerate() {
+                let e = e as u64;
+                let high = |n: u64| e * u64::from(n_c) <= n * u64::from(n_c - c);
+                if need == u32::MAX {
+                    assert!(!high(u64::from(u32::MAX)));
+                    continue;
+                }
+                let need = u64::from(need);
+                assert!(need >= u64::from(s) && high(need), "{n_c} {c} {s} {e}");
+                assert!(need == u64::from(s) || !high(need - 1), "{n_c} {c} {s} {e}");
+            }
         }
     }
 }
