@@ -47,11 +47,14 @@ from prime_rs.vision.progress import Progress
 from prime_rs.vision.runner import (
     RunResult,
     Step,
+    finished,
+    open_output,
     prediction_columns,
     prediction_settings,
     prediction_step,
     record_outputs,
-    shard_rows,
+    strict_stop,
+    write_complete_shard,
 )
 from prime_rs.vision.shards import ShardedOutput
 from prime_rs.vision.sources import ImageSource
@@ -408,14 +411,12 @@ def run_images_on_ray(
     MissingDependency
         Ray is not installed (``pip install 'prime_rs[ray]'``).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"--batch-size must be a positive integer, got {batch_size!r}")
-    out = ShardedOutput(
+    out = open_output(
+        source,
         output,
-        ids=source.ids,
         command=command,
         settings=settings,
-        fingerprint=source.fingerprint(),
+        batch_size=batch_size,
         shard_size=shard_size,
         metadata=metadata,
         resume=resume,
@@ -423,19 +424,7 @@ def run_images_on_ray(
     )
     with out.locked():
         if out.complete:
-            table, errors = out.finish()
-            return RunResult(
-                table=table,
-                errors=errors,
-                output=out.output,
-                errors_file=out.errors,
-                n_images=len(source),
-                processed=0,
-                resumed_shards=out.n_shards,
-                total_shards=out.n_shards,
-                seconds=0.0,
-                already_complete=True,
-            )
+            return finished(out, source, already_complete=True)
         pending = out.pending()
         paths = source.paths
         state = _Pending(remaining={k: len(out.positions(k)) for k in pending})
@@ -473,11 +462,7 @@ def run_images_on_ray(
                             good, produced, failures = pickle.loads(blob)
                             if failures and strict:
                                 i, reason = failures[0]
-                                raise InputError(
-                                    f"{paths[i]}: {reason} (--strict stops at the first image "
-                                    "that cannot be used; without it, such images go to the "
-                                    "errors table)"
-                                )
+                                raise strict_stop(paths[i], reason)
                             _receive(
                                 source,
                                 out,
@@ -505,18 +490,7 @@ def run_images_on_ray(
         missing = [k for k, n in state.remaining.items() if n]
         if missing:
             raise RuntimeError(f"{command}: no results came back for shards {missing[:5]}")
-        table, errors = out.finish()
-    return RunResult(
-        table=table,
-        errors=errors,
-        output=out.output,
-        errors_file=out.errors,
-        n_images=len(source),
-        processed=todo,
-        resumed_shards=out.resumed.shards,
-        total_shards=out.n_shards,
-        seconds=seconds,
-    )
+        return finished(out, source, processed=todo, seconds=seconds)
 
 
 def _receive(
@@ -543,13 +517,9 @@ def _receive(
     for k, n in sorted(touched.items()):
         state.remaining[k] -= n
         if state.remaining[k] == 0:
-            rows = shard_rows(source, out.positions(k), columns, state.results, state.failures)
-            if finish_rows is not None:
-                rows = finish_rows(rows)
-            out.write_shard(k, rows)
-            for i in out.positions(k):
-                state.results.pop(i, None)
-                state.failures.pop(i, None)
+            write_complete_shard(
+                source, out, k, columns, state.results, state.failures, finish_rows
+            )
 
 
 def tag_images_on_ray(

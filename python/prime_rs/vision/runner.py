@@ -35,6 +35,8 @@ __all__ = [
     "RunResult",
     "Step",
     "default_workers",
+    "finished",
+    "open_output",
     "predict_images",
     "prediction_columns",
     "prediction_settings",
@@ -42,7 +44,9 @@ __all__ = [
     "record_outputs",
     "run_images",
     "shard_rows",
+    "strict_stop",
     "tag_images",
+    "write_complete_shard",
 ]
 
 #: A model step: ``uint8`` batch -> one list (or array) per output column, one item per image.
@@ -163,16 +167,14 @@ def run_images(
     >>> result.table.columns, result.errors.height
     (['id', 'path', 'label', 'brightness'], 0)
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"--batch-size must be a positive integer, got {batch_size!r}")
     if workers is not None and (isinstance(workers, bool) or workers < 0):
         raise InputError(f"--workers must be 0 or more, got {workers!r}")
-    out = ShardedOutput(
+    out = open_output(
+        source,
         output,
-        ids=source.ids,
         command=command,
         settings=settings,
-        fingerprint=source.fingerprint(),
+        batch_size=batch_size,
         shard_size=shard_size,
         metadata=metadata,
         resume=resume,
@@ -180,19 +182,7 @@ def run_images(
     )
     with out.locked():
         if out.complete:
-            table, errors = out.finish()
-            return RunResult(
-                table=table,
-                errors=errors,
-                output=out.output,
-                errors_file=out.errors,
-                n_images=len(source),
-                processed=0,
-                resumed_shards=out.n_shards,
-                total_shards=out.n_shards,
-                seconds=0.0,
-                already_complete=True,
-            )
+            return finished(out, source, already_complete=True)
         pending = out.pending()
         todo = sum(len(out.positions(k)) for k in pending)
         n_workers = default_workers(device, todo) if workers is None else workers
@@ -220,10 +210,7 @@ def run_images(
         ):
             if batch.failures and strict:
                 i, reason = batch.failures[0]
-                raise InputError(
-                    f"{paths[i]}: {reason} (--strict stops at the first image that cannot be "
-                    "used; without it, such images go to the errors table)"
-                )
+                raise strict_stop(paths[i], reason)
             for i, reason in batch.failures:
                 failures[i] = reason
             if batch.indices:
@@ -232,27 +219,98 @@ def run_images(
             k = shard_of_batch[b]
             remaining[k] -= len(batches[b])
             if remaining[k] == 0:
-                rows = shard_rows(source, out.positions(k), columns, results, failures)
-                if finish_rows is not None:
-                    rows = finish_rows(rows)
-                out.write_shard(k, rows)
-                for i in out.positions(k):
-                    results.pop(i, None)
-                    failures.pop(i, None)
+                write_complete_shard(source, out, k, columns, results, failures, finish_rows)
         seconds = time.perf_counter() - start
         bar.close()
-        table, errors = out.finish()
+        return finished(out, source, processed=todo, seconds=seconds)
+
+
+def open_output(
+    source: ImageSource,
+    output: str | Path,
+    *,
+    command: str,
+    settings: dict[str, Any],
+    batch_size: int,
+    shard_size: int,
+    metadata: dict[str, Any] | None,
+    resume: bool,
+    overwrite: bool,
+) -> ShardedOutput:
+    """Check ``batch_size`` and open a run's sharded output (local and Ray runs alike).
+
+    Raises
+    ------
+    InputError
+        ``batch_size`` is not a positive integer, or the output cannot be used (see
+        :class:`~prime_rs.vision.shards.ShardedOutput`).
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    return ShardedOutput(
+        output,
+        ids=source.ids,
+        command=command,
+        settings=settings,
+        fingerprint=source.fingerprint(),
+        shard_size=shard_size,
+        metadata=metadata,
+        resume=resume,
+        overwrite=overwrite,
+    )
+
+
+def finished(
+    out: ShardedOutput,
+    source: ImageSource,
+    *,
+    processed: int = 0,
+    seconds: float = 0.0,
+    already_complete: bool = False,
+) -> RunResult:
+    """The result of a run whose shards are all written: its tables read back from ``out``
+    (``already_complete``: the output was found complete, nothing was run)."""
+    table, errors = out.finish()
     return RunResult(
         table=table,
         errors=errors,
         output=out.output,
         errors_file=out.errors,
         n_images=len(source),
-        processed=todo,
-        resumed_shards=out.resumed.shards,
+        processed=processed,
+        resumed_shards=out.n_shards if already_complete else out.resumed.shards,
         total_shards=out.n_shards,
         seconds=seconds,
+        already_complete=already_complete,
     )
+
+
+def strict_stop(path: str, reason: str) -> InputError:
+    """The error ``--strict`` stops with at the first image that cannot be used."""
+    return InputError(
+        f"{path}: {reason} (--strict stops at the first image that cannot be used; without "
+        "it, such images go to the errors table)"
+    )
+
+
+def write_complete_shard(
+    source: ImageSource,
+    out: ShardedOutput,
+    k: int,
+    columns: Mapping[str, pl.DataType],
+    results: dict[int, dict[str, Any]],
+    failures: dict[int, str],
+    finish_rows: Callable[[pl.DataFrame], pl.DataFrame] | None,
+) -> None:
+    """Write shard ``k``, every image of which is in ``results`` or ``failures``, and
+    forget those images."""
+    rows = shard_rows(source, out.positions(k), columns, results, failures)
+    if finish_rows is not None:
+        rows = finish_rows(rows)
+    out.write_shard(k, rows)
+    for i in out.positions(k):
+        results.pop(i, None)
+        failures.pop(i, None)
 
 
 def record_outputs(
