@@ -38,7 +38,7 @@ import polars as pl
 
 from prime_rs._ray import RayOption, connect
 from prime_rs.errors import InputError, ParameterError, PrimeError
-from prime_rs.index import SearchResult, TagIndex, _rank
+from prime_rs.index import SearchResult, TagIndex, _rank, empty_sentence
 from prime_rs.io import SamplesLike, load_samples, source_name
 from prime_rs.params import SearchParams
 
@@ -637,24 +637,13 @@ def _explain_empty(
     lattice = pl.concat([outs[c]["singletons"] for c in wanted], how="vertical").with_columns(
         pl.col("label").cast(classes["label"].dtype)
     )
-    if lattice.height == 0:
-        knob = "min_support" if threshold == p.min_support else "min_tag_count"
-        return (
-            f"No failure modes: no class has a tag carried by at least {threshold} of its "
-            f"samples ({knob}={threshold}); lower {knob}."
-        )
-    worst = (
-        lattice.join(chosen.select("label", "accuracy"), on="label")
-        .with_columns(drop=pl.col("accuracy_right") - pl.col("accuracy"))
-        .sort("drop", descending=True)
-        .row(0, named=True)
-    )
-    return (
-        f"No failure modes: no tag set of at most {p.max_tags} tags with at least "
-        f"{p.min_support} samples is {p.min_drop:.0%} less accurate than its class (and minimal). "
-        f"The largest drop of a single tag is {worst['drop']:.1%} "
-        f"(class {worst['label']!r}, tag {worst['tags'][0]!r}); lower min_drop or "
-        "min_support to see more."
+    return empty_sentence(
+        chosen,
+        lattice,
+        threshold=threshold,
+        max_tags=p.max_tags,
+        min_support=p.min_support,
+        min_drop=p.min_drop,
     )
 
 

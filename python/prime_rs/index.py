@@ -544,24 +544,13 @@ class TagIndex:
         lattice = self.frequent_sets(
             max_tags=1, min_support=threshold, labels=None if class_ids is None else labels
         )
-        if lattice.height == 0:
-            knob = "min_support" if threshold == min_support else "min_tag_count"
-            return (
-                f"No failure modes: no class has a tag carried by at least {threshold} of its "
-                f"samples ({knob}={threshold}); lower {knob}."
-            )
-        worst = (
-            lattice.join(classes.select("label", "accuracy"), on="label")
-            .with_columns(drop=pl.col("accuracy_right") - pl.col("accuracy"))
-            .sort("drop", descending=True)
-            .row(0, named=True)
-        )
-        return (
-            f"No failure modes: no tag set of at most {max_tags} tags with at least "
-            f"{min_support} samples is {min_drop:.0%} less accurate than its class (and minimal). "
-            f"The largest drop of a single tag is {worst['drop']:.1%} "
-            f"(class {worst['label']!r}, tag {worst['tags'][0]!r}); lower min_drop or "
-            "min_support to see more."
+        return empty_sentence(
+            classes,
+            lattice,
+            threshold=threshold,
+            max_tags=max_tags,
+            min_support=min_support,
+            min_drop=min_drop,
         )
 
     def frequent_sets(
@@ -662,3 +651,47 @@ def _codes(values: pl.Series, sorted_unique: pl.Series) -> np.ndarray:
     else:
         codes = sorted_unique.search_sorted(values, side="left")
     return np.ascontiguousarray(codes.cast(pl.UInt32).to_numpy(), dtype=np.uint32)
+
+
+def empty_sentence(
+    classes: pl.DataFrame,
+    singletons: pl.DataFrame,
+    *,
+    threshold: int,
+    max_tags: int,
+    min_support: int,
+    min_drop: float,
+) -> str:
+    """Why a search found no modes: the sentence of :meth:`TagIndex.explain_empty`, from the
+    classes searched (``label``, ``accuracy``) and their single tags carried by at least
+    ``threshold`` samples (``label``, ``tags``, ``accuracy``; the frequent sets' columns).
+
+    Examples
+    --------
+    >>> classes = pl.DataFrame({"label": ["fox"], "accuracy": [0.9]})
+    >>> ones = pl.DataFrame({"label": ["fox"], "tags": [["snow"]], "accuracy": [0.8]})
+    >>> empty_sentence(classes, ones, threshold=30, max_tags=4, min_support=30, min_drop=0.3)[:63]
+    'No failure modes: no tag set of at most 4 tags with at least 30'
+    >>> empty_sentence(classes, ones.clear(), threshold=30, max_tags=4, min_support=30,
+    ...                min_drop=0.3)[:60]
+    'No failure modes: no class has a tag carried by at least 30 o'
+    """
+    if singletons.height == 0:
+        knob = "min_support" if threshold == min_support else "min_tag_count"
+        return (
+            f"No failure modes: no class has a tag carried by at least {threshold} of its "
+            f"samples ({knob}={threshold}); lower {knob}."
+        )
+    worst = (
+        singletons.join(classes.select("label", "accuracy"), on="label")
+        .with_columns(drop=pl.col("accuracy_right") - pl.col("accuracy"))
+        .sort("drop", descending=True)
+        .row(0, named=True)
+    )
+    return (
+        f"No failure modes: no tag set of at most {max_tags} tags with at least "
+        f"{min_support} samples is {min_drop:.0%} less accurate than its class (and minimal). "
+        f"The largest drop of a single tag is {worst['drop']:.1%} "
+        f"(class {worst['label']!r}, tag {worst['tags'][0]!r}); lower min_drop or "
+        "min_support to see more."
+    )
