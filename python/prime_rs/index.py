@@ -673,8 +673,8 @@ def empty_sentence(
     >>> empty_sentence(classes, ones, threshold=30, max_tags=4, min_support=30, min_drop=0.3)[:63]
     'No failure modes: no tag set of at most 4 tags with at least 30'
     >>> empty_sentence(classes, ones.clear(), threshold=30, max_tags=4, min_support=30,
-    ...                min_drop=0.3)[:60]
-    'No failure modes: no class has a tag carried by at least 30 o'
+    ...                min_drop=0.3)[:59]
+    'No failure modes: no class has a tag carried by at least 30'
     """
     if singletons.height == 0:
         knob = "min_support" if threshold == min_support else "min_tag_count"
