@@ -761,7 +761,7 @@ fn radix_sort(sets: &mut Vec<KeyedSet>, key_bits: u32) {
     }
 }
 
-/// One set in [`FrequentSets::sorted_by_keys`]: its tags packed into one integer (the first,
+/// One set of [`frequent_sets`]'s walk: its tags packed into one integer (the first,
 /// smallest tag in the highest bits, so that for sets of one size the integers sort like the
 /// tag lists), and its counts.
 #[derive(Clone, Copy)]
