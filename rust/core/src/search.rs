@@ -600,7 +600,21 @@ pub fn frequent_sets(
     cancel: &AtomicBool,
 ) -> Result<FrequentSets> {
     params.validate()?;
-    let run = run(index, params, &Goal::Lattice, cancel)?;
+    lattice_of(index, params, cancel, true)
+}
+
+/// [`frequent_sets`], with the sets kept as [`KeyedSet`]s where `keyed` and they fit.
+fn lattice_of(
+    index: &TagIndex,
+    params: &LatticeParams,
+    cancel: &AtomicBool,
+    keyed: bool,
+) -> Result<FrequentSets> {
+    let bits = key_bits(index.n_tags(), params.max_tags).filter(|_| keyed);
+    let run = run(index, params, &Goal::Lattice(bits), cancel)?;
+    if let Some(bits) = bits {
+        return Ok(from_keyed(run, bits));
+    }
     let mut out = FrequentSets::default();
     for part in run {
         out.append(part.lattice);
@@ -608,11 +622,162 @@ pub fn frequent_sets(
     Ok(out.sorted())
 }
 
+/// Bits per tag id where `max_tags` ids below `n_tags` fit in one `u64`.
+fn key_bits(n_tags: u32, max_tags: usize) -> Option<u32> {
+    let bits = (u32::BITS - n_tags.saturating_sub(1).leading_zeros()).max(1);
+    (bits as usize * max_tags <= 64).then_some(bits)
+}
+
+/// The ascending tag ids `set` packed into one integer, the first in the highest bits: sets
+/// of one size compare as their keys do.
+#[inline]
+fn pack_key(set: &[u32], bits: u32) -> u64 {
+    set.iter().fold(0u64, |k, &t| (k << bits) | u64::from(t))
+}
+
+/// [`frequent_sets`]'s columns from the parts' [`KeyedSet`]s: each `(class, size)` bucket
+/// sorted by key (a radix sort: distinct sets have distinct keys, so the order is unique
+/// and the same whatever the parts), then written out with the tags decoded from the keys,
+/// the buckets in parallel.
+fn from_keyed(parts: Vec<Part>, bits: u32) -> FrequentSets {
+    // (class, size) -> the parts' vectors of that bucket.
+    let mut by_bucket: std::collections::BTreeMap<(u32, usize), Vec<Vec<KeyedSet>>> =
+        std::collections::BTreeMap::new();
+    for part in parts {
+        for (k, sets) in part.keyed.into_iter().enumerate() {
+            if !sets.is_empty() {
+                by_bucket.entry((part.class, k + 1)).or_default().push(sets);
+            }
+        }
+    }
+    let mut buckets: Vec<((u32, usize), Vec<KeyedSet>)> = by_bucket
+        .into_iter()
+        .map(|(b, mut vs)| {
+            let all = if vs.len() == 1 {
+                vs.pop().unwrap_or_default()
+            } else {
+                let mut all = Vec::with_capacity(vs.iter().map(Vec::len).sum());
+                for v in vs {
+                    all.extend_from_slice(&v);
+                }
+                all
+            };
+            (b, all)
+        })
+        .collect();
+    buckets
+        .par_iter_mut()
+        .with_max_len(1)
+        .for_each(|((_, size), sets)| radix_sort(sets, bits * *size as u32));
+    let n: usize = buckets.iter().map(|(_, s)| s.len()).sum();
+    let n_tags: usize = buckets.iter().map(|((_, k), s)| k * s.len()).sum();
+    let mut out = FrequentSets {
+        class: vec![0; n],
+        offsets: vec![0; n + 1],
+        tags: vec![0; n_tags],
+        support: vec![0; n],
+        n_correct: vec![0; n],
+    };
+    // Each bucket's slices of the columns.
+    let mut jobs = Vec::with_capacity(buckets.len());
+    let (mut class, mut offsets, mut tags, mut support, mut n_correct) = (
+        &mut out.class[..],
+        &mut out.offsets[1..],
+        &mut out.tags[..],
+        &mut out.support[..],
+        &mut out.n_correct[..],
+    );
+    let mut tag_start = 0;
+    for ((c, k), sets) in &buckets {
+        let m = sets.len();
+        let (c0, c1) = std::mem::take(&mut class).split_at_mut(m);
+        let (o0, o1) = std::mem::take(&mut offsets).split_at_mut(m);
+        let (t0, t1) = std::mem::take(&mut tags).split_at_mut(m * k);
+        let (s0, s1) = std::mem::take(&mut support).split_at_mut(m);
+        let (n0, n1) = std::mem::take(&mut n_correct).split_at_mut(m);
+        jobs.push((*c, *k, sets, tag_start, c0, o0, t0, s0, n0));
+        (class, offsets, tags, support, n_correct) = (c1, o1, t1, s1, n1);
+        tag_start += m * k;
+    }
+    let mask = (1u64 << bits) - 1;
+    jobs.into_par_iter().with_max_len(1).for_each(
+        |(c, k, sets, tag_start, class, offsets, tags, support, n_correct)| {
+            class.fill(c);
+            for (i, s) in sets.iter().enumerate() {
+                for (j, t) in tags[i * k..(i + 1) * k].iter_mut().enumerate() {
+                    *t = ((s.key >> (bits as usize * (k - 1 - j))) & mask) as u32;
+                }
+                offsets[i] = tag_start + (i + 1) * k;
+                support[i] = s.support;
+                n_correct[i] = s.n_correct;
+            }
+        },
+    );
+    out
+}
+
+/// Sorts `sets` by their keys of `key_bits` bits (LSD radix, 11 bits a pass; a pass where
+/// every key has the same digit is skipped).
+fn radix_sort(sets: &mut Vec<KeyedSet>, key_bits: u32) {
+    const DIGIT: u32 = 11;
+    if sets.len() <= 64 {
+        sets.sort_unstable_by_key(|s| s.key);
+        return;
+    }
+    let mut other: Vec<KeyedSet> = Vec::with_capacity(sets.len());
+    let mut shift = 0;
+    while shift < key_bits {
+        let mut counts = vec![0usize; 1 << DIGIT];
+        let digit = |s: &KeyedSet| ((s.key >> shift) & ((1 << DIGIT) - 1)) as usize;
+        for s in sets.iter() {
+            counts[digit(s)] += 1;
+        }
+        if counts.contains(&sets.len()) {
+            shift += DIGIT;
+            continue;
+        }
+        let mut sum = 0;
+        for n in counts.iter_mut() {
+            let here = *n;
+            *n = sum;
+            sum += here;
+        }
+        other.clear();
+        other.resize(
+            sets.len(),
+            KeyedSet {
+                key: 0,
+                support: 0,
+                n_correct: 0,
+            },
+        );
+        for s in sets.iter() {
+            let d = digit(s);
+            other[counts[d]] = *s;
+            counts[d] += 1;
+        }
+        std::mem::swap(sets, &mut other);
+        shift += DIGIT;
+    }
+}
+
+/// One set of [`frequent_sets`]'s walk: its tags packed into one integer (the first,
+/// smallest tag in the highest bits, so that for sets of one size the integers sort like the
+/// tag lists), and its counts.
+#[derive(Clone, Copy)]
+struct KeyedSet {
+    key: u64,
+    support: u32,
+    n_correct: u32,
+}
+
 enum Goal<'a> {
     Modes(&'a SearchParams),
     /// The modes, and the counts of every frequent set (no pruning by errors).
     ModesAndFamily(&'a SearchParams),
-    Lattice,
+    /// Every frequent set with its counts; kept as [`KeyedSet`]s of these bits per tag
+    /// where `Some`.
+    Lattice(Option<u32>),
     /// Only the counts of every frequent set (the family of the q-values); sets at or above
     /// their class's accuracy are only counted.
     Family,
@@ -657,6 +822,9 @@ struct Part {
     high: u64,
     modes: Vec<FailureMode>,
     lattice: FrequentSets,
+    /// [`Goal::Lattice`]'s sets where their tags fit in a key, by size (`keyed[k - 1]`: the
+    /// sets of `k` tags), in no order.
+    keyed: Vec<Vec<KeyedSet>>,
 }
 
 /// Everything about one class that every work item of it shares.
@@ -735,6 +903,10 @@ fn run(
     let ctx = Ctx {
         max_tags: lattice.max_tags,
         min_support: lattice.min_support,
+        key_bits: match goal {
+            Goal::Lattice(bits) => *bits,
+            _ => None,
+        },
         goal,
         cancel,
     };
@@ -822,7 +994,7 @@ fn plan_class<'a>(
                 (threshold, bound.max(0.0) as u32)
             }
         }
-        Goal::Lattice | Goal::Family | Goal::FamilyAll => (f64::INFINITY, 0),
+        Goal::Lattice(_) | Goal::Family | Goal::FamilyAll => (f64::INFINITY, 0),
     };
     let prune_errors = match goal {
         Goal::Modes(_) => min_errors,
@@ -971,6 +1143,9 @@ impl Scratch {
 struct Ctx<'a> {
     max_tags: usize,
     min_support: u32,
+    /// Bits per tag where [`Goal::Lattice`]'s sets are kept as [`KeyedSet`]s (every set's
+    /// tags fit in one `u64`); `None` where they are kept in [`Part::lattice`].
+    key_bits: Option<u32>,
     goal: &'a Goal<'a>,
     cancel: &'a AtomicBool,
 }
@@ -1369,9 +1544,28 @@ impl Ctx<'_> {
     ) {
         let global = |l: &u32| plan.ci.data.tags[*l as usize];
         let params = match self.goal {
-            Goal::Lattice => {
+            Goal::Lattice(_) => {
                 let tags = prefix.iter().chain(std::iter::once(&last)).map(global);
-                part.lattice.push(plan.class, tags, c);
+                match self.key_bits {
+                    Some(bits) => {
+                        let mut set = [0u32; 64];
+                        let n = prefix.len() + 1;
+                        for (slot, t) in set.iter_mut().zip(tags) {
+                            *slot = t;
+                        }
+                        let set = &mut set[..n];
+                        set.sort_unstable();
+                        if part.keyed.len() < n {
+                            part.keyed.resize_with(n, Vec::new);
+                        }
+                        part.keyed[n - 1].push(KeyedSet {
+                            key: pack_key(set, bits),
+                            support: c.support,
+                            n_correct: c.support - c.errors,
+                        });
+                    }
+                    None => part.lattice.push(plan.class, tags, c),
+                }
                 return;
             }
             Goal::Family => {
@@ -1908,6 +2102,56 @@ mod tests {
             let alone = search(&index, &p, &cancel).unwrap();
             proptest::prop_assert_eq!(with_family.sets_tested, alone.sets_tested);
         }
+
+        /// `frequent_sets` gives the same columns with its sets kept as keys (sorted by a
+        /// radix sort and decoded) as with them kept as tag lists (sorted by comparison).
+        #[test]
+        fn keyed_lattice_equals_tag_lists(
+            seed in proptest::prelude::any::<u64>(),
+            n in 1usize..=300,
+            n_tags in 1u32..=40,
+            n_classes in 1u32..=3,
+            max_tags in 1usize..=6,
+            min_support in 1u32..=20,
+        ) {
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as u32
+            };
+            let (mut indptr, mut indices, mut class_ids, mut correct) =
+                (vec![0u64], vec![], vec![], vec![]);
+            for _ in 0..n {
+                let tags: Vec<u32> = (0..n_tags).filter(|_| next() % 100 < 35).collect();
+                indices.extend(&tags);
+                indptr.push(indices.len() as u64);
+                class_ids.push(next() % n_classes);
+                correct.push(next() % 4 != 0);
+            }
+            let index = TagIndex::from_csr(&indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1).unwrap();
+            let p = LatticeParams { max_tags, min_support, min_tag_count: None, classes: None };
+            let cancel = AtomicBool::new(false);
+            proptest::prop_assert!(key_bits(index.n_tags(), max_tags).is_some());
+            let keyed = lattice_of(&index, &p, &cancel, true).unwrap();
+            let listed = lattice_of(&index, &p, &cancel, false).unwrap();
+            proptest::prop_assert_eq!(keyed, listed);
+        }
+    }
+
+    /// Keys hold `max_tags` ids of the bits the largest id needs, up to 64 bits.
+    #[test]
+    fn key_bits_fit_the_ids() {
+        assert_eq!(key_bits(1, 64), Some(1));
+        assert_eq!(key_bits(2, 64), Some(1));
+        assert_eq!(key_bits(3, 32), Some(2));
+        assert_eq!(key_bits(75, 9), Some(7));
+        assert_eq!(key_bits(75, 10), None);
+        assert_eq!(key_bits(1 << 16, 4), Some(16));
+        assert_eq!(key_bits((1 << 16) + 1, 4), None);
+        assert_eq!(key_bits(u32::MAX, 2), Some(32));
+        assert_eq!(key_bits(u32::MAX, 3), None);
     }
 
     /// The table of supports that show a set high agrees with its definition.
