@@ -417,11 +417,14 @@ pub fn encode_strings<R: TagRows>(rows: &R) -> Result<(Vec<String>, Vec<u32>)> {
         PrimeError::InvalidInput(format!("{n} rows is more than the engine's limit"))
     })?;
     let n_pieces = (rayon::current_num_threads() * 2).clamp(1, n.max(1));
-    let pieces: Vec<(Vec<TagBytes<'_>>, Vec<u32>)> = (0..n_pieces)
+    let pieces: Vec<Result<(Vec<TagBytes<'_>>, Vec<u32>)>> = (0..n_pieces)
         .into_par_iter()
         .with_max_len(1)
         .map(|p| encode_piece(rows, p * n / n_pieces..(p + 1) * n / n_pieces))
-        .collect::<Result<_>>()?;
+        .collect();
+    // The first bad row is the one named, whichever piece finished first and however many
+    // pieces there are.
+    let pieces = pieces.into_iter().collect::<Result<Vec<_>>>()?;
     let (vocabulary, remaps) = merge_vocabularies(pieces.iter().map(|p| &p.0))?;
     let codes: Vec<Vec<u32>> = pieces
         .into_par_iter()
@@ -472,15 +475,15 @@ fn encode_piece<R: TagRows>(
     if ids.len() < end - start && wrong.is_none() {
         wrong = Some((start + ids.len(), 0));
     }
-    if let Some((row, values)) = wrong {
-        return Err(PrimeError::InvalidInput(format!(
-            "row {row} holds {values} values; one per row is expected"
-        )));
+    match (wrong, null) {
+        (Some((row, values)), null) if null.map_or(true, |n| row < n) => {
+            Err(PrimeError::InvalidInput(format!(
+                "row {row} holds {values} values; one per row is expected"
+            )))
+        }
+        (_, Some(row)) => Err(PrimeError::InvalidInput(format!("row {row} is null"))),
+        _ => Ok((encoder.finish().0, ids)),
     }
-    if let Some(row) = null {
-        return Err(PrimeError::InvalidInput(format!("row {row} is null")));
-    }
-    Ok((encoder.finish().0, ids))
 }
 
 #[cfg(test)]

@@ -1639,6 +1639,49 @@ fn encode_strings_wants_one_value_per_row() {
     assert!(err.to_string().contains("row 1 holds 0 values"), "{err}");
 }
 
+/// The row an encoding error names is the first bad one, whatever the number of threads
+/// (which sets how the rows are cut into pieces encoded in parallel) and whichever piece
+/// finishes first: a null row, an empty one and one of two values, in every order.
+#[test]
+fn encode_strings_names_the_first_bad_row_on_any_thread_count() {
+    struct Rows(Vec<Option<Vec<&'static str>>>);
+    impl TagRows for Rows {
+        fn n_rows(&self) -> usize {
+            self.0.len()
+        }
+        fn for_each_tag<'a, F: FnMut(Option<Tag<'a>>)>(&'a self, row: usize, mut f: F) {
+            match &self.0[row] {
+                None => f(None),
+                Some(tags) => tags.iter().for_each(|t| f(Some(Tag::Bytes(t.as_bytes())))),
+            }
+        }
+    }
+    let bad: [(Option<Vec<&'static str>>, &str); 3] = [
+        (None, "is null"),
+        (Some(vec![]), "holds 0 values"),
+        (Some(vec!["b", "c"]), "holds 2 values"),
+    ];
+    for (first, second) in [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)] {
+        let mut rows: Vec<Option<Vec<&str>>> = (0..64).map(|_| Some(vec!["a"])).collect();
+        rows[11] = bad[first].0.clone();
+        rows[12] = bad[second].0.clone();
+        rows[50] = bad[second].0.clone();
+        let rows = Rows(rows);
+        let want = format!("row 11 {}", bad[first].1);
+        for threads in [1, 2, 3, 8, 32] {
+            for _ in 0..5 {
+                let err = with_threads(Some(threads), || encode_strings(&rows))
+                    .unwrap()
+                    .unwrap_err();
+                assert!(
+                    err.to_string().contains(&want),
+                    "{threads} threads: {err} ({want})"
+                );
+            }
+        }
+    }
+}
+
 /// A class that keeps more than 65,536 tags stores its rows with 32-bit ids (16-bit ones
 /// otherwise): the searches that walk those rows give what the definitions give, with the
 /// index built from ids and from strings (whose encoder's table then grows past its small
