@@ -38,7 +38,13 @@ import polars as pl
 
 from prime_rs._ray import RayOption, connect
 from prime_rs.errors import InputError, ParameterError, PrimeError
-from prime_rs.index import SearchResult, TagIndex, _rank, empty_sentence
+from prime_rs.index import (
+    SearchResult,
+    TagIndex,
+    class_summary,
+    empty_sentence,
+    select_modes,
+)
 from prime_rs.io import SamplesLike, load_samples, source_name
 from prime_rs.params import SearchParams
 
@@ -597,32 +603,10 @@ def _result(
 ) -> SearchResult:
     """The local search's finishing steps: max_q, ranking, the empty reason, the summary."""
     found = modes.height
-    smallest_q = 0.0
-    if p.max_q is not None:
-        smallest_q = float(modes["q_value"].to_numpy().min()) if found else 0.0
-        modes = modes.filter(pl.col("q_value") <= p.max_q)
-    modes = _rank(modes, p.rank_by)
-    reason = None
-    if modes.height == 0:
-        if found:
-            reason = (
-                f"No failure modes with q_value <= {p.max_q}: the search found "
-                f"{found} mode{'s' if found > 1 else ''}, the smallest q-value being "
-                f"{smallest_q:.2g}; they may be noise (raise max_q to see them)."
-            )
-        else:
-            reason = _explain_empty(outs, wanted, classes, p)
-        logger.warning(reason)
+    modes, reason = select_modes(modes, p, lambda: _explain_empty(outs, wanted, classes, p))
     hypotheses = [int(outs[c]["family"][1].sum()) if p.q_values and found else 0 for c in wanted]
-    summary = (
-        classes[wanted]
-        .with_columns(
-            sets_tested=pl.Series([outs[c]["sets_tested"] for c in wanted], dtype=pl.Int64),
-            hypotheses=pl.Series(hypotheses, dtype=pl.Int64),
-        )
-        .join(modes.group_by("label").len("n_modes"), on="label", how="left")
-        .with_columns(pl.col("n_modes").fill_null(0).cast(pl.Int64))
-    )
+    sets_tested = [outs[c]["sets_tested"] for c in wanted]
+    summary = class_summary(classes[wanted], modes, sets_tested, hypotheses)
     return SearchResult(modes=modes, summary=summary, empty_reason=reason)
 
 

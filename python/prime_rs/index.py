@@ -16,7 +16,7 @@ import difflib
 import functools
 import logging
 import numbers
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import numpy as np
@@ -349,31 +349,10 @@ class TagIndex:
             confused = predicted.gather(np.where(top < 0, len(predicted) - 1, top))
             at = modes.get_column_index("impact") + 1
             modes.insert_column(at, confused.alias("confused_with"))
-        found = modes.height
-        if p.max_q is not None:
-            smallest_q = float(modes["q_value"].to_numpy().min()) if found else 0.0
-            modes = modes.filter(pl.col("q_value") <= p.max_q)
-        modes = _rank(modes, p.rank_by)
-        reason = None
-        if modes.height == 0:
-            if found:
-                reason = (
-                    f"No failure modes with q_value <= {p.max_q}: the search found "
-                    f"{found} mode{'s' if found > 1 else ''}, the smallest q-value being "
-                    f"{smallest_q:.2g}; they may be noise (raise max_q to see them)."
-                )
-            else:
-                reason = self.explain_empty(p)
-            logger.warning(reason)
+        modes, reason = select_modes(modes, p, lambda: self.explain_empty(p))
         wanted = list(range(len(self._labels))) if class_ids is None else sorted(set(class_ids))
-        summary = (
-            self.classes()[wanted]
-            .with_columns(
-                sets_tested=pl.Series(out["sets_tested"][wanted], dtype=pl.Int64),
-                hypotheses=pl.Series(out["hypotheses"][wanted], dtype=pl.Int64),
-            )
-            .join(modes.group_by("label").len("n_modes"), on="label", how="left")
-            .with_columns(pl.col("n_modes").fill_null(0).cast(pl.Int64))
+        summary = class_summary(
+            self.classes()[wanted], modes, out["sets_tested"][wanted], out["hypotheses"][wanted]
         )
         return SearchResult(modes=modes, summary=summary, empty_reason=reason)
 
@@ -695,4 +674,45 @@ def empty_sentence(
         f"The largest drop of a single tag is {worst['drop']:.1%} "
         f"(class {worst['label']!r}, tag {worst['tags'][0]!r}); lower min_drop or "
         "min_support to see more."
+    )
+
+
+def select_modes(
+    modes: pl.DataFrame, p: SearchParams, explain: Callable[[], str]
+) -> tuple[pl.DataFrame, str | None]:
+    """A search's modes after ``p.max_q`` and ``p.rank_by``, and when none is left, why
+    (``explain()`` when the search found none), also logged as a warning."""
+    found = modes.height
+    smallest_q = 0.0
+    if p.max_q is not None:
+        smallest_q = float(modes["q_value"].to_numpy().min()) if found else 0.0
+        modes = modes.filter(pl.col("q_value") <= p.max_q)
+    modes = _rank(modes, p.rank_by)
+    if modes.height:
+        return modes, None
+    if found:
+        reason = (
+            f"No failure modes with q_value <= {p.max_q}: the search found "
+            f"{found} mode{'s' if found > 1 else ''}, the smallest q-value being "
+            f"{smallest_q:.2g}; they may be noise (raise max_q to see them)."
+        )
+    else:
+        reason = explain()
+    logger.warning(reason)
+    return modes, reason
+
+
+def class_summary(
+    classes: pl.DataFrame, modes: pl.DataFrame, sets_tested: Any, hypotheses: Any
+) -> pl.DataFrame:
+    """The per-class summary of a search: ``classes`` (the searched classes' rows of
+    :meth:`TagIndex.classes`) with the sets tested, the hypotheses behind the q-values and
+    the number of modes, per class."""
+    return (
+        classes.with_columns(
+            sets_tested=pl.Series(sets_tested, dtype=pl.Int64),
+            hypotheses=pl.Series(hypotheses, dtype=pl.Int64),
+        )
+        .join(modes.group_by("label").len("n_modes"), on="label", how="left")
+        .with_columns(pl.col("n_modes").fill_null(0).cast(pl.Int64))
     )
