@@ -36,7 +36,7 @@ pub use search::{
     attach_q_values, frequent_sets, q_value_family, search, search_with_q_values, with_threads,
     FailureMode, FrequentSets, SearchOutput,
 };
-pub use stats::{bh_q_values, binomial_cdf, ln_gamma};
+pub use stats::{bh_q_values, binomial_cdf, binomial_cdfs, ln_gamma};
 pub use table::{confusion_columns, impact, wilson_interval, ConfusionColumns, Z_95};
 
 /// The README's example, run as a doctest.

@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{PrimeError, Result};
 use crate::index::{ClassIndex, RowTags, SetStats, TagIndex};
 use crate::params::{LatticeParams, SearchParams};
-use crate::stats::{bh_q_values_of, binomial_cdf};
+use crate::stats::{bh_q_values_of, binomial_cdfs};
 
 /// One failure mode found by [`search`].
 #[derive(Debug, Clone, PartialEq)]
@@ -63,14 +63,36 @@ pub(crate) fn pack(c: Counts) -> u64 {
 
 /// Fills in `p_value` of every mode.
 pub(crate) fn attach_p_values(modes: &mut [FailureMode]) {
-    // In parallel: dense data can have tens of thousands of modes.
-    modes.par_iter_mut().with_min_len(256).for_each(|m| {
-        m.p_value = binomial_cdf(
-            u64::from(m.n_correct),
-            u64::from(m.support),
-            m.class_accuracy,
-        );
+    // In parallel: dense data can have tens of thousands of modes; within a chunk, each run
+    // of modes of one class accuracy together (see `binomial_cdfs`).
+    modes.par_chunks_mut(256).for_each(|chunk| {
+        for run in
+            chunk.chunk_by_mut(|a, b| a.class_accuracy.to_bits() == b.class_accuracy.to_bits())
+        {
+            let pairs: Vec<(u64, u64)> = run
+                .iter()
+                .map(|m| (u64::from(m.n_correct), u64::from(m.support)))
+                .collect();
+            let p_values = binomial_cdfs(&pairs, run[0].class_accuracy);
+            for (m, p) in run.iter_mut().zip(p_values) {
+                m.p_value = p;
+            }
+        }
     });
+}
+
+/// `binomial_cdf(k, n, a)` of each packed `(n, k)` key (see [`pack`]), in parallel chunks;
+/// sorted keys make the fastest batches.
+fn cdfs_of_keys(keys: &[(u64, u64)], a: f64) -> Vec<f64> {
+    keys.par_chunks(1024)
+        .flat_map_iter(|chunk| {
+            let pairs: Vec<(u64, u64)> = chunk
+                .iter()
+                .map(|&(key, _)| (key & 0xFFFF_FFFF, key >> 32))
+                .collect();
+            binomial_cdfs(&pairs, a)
+        })
+        .collect()
 }
 
 /// Fills in `q_value` of the modes: Benjamini–Hochberg over one family, every frequent set
@@ -197,38 +219,31 @@ fn histograms(
     // Most of them have an accuracy at or above the class's, hence a p-value of at least
     // 1/2: those are first only counted, into one block above every exact p-value (see
     // `bh_with_high_block`), and computed only if a mode's q-value turns out to need them.
-    let entries: Vec<(u32, u64, u64)> = by_class
-        .iter()
-        .flat_map(|(class, counts)| counts.iter().map(move |(&key, &n)| (*class, key, n)))
-        .collect();
-    let class_counts: Vec<(u64, u64)> = index
-        .classes
-        .iter()
-        .map(|ci| (u64::from(ci.n_correct()), u64::from(ci.n_samples())))
-        .collect();
-    // Per entry: its p-value, or None when it only counts as high.
-    let p_values: Vec<Option<f64>> = entries
-        .par_iter()
-        .with_min_len(256)
-        .map(|&(class, key, _)| {
-            let (c, n_c) = class_counts[class as usize];
+    let mut family = Vec::new();
+    let mut high: u64 = counted_high.iter().sum();
+    for (class, counts) in by_class {
+        let ci = &index.classes[class as usize];
+        let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
+        let mut low: Vec<(u64, u64)> = Vec::with_capacity(counts.len());
+        for (key, count) in counts {
+            family_size[class as usize] += count;
             let (n, k) = (key >> 32, key & 0xFFFF_FFFF);
             // k / n >= c / n_c: k is at least the median of Binomial(n, A_c), so
             // P(X <= k) >= 1/2 (in integers, so that no rounding decides).
             if !all && k * n_c >= n * c {
-                return None;
+                high += count;
+            } else {
+                low.push((key, count));
             }
-            let p = binomial_cdf(k, n, c as f64 / n_c as f64);
-            (all || p < HIGH_P).then_some(p)
-        })
-        .collect();
-    let mut family = Vec::with_capacity(entries.len());
-    let mut high = counted_high.iter().sum();
-    for (&(class, _, count), p) in entries.iter().zip(p_values) {
-        family_size[class as usize] += count;
-        match p {
-            Some(p) => family.push((p, count)),
-            None => high += count,
+        }
+        low.par_sort_unstable_by_key(|&(key, _)| key);
+        let p_values = cdfs_of_keys(&low, c as f64 / n_c as f64);
+        for (&(_, count), p) in low.iter().zip(p_values) {
+            if all || p < HIGH_P {
+                family.push((p, count));
+            } else {
+                high += count;
+            }
         }
     }
     (family, high, family_size)
@@ -315,9 +330,13 @@ pub fn q_value_family(
         .map(|(class, counts)| {
             let ci = &index.classes[class as usize];
             let a_c = f64::from(ci.n_correct()) / f64::from(ci.n_samples());
-            let mut family: Vec<(f64, u64)> = counts
+            let mut keys: Vec<(u64, u64)> = counts.into_iter().collect();
+            keys.par_sort_unstable_by_key(|&(key, _)| key);
+            let p_values = cdfs_of_keys(&keys, a_c);
+            let mut family: Vec<(f64, u64)> = p_values
                 .into_iter()
-                .map(|(key, count)| (binomial_cdf(key & 0xFFFF_FFFF, key >> 32, a_c), count))
+                .zip(keys)
+                .map(|(p, (_, count))| (p, count))
                 .collect();
             // Distinct (n, k) pairs can share a p-value: one entry per value.
             family.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -864,13 +883,14 @@ pub(crate) struct ClassPlan<'a> {
 impl ClassPlan<'_> {
     /// Counts a frequent set in the q-values' family: only how many when its accuracy is at
     /// least the class's (`k / n >= c / n_c`, compared in integers), its counts otherwise.
+    /// `times` such sets.
     #[inline]
-    fn count_in_family(&self, part: &mut Part, c: Counts) {
+    fn count_in_family(&self, part: &mut Part, c: Counts, times: u64) {
         let (n, k) = (u64::from(c.support), u64::from(c.support - c.errors));
         if k * u64::from(self.ci.data.n_samples) >= n * u64::from(self.n_correct) {
-            part.high += 1;
+            part.high += times;
         } else {
-            *part.family.entry(pack(c)).or_insert(0) += 1;
+            *part.family.entry(pack(c)).or_insert(0) += times;
         }
     }
 
@@ -907,6 +927,7 @@ fn run(
             Goal::Lattice(bits) => *bits,
             _ => None,
         },
+        perfect_extensions: perfect_extensions_apply(goal, lattice.max_tags),
         goal,
         cancel,
     };
@@ -936,6 +957,38 @@ fn run(
         return Err(PrimeError::Cancelled);
     }
     Ok(parts)
+}
+
+/// Whether the walk may leave out the sets that hold a perfect extension (see
+/// [`Ctx::perfect_extensions`]): everywhere but in the lattice (which lists every set), and in
+/// a mode search only where no such set can be a mode: a set `S` that holds a perfect
+/// extension `u` of one of its subsets has `A_{S-u} = A_S` (the same samples), so it is minimal
+/// only where `b_|S| = 0` (or so small that `A_S + b_|S|` rounds to `A_S`; `b >= EPSILON`
+/// rules that out, as accuracies are at most 1).
+fn perfect_extensions_apply(goal: &Goal, max_tags: usize) -> bool {
+    match goal {
+        Goal::Lattice(_) => false,
+        Goal::Modes(p) | Goal::ModesAndFamily(p) => {
+            (2..=max_tags).all(|size| p.necessity_for(size) >= f64::EPSILON)
+        }
+        Goal::Family | Goal::FamilyAll => true,
+    }
+}
+
+/// How many sets one set `T` of `size` tags stands for when `k` perfect extensions of it (or
+/// of its subsets on its path) were left out of the walk: `T` plus any `j <= max_tags - size`
+/// of them, all with `T`'s samples: `sum_j C(k, j)`. Saturates (counts that large are
+/// unreachable).
+fn copies_of(size: usize, k: u32, max_tags: usize) -> u64 {
+    let top = u64::from(k).min(max_tags.saturating_sub(size) as u64);
+    let (mut total, mut choose) = (1u64, 1u64);
+    for j in 1..=top {
+        // C(k, j) = C(k, j - 1) (k - j + 1) / j, exact in integers.
+        choose = (u128::from(choose) * u128::from(u64::from(k) - j + 1) / u128::from(j))
+            .min(u128::from(u64::MAX)) as u64;
+        total = total.saturating_add(choose);
+    }
+    total
 }
 
 /// Buffers kept for each worker thread of the current pool, and one more for a caller
@@ -1081,6 +1134,9 @@ struct Level {
     wrong: Vec<u64>,
     /// Local tag -> index in `entries` (`u32::MAX` otherwise), set while the level expands.
     index_of: Vec<u32>,
+    /// How many perfect extensions were left out on the path to these entries (see
+    /// [`Ctx::perfect_extensions`]): each entry stands for [`copies_of`] sets.
+    pe: u32,
 }
 
 impl Level {
@@ -1146,6 +1202,14 @@ struct Ctx<'a> {
     /// Bits per tag where [`Goal::Lattice`]'s sets are kept as [`KeyedSet`]s (every set's
     /// tags fit in one `u64`); `None` where they are kept in [`Part::lattice`].
     key_bits: Option<u32>,
+    /// Whether sets that hold a perfect extension are left out of the walk and counted with
+    /// the set they extend. A perfect extension of a set `X` is a later sibling `u` whose
+    /// child `X + u` has `X`'s support, hence `X`'s samples; then every `T ⊇ X` in `X`'s
+    /// subtree has `T + u` with `T`'s samples, so `X`'s subtree is the subtree without `u`,
+    /// each set of it standing for itself plus any of the left-out extensions that still fit
+    /// in `max_tags` ([`copies_of`]). Such sets only count (as tested sets, and in the
+    /// q-values' family): see [`perfect_extensions_apply`].
+    perfect_extensions: bool,
     goal: &'a Goal<'a>,
     cancel: &'a AtomicBool,
 }
@@ -1168,6 +1232,62 @@ impl Ctx<'_> {
 
     fn keeps(&self, plan: &ClassPlan, c: Counts) -> bool {
         c.support >= self.min_support && c.errors >= plan.prune_errors
+    }
+
+    /// Counts `copies` more sets with counts `c` that hold a perfect extension (see
+    /// [`Self::perfect_extensions`]): never modes, so only counted, as tested sets where the
+    /// set they extend is one, and in the q-values' family.
+    fn count_copies(&self, plan: &ClassPlan, part: &mut Part, c: Counts, copies: u64) {
+        if copies == 0 {
+            return;
+        }
+        match self.goal {
+            // Every set the mode search keeps is tested.
+            Goal::Modes(_) => part.n_tested += copies,
+            Goal::ModesAndFamily(_) => {
+                plan.count_in_family(part, c, copies);
+                if c.errors >= plan.min_errors {
+                    part.n_tested += copies;
+                }
+            }
+            Goal::Family => plan.count_in_family(part, c, copies),
+            Goal::FamilyAll => *part.family.entry(pack(c)).or_insert(0) += copies,
+            Goal::Lattice(_) => unreachable!("the lattice lists every set"),
+        }
+    }
+
+    /// After the children of a set `x` of `size` tags (counts `cx`, standing for
+    /// `copies_of(size, k)` sets) were made, `found` of them perfect extensions left out:
+    /// counts the sets that `x` and its kept children (`children`, of `size + 1` tags, each
+    /// counted once so far) stand for beyond what was counted.
+    #[allow(clippy::too_many_arguments)]
+    fn count_left_out(
+        &self,
+        plan: &ClassPlan,
+        part: &mut Part,
+        size: usize,
+        cx: Counts,
+        k: u32,
+        found: u32,
+        children: &[(u32, Counts)],
+    ) {
+        let all = k + found;
+        if all == 0 {
+            return;
+        }
+        let l = self.max_tags;
+        self.count_copies(
+            plan,
+            part,
+            cx,
+            copies_of(size, all, l) - copies_of(size, k, l),
+        );
+        let extra = copies_of(size + 1, all, l) - 1;
+        if extra > 0 {
+            for &(_, c) in children {
+                self.count_copies(plan, part, c, extra);
+            }
+        }
     }
 
     /// All sets of `plan`'s class whose first tag (in local order) is `plan.active[r0]`,
@@ -1198,6 +1318,10 @@ impl Ctx<'_> {
 
         let deeper = self.max_tags >= 3;
         let first = plan.singleton(r0);
+        // Perfect extensions of {t} are left out where sets go deeper (a leaf's children
+        // have no subtree to save).
+        let pe = self.perfect_extensions && deeper;
+        let mut found = 0u32;
         let mut entries = std::mem::take(&mut scratch.levels[1].entries);
         entries.clear();
         let words = members.len().div_ceil(64);
@@ -1227,6 +1351,10 @@ impl Ctx<'_> {
                 if !self.keeps(plan, c) {
                     continue;
                 }
+                if pe && c.support == first.support {
+                    found += 1;
+                    continue;
+                }
                 let r = base as usize + k;
                 let u = plan.active[r];
                 self.evaluate(plan, part, &[t], u, c, first, plan.singleton(r), None);
@@ -1246,6 +1374,10 @@ impl Ctx<'_> {
                 let r = scratch.touched[k] as usize;
                 let c = take_counts(scratch, r);
                 if !self.keeps(plan, c) {
+                    continue;
+                }
+                if pe && c.support == first.support {
+                    found += 1;
                     continue;
                 }
                 let u = plan.active[r];
@@ -1280,8 +1412,10 @@ impl Ctx<'_> {
                 scratch.slot[plan.rank[u as usize] as usize] = u32::MAX;
             }
         }
+        self.count_left_out(plan, part, 1, first, 0, found, &entries);
         let expand = deeper && entries.len() >= 2;
         scratch.levels[1].entries = entries;
+        scratch.levels[1].pe = found;
         if expand {
             scratch.path.clear();
             scratch.path.push(t);
@@ -1315,11 +1449,17 @@ impl Ctx<'_> {
             // row length); the second also re-projects the children onto `support` bits.
             let by_rows = (f64::from(ci.support) * (plan.row_len + 2.0) + words as f64)
                 < ((n - i - 1) * words) as f64;
-            let next = if by_rows {
+            let (next, found) = if by_rows {
                 self.children_by_rows(plan, part, scratch, depth, i, leaf)
             } else {
                 self.children_by_bits(plan, part, scratch, depth, i, leaf)
             };
+            if !leaf {
+                let k = scratch.levels[depth].pe;
+                let children = &scratch.levels[depth + 1].entries;
+                self.count_left_out(plan, part, depth + 1, ci, k, found, children);
+                scratch.levels[depth + 1].pe = k + found;
+            }
             if !leaf && next >= 2 {
                 if !by_rows {
                     let level = &mut scratch.levels[depth + 1];
@@ -1337,7 +1477,8 @@ impl Ctx<'_> {
     }
 
     /// Children of `path` (ending in entry `i` of `depth`) by ANDing sibling bitsets; stores
-    /// them in level `depth + 1` unless `leaf`. Returns how many were stored.
+    /// them in level `depth + 1` unless `leaf`. Returns how many were stored, and how many
+    /// perfect extensions were left out.
     fn children_by_bits(
         &self,
         plan: &ClassPlan,
@@ -1346,10 +1487,12 @@ impl Ctx<'_> {
         depth: usize,
         i: usize,
         leaf: bool,
-    ) -> usize {
+    ) -> (usize, u32) {
         let (lower, upper) = scratch.levels.split_at_mut(depth + 1);
         let cur = &lower[depth];
         let wrong = &lower[cur.frame].wrong;
+        let pe = self.perfect_extensions && !leaf;
+        let mut found = 0u32;
         let next = &mut upper[0];
         let words = cur.words;
         let ci = cur.entries[i].1;
@@ -1372,7 +1515,7 @@ impl Ctx<'_> {
                 match and_count_until_high(a, b, wrong, rest, self.min_support, enough) {
                     None => {}
                     Some(c) if c.support >= enough => part.high += 1,
-                    Some(c) => plan.count_in_family(part, c),
+                    Some(c) => plan.count_in_family(part, c, 1),
                 }
                 continue;
             }
@@ -1382,7 +1525,7 @@ impl Ctx<'_> {
                 let start = next.bits.len();
                 next.bits.resize(start + words, 0);
                 let c = and_store_count(a, b, wrong, &mut next.bits[start..]);
-                if !self.keeps(plan, c) {
+                if !self.keeps(plan, c) || (pe && c.support == ci.support) {
                     next.bits.truncate(start);
                 }
                 c
@@ -1390,16 +1533,21 @@ impl Ctx<'_> {
             if !self.keeps(plan, c) {
                 continue;
             }
+            if pe && c.support == ci.support {
+                found += 1;
+                continue;
+            }
             self.evaluate(plan, part, &scratch.path, xj, c, ci, cj, Some(&lower[1]));
             if !leaf {
                 next.entries.push((xj, c));
             }
         }
-        next.entries.len()
+        (next.entries.len(), found)
     }
 
     /// Children of `path` (ending in entry `i` of `depth`) from the tag rows of its samples;
     /// unless `leaf`, stores them in level `depth + 1`, re-projected onto those samples.
+    /// Returns how many were stored, and how many perfect extensions were left out.
     fn children_by_rows(
         &self,
         plan: &ClassPlan,
@@ -1408,10 +1556,12 @@ impl Ctx<'_> {
         depth: usize,
         i: usize,
         leaf: bool,
-    ) -> usize {
+    ) -> (usize, u32) {
         let (lower, upper) = scratch.levels.split_at_mut(depth + 1);
         let cur = &lower[depth];
         let next = &mut upper[0];
+        let pe = self.perfect_extensions && !leaf;
+        let mut found = 0u32;
         let words = cur.words;
         let (xi, ci) = cur.entries[i];
         // The samples of `path`, as class sample ids.
@@ -1441,6 +1591,10 @@ impl Ctx<'_> {
                 errors: std::mem::take(&mut scratch.errors[j]),
             };
             if !self.keeps(plan, c) {
+                continue;
+            }
+            if pe && c.support == ci.support {
+                found += 1;
                 continue;
             }
             let (xj, cj) = cur.entries[j];
@@ -1473,7 +1627,7 @@ impl Ctx<'_> {
         for &(u, _) in &next.entries {
             scratch.slot[index_of[u as usize] as usize] = u32::MAX;
         }
-        next.entries.len()
+        (next.entries.len(), found)
     }
 
     /// Records the set `prefix + [last]` (local ids) with counts `c`. Removing `last` gives
@@ -1505,7 +1659,7 @@ impl Ctx<'_> {
             }
             Goal::ModesAndFamily(_) => {
                 // Counted here only.
-                plan.count_in_family(part, c);
+                plan.count_in_family(part, c, 1);
                 if c.errors < plan.min_errors {
                     return;
                 }
@@ -1569,7 +1723,7 @@ impl Ctx<'_> {
                 return;
             }
             Goal::Family => {
-                plan.count_in_family(part, c);
+                plan.count_in_family(part, c, 1);
                 return;
             }
             Goal::FamilyAll => {
@@ -2083,24 +2237,46 @@ mod tests {
             }
             let index = TagIndex::from_csr(&indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1).unwrap();
             let p = SearchParams { max_tags, min_support, min_drop, ..SearchParams::default() };
-            // Every set with its counts, split by the definition.
-            let expected: Split = family_split(&index, &p, &Goal::FamilyAll)
-                .into_iter()
-                .map(|(class, _, pairs)| {
-                    let ci = &index.classes[class as usize];
-                    let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
-                    let is_high = |key: u64| (key & 0xFFFF_FFFF) * n_c >= (key >> 32) * c;
-                    let high = pairs.iter().filter(|&&(k, _)| is_high(k)).map(|&(_, n)| n).sum();
-                    let low = pairs.into_iter().filter(|&(k, _)| !is_high(k)).collect();
-                    (class, high, low)
-                })
+            // Every set with its counts, listed one by one by the lattice (which leaves out
+            // no perfect extension), split by the definition.
+            let cancel = AtomicBool::new(false);
+            let lattice = frequent_sets(&index, &p.lattice(), &cancel).unwrap();
+            let mut all: Vec<FxHashMap<u64, u64>> = vec![FxHashMap::default(); n_classes as usize];
+            let mut tested = vec![0u64; n_classes as usize];
+            // The errors a set needs to be tested, by class (none where no plan: no mode).
+            let min_errors: Vec<u32> = (0..n_classes)
+                .map(|c| plan_class(&index, c, &p.lattice(), 0, &Goal::Modes(&p)).map_or(u32::MAX, |plan| plan.min_errors))
                 .collect();
+            for i in 0..lattice.len() {
+                let (class, n, k) = (lattice.class[i], lattice.support[i], lattice.n_correct[i]);
+                *all[class as usize].entry((u64::from(n) << 32) | u64::from(k)).or_insert(0) += 1;
+                if n - k >= min_errors[class as usize] {
+                    tested[class as usize] += 1;
+                }
+            }
+            // The same, all pairs kept (FamilyAll), and split by the definition.
+            let (mut every, mut expected): (Split, Split) = (Vec::new(), Vec::new());
+            for (class, pairs) in all.into_iter().enumerate() {
+                if pairs.is_empty() {
+                    continue;
+                }
+                let ci = &index.classes[class];
+                let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
+                let is_high = |key: u64| (key & 0xFFFF_FFFF) * n_c >= (key >> 32) * c;
+                let mut pairs: Vec<(u64, u64)> = pairs.into_iter().collect();
+                pairs.sort_unstable();
+                let high = pairs.iter().filter(|&&(k, _)| is_high(k)).map(|&(_, n)| n).sum();
+                let low = pairs.iter().copied().filter(|&(k, _)| !is_high(k)).collect();
+                every.push((class as u32, 0, pairs));
+                expected.push((class as u32, high, low));
+            }
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::FamilyAll), &every);
             proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::Family), &expected);
             proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::ModesAndFamily(&p)), &expected);
-            let cancel = AtomicBool::new(false);
             let (with_family, _) = search_with_q_values(&index, &p, &cancel).unwrap();
             let alone = search(&index, &p, &cancel).unwrap();
-            proptest::prop_assert_eq!(with_family.sets_tested, alone.sets_tested);
+            proptest::prop_assert_eq!(&with_family.sets_tested, &alone.sets_tested);
+            proptest::prop_assert_eq!(&alone.sets_tested, &tested);
         }
 
         /// `frequent_sets` gives the same columns with its sets kept as keys (sorted by a

@@ -230,6 +230,10 @@ struct Expected {
     frequent: Vec<u64>,
     /// Per class: frequent sets that pass the drop condition; all of them must be tested.
     passing_drop: Vec<u64>,
+    /// Per class: frequent sets with at least the errors a mode of `min_support` samples
+    /// needs, `ceil(s (1 - (A_c - a)))` (less 1e-9 s + 1e-9, so that rounding never prunes a
+    /// mode): exactly the sets an exhaustive search tests (none where `A_c - a < 0`).
+    tested: Vec<u64>,
 }
 
 /// `b_k` for a set of `size` tags: 0 for one tag, then `necessity[0], necessity[1], ...`,
@@ -278,6 +282,7 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
         modes: Vec::new(),
         frequent: vec![0; table.n_classes as usize],
         passing_drop: vec![0; table.n_classes as usize],
+        tested: vec![0; table.n_classes as usize],
     };
     for c in selected(&p.classes, table.n_classes) {
         let (n_c, k_c) = count(table, c, &[]);
@@ -288,8 +293,13 @@ fn brute_search(table: &Table, p: &SearchParams) -> Expected {
         let max_accuracy = a_c - p.min_drop;
         let bits = ClassBits::new(table, c);
         let tags = class_tags(table, c, threshold);
+        let s = f64::from(p.min_support);
+        let min_errors = (s * (1.0 - max_accuracy) - s * 1e-9 - 1e-9).ceil().max(0.0) as u32;
         for (set, support, n_correct) in frequent_subsets(&bits, &tags, p.max_tags, p.min_support) {
             expected.frequent[c as usize] += 1;
+            if max_accuracy >= 0.0 && support - n_correct >= min_errors {
+                expected.tested[c as usize] += 1;
+            }
             let a_s = accuracy(support, n_correct);
             let drops_enough = a_s <= max_accuracy;
             if !drops_enough {
@@ -441,6 +451,10 @@ fn check_search(table: &Table, index: &TagIndex, p: &SearchParams) -> SearchOutp
     );
     for c in 0..table.n_classes as usize {
         let tested = one.sets_tested[c];
+        assert_eq!(
+            tested, expected.tested[c],
+            "class {c}: sets_tested for {p:?}"
+        );
         assert!(
             expected.passing_drop[c] <= tested && tested <= expected.frequent[c],
             "class {c}: sets_tested {tested} outside [{}, {}] for {p:?}",
