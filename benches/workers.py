@@ -287,7 +287,8 @@ def run_pyfim(job: dict[str, Any]) -> dict[str, Any]:
 def _pyfim_algorithms(job: dict[str, Any], table: Table) -> dict[str, Any]:
     """Each of pyfim's miners (``pyfim_algos``) counting the lattice (the pattern spectrum,
     as above), and producing its sets as Python objects (``report="a"``: a tuple of items and
-    the support per set) up to ``sets_max_tags`` tags; every class, one run each."""
+    the support per set) up to ``sets_max_tags`` tags; every class, the best of ``repeat``
+    runs each (the runs of one miner take turns between counting and producing)."""
     import fim
 
     wanted = set(job.get("labels") or table.labels)
@@ -304,18 +305,23 @@ def _pyfim_algorithms(job: dict[str, Any], table: Table) -> dict[str, Any]:
     sets_n: dict[str, int] = {}
     for algo in job.get("pyfim_algos") or ["fpgrowth"]:
         mine = getattr(fim, algo)
-        start, n = time.perf_counter(), 0
-        for t in tracts:
-            spectrum = mine(t, target="s", supp=-s, zmin=1, zmax=max_tags, report="#")
-            n += round(sum(spectrum.values()))
-        count_s[algo], count_n[algo] = time.perf_counter() - start, n
-        if job.get("sets_max_tags"):
+        for _ in range(max(1, job.get("repeat", 3))):
             start, n = time.perf_counter(), 0
             for t in tracts:
-                found = mine(t, target="s", supp=-s, zmin=1, zmax=job["sets_max_tags"], report="a")
-                n += len(found)
-                del found
-            sets_s[algo], sets_n[algo] = time.perf_counter() - start, n
+                spectrum = mine(t, target="s", supp=-s, zmin=1, zmax=max_tags, report="#")
+                n += round(sum(spectrum.values()))
+            took = time.perf_counter() - start
+            count_s[algo], count_n[algo] = min(count_s.get(algo, took), took), n
+            if job.get("sets_max_tags"):
+                start, n = time.perf_counter(), 0
+                for t in tracts:
+                    found = mine(
+                        t, target="s", supp=-s, zmin=1, zmax=job["sets_max_tags"], report="a"
+                    )
+                    n += len(found)
+                    del found
+                took = time.perf_counter() - start
+                sets_s[algo], sets_n[algo] = min(sets_s.get(algo, took), took), n
     return {"count_s": count_s, "count_n": count_n, "sets_s": sets_s, "sets_n": sets_n}
 
 
@@ -557,13 +563,22 @@ def run_prime_rs(job: dict[str, Any]) -> dict[str, Any]:
             out["rss_search_q_kb"] = _maxrss_kb()
     if job.get("lattice", False):
         threads = max(job.get("threads", [1, 2]))
+
+        def lattice_once() -> Any:
+            return index.frequent_sets(
+                max_tags=job.get("lattice_max_tags") or job["max_tags"],
+                min_support=job["min_support"], labels=labels,
+                threads=threads,
+            )  # fmt: skip
+
+        # The first, cold call (it also pays for fresh memory pages) apart, then the best of
+        # `repeat` calls, as the searches and pyfim's miners are timed.
         start = time.perf_counter()
-        lattice = index.frequent_sets(
-            max_tags=job.get("lattice_max_tags") or job["max_tags"],
-            min_support=job["min_support"], labels=labels,
-            threads=threads,
-        )  # fmt: skip
-        out["lattice_s"] = time.perf_counter() - start
+        lattice = lattice_once()
+        out["lattice_first_s"] = time.perf_counter() - start
+        del lattice
+        out["lattice_s"], lattice = best_of(lattice_once)
+        out["lattice_s"] = min(out["lattice_s"], out["lattice_first_s"])
         out["n_sets"] = lattice.height
         counts = lattice.group_by("label").len()
         out["per_class"] = {str(k): int(v) for k, v in counts.iter_rows()}

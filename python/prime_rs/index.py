@@ -218,13 +218,19 @@ class TagIndex:
         [0.5]
         """
         n, k = self._engine.class_counts()
+        n, k = np.asarray(n, dtype=np.int64), np.asarray(k, dtype=np.int64)
+        # Built at once, without a query: a search makes this table, and a Polars query
+        # costs a few hundred microseconds. (numpy's float64 division is Polars' own.)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            accuracy = k / n
         return pl.DataFrame(
-            {
-                "label": self._labels,
-                "n_samples": pl.Series(n, dtype=pl.Int64),
-                "n_correct": pl.Series(k, dtype=pl.Int64),
-            }
-        ).with_columns(accuracy=pl.col("n_correct") / pl.col("n_samples"))
+            [
+                self._labels.alias("label"),
+                pl.Series("n_samples", n, dtype=pl.Int64),
+                pl.Series("n_correct", k, dtype=pl.Int64),
+                pl.Series("accuracy", accuracy, dtype=pl.Float64),
+            ]
+        )
 
     @functools.cached_property
     def _label_ids(self) -> dict[Any, int]:
@@ -349,10 +355,19 @@ class TagIndex:
             confused = predicted.gather(np.where(top < 0, len(predicted) - 1, top))
             at = modes.get_column_index("impact") + 1
             modes.insert_column(at, confused.alias("confused_with"))
+        # Modes per class, from the engine's class ids of the rows `select_modes` keeps.
+        kept = out["class_id"]
+        if p.max_q is not None and modes.height:
+            kept = kept[modes["q_value"].to_numpy() <= p.max_q]
+        n_modes = np.bincount(kept, minlength=len(self._labels))
         modes, reason = select_modes(modes, p, lambda: self.explain_empty(p))
         wanted = list(range(len(self._labels))) if class_ids is None else sorted(set(class_ids))
         summary = class_summary(
-            self.classes()[wanted], modes, out["sets_tested"][wanted], out["hypotheses"][wanted]
+            self.classes()[wanted],
+            modes,
+            out["sets_tested"][wanted],
+            out["hypotheses"][wanted],
+            n_modes=n_modes[wanted],
         )
         return SearchResult(modes=modes, summary=summary, empty_reason=reason)
 
@@ -703,16 +718,34 @@ def select_modes(
 
 
 def class_summary(
-    classes: pl.DataFrame, modes: pl.DataFrame, sets_tested: Any, hypotheses: Any
+    classes: pl.DataFrame,
+    modes: pl.DataFrame,
+    sets_tested: Any,
+    hypotheses: Any,
+    n_modes: Any | None = None,
 ) -> pl.DataFrame:
     """The per-class summary of a search: ``classes`` (the searched classes' rows of
     :meth:`TagIndex.classes`) with the sets tested, the hypotheses behind the q-values and
-    the number of modes, per class."""
-    return (
-        classes.with_columns(
-            sets_tested=pl.Series(sets_tested, dtype=pl.Int64),
-            hypotheses=pl.Series(hypotheses, dtype=pl.Int64),
-        )
-        .join(modes.group_by("label").len("n_modes"), on="label", how="left")
-        .with_columns(pl.col("n_modes").fill_null(0).cast(pl.Int64))
+    the number of modes, per class (``n_modes`` where the caller has counted them, in the
+    order of ``classes``; otherwise counted from ``modes``).
+
+    Examples
+    --------
+    >>> classes = pl.DataFrame({"label": ["a", "b"], "n_samples": [3, 4]})
+    >>> modes = pl.DataFrame({"label": ["b", "b"]})
+    >>> class_summary(classes, modes, [5, 6], [7, 8])["n_modes"].to_list()
+    [0, 2]
+    >>> class_summary(classes, modes, [5, 6], [7, 8], n_modes=[0, 2]).row(1)
+    ('b', 4, 6, 8, 2)
+    """
+    if n_modes is None:
+        found = dict(modes.group_by("label").len("n").iter_rows())
+        n_modes = [found.get(label, 0) for label in classes["label"].to_list()]
+    # Eager columns, no query (see `TagIndex.classes`).
+    return classes.hstack(
+        [
+            pl.Series("sets_tested", sets_tested, dtype=pl.Int64),
+            pl.Series("hypotheses", hypotheses, dtype=pl.Int64),
+            pl.Series("n_modes", n_modes, dtype=pl.Int64),
+        ]
     )
