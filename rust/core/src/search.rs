@@ -836,6 +836,11 @@ struct Part {
     family: FxHashMap<u64, u64>,
     /// The same, as pairs: a work item's map goes back to its worker for the next item.
     pairs: Vec<(u64, u64)>,
+    /// Where the class has a [`FamilyTable`]: the worker's counts of its family pairs with a
+    /// support in the table's rows, lent to the item (instead of `family`).
+    table: Vec<u64>,
+    /// The table's shape while lent (both 0 otherwise).
+    table_shape: FamilyTable,
     /// How many more frequent sets have an accuracy at or above their class's (only counted:
     /// their p-value is at least 1/2).
     high: u64,
@@ -868,6 +873,8 @@ pub(crate) struct ClassPlan<'a> {
     bound_errors: u32,
     /// Where `bound_errors > 0`: [`high_supports`] of the class, by number of errors.
     high_support: Vec<u32>,
+    /// The shape of the class's dense family counts, if it has them (see [`FamilyTable`]).
+    table: FamilyTable,
     /// Local ids of the tags searched, ascending.
     pub(crate) active: Vec<u32>,
     /// Rank of each local tag in `active`, or `u32::MAX`.
@@ -889,6 +896,8 @@ impl ClassPlan<'_> {
         let (n, k) = (u64::from(c.support), u64::from(c.support - c.errors));
         if k * u64::from(self.ci.data.n_samples) >= n * u64::from(self.n_correct) {
             part.high += times;
+        } else if let Some(cell) = part.table_shape.cell(c) {
+            part.table[cell] += times;
         } else {
             *part.family.entry(pack(c)).or_insert(0) += times;
         }
@@ -913,13 +922,105 @@ impl ClassPlan<'_> {
     }
 }
 
+/// Dense counts of a class's family pairs, for supports `base..base + rows` and errors
+/// `0..cols` (row-major): on dense data most of the family's sets fall there, and an
+/// increment in a table that stays in the cache is several times cheaper than a hash-map
+/// entry. Each worker keeps one per class across its items; they are turned into pairs after
+/// the walk. The same pairs as the hash map, so nothing downstream changes.
+#[derive(Debug, Clone, Copy, Default)]
+struct FamilyTable {
+    base: u32,
+    rows: u32,
+    cols: u32,
+}
+
+/// Most cells of one class's table (512 KiB of counts: it stays in the cache).
+const TABLE_CELLS: u64 = 1 << 16;
+/// Most bytes of all tables of a search, over every worker.
+const TABLE_BUDGET: u64 = 32 << 20;
+
+impl FamilyTable {
+    /// The largest table of at most [`TABLE_CELLS`] for a class of `n` samples, `wrong` of
+    /// them wrong, searched with `min_support`: rows from `min_support` up, columns for every
+    /// error count their supports allow; `None` where it would cover too few supports to pay.
+    fn shape(n: u32, wrong: u32, min_support: u32) -> Option<FamilyTable> {
+        let s = u64::from(min_support.max(1));
+        let (n, wrong) = (u64::from(n), u64::from(wrong));
+        if n < s {
+            return None;
+        }
+        let cells = |rows: u64| rows * (wrong.min(s + rows - 1) + 1);
+        // The most rows (supports s..=n at most) that fit.
+        let (mut lo, mut hi) = (0u64, n - s + 1);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if cells(mid) <= TABLE_CELLS {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        (lo >= 16).then(|| FamilyTable {
+            base: s as u32,
+            rows: lo as u32,
+            cols: (wrong.min(s + lo - 1) + 1) as u32,
+        })
+    }
+
+    fn len(self) -> usize {
+        self.rows as usize * self.cols as usize
+    }
+
+    /// The cell of a set's counts, if the table has it.
+    #[inline(always)]
+    fn cell(self, c: Counts) -> Option<usize> {
+        let row = c.support.wrapping_sub(self.base);
+        (row < self.rows && c.errors < self.cols)
+            .then(|| row as usize * self.cols as usize + c.errors as usize)
+    }
+
+    /// The table's nonzero cells as packed pairs with their counts (see [`pack`]).
+    fn pairs(self, table: &[u64]) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for (i, &count) in table.iter().enumerate() {
+            if count > 0 {
+                let (row, errors) = (i / self.cols as usize, (i % self.cols as usize) as u32);
+                let support = self.base + row as u32;
+                out.push((pack(Counts { support, errors }), count));
+            }
+        }
+        out
+    }
+}
+
 fn run(
     index: &TagIndex,
     lattice: &LatticeParams,
     goal: &Goal,
     cancel: &AtomicBool,
 ) -> Result<Vec<Part>> {
-    let plans = plans(index, lattice, goal)?;
+    let mut plans = plans(index, lattice, goal)?;
+    if matches!(goal, Goal::ModesAndFamily(_) | Goal::Family) && lattice.max_tags >= 2 {
+        // Dense family tables while they fit the budget (one per class and worker, and
+        // one for a caller outside the pool), classes in order.
+        let copies = rayon::current_num_threads() as u64 + 1;
+        let mut left = TABLE_BUDGET;
+        for plan in &mut plans {
+            let ci = plan.ci;
+            let shape = FamilyTable::shape(
+                ci.n_samples(),
+                ci.n_samples() - ci.n_correct(),
+                lattice.min_support,
+            );
+            if let Some(shape) = shape {
+                let bytes = shape.len() as u64 * 8 * copies;
+                if bytes <= left {
+                    left -= bytes;
+                    plan.table = shape;
+                }
+            }
+        }
+    }
     let ctx = Ctx {
         max_tags: lattice.max_tags,
         min_support: lattice.min_support,
@@ -950,6 +1051,30 @@ fn run(
             .map(|&(p, r)| scratches.with(|scratch| ctx.item(&plans[p], r, scratch)))
             .collect();
         parts.extend(item_parts);
+        // The workers' family tables, as pairs.
+        let tables: Vec<(u32, FamilyTable, Vec<u64>)> = scratches
+            .into_all()
+            .into_iter()
+            .flat_map(|scratch| scratch.tables)
+            .filter(|(_, table)| !table.is_empty())
+            .map(|(class, table)| {
+                let plan = plans
+                    .iter()
+                    .find(|p| p.class == class)
+                    .expect("a searched class");
+                (class, plan.table, table)
+            })
+            .collect();
+        parts.extend(
+            tables
+                .into_par_iter()
+                .map(|(class, shape, table)| Part {
+                    class,
+                    pairs: shape.pairs(&table),
+                    ..Part::default()
+                })
+                .collect::<Vec<Part>>(),
+        );
         // Stable: a class's singletons first, then its items in order.
         parts.sort_by_key(|p| p.class);
     }
@@ -992,8 +1117,9 @@ fn copies_of(size: usize, k: u32, max_tags: usize) -> u64 {
 }
 
 /// Buffers kept for each worker thread of the current pool, and one more for a caller
-/// outside it.
-struct PerWorker<T>(Vec<Mutex<T>>);
+/// outside it; fresh buffers handed out when those are busy are kept too (they may hold
+/// results, such as family tables).
+struct PerWorker<T>(Vec<Mutex<T>>, Mutex<Vec<T>>);
 
 impl<T: Default> PerWorker<T> {
     fn new() -> Self {
@@ -1001,6 +1127,7 @@ impl<T: Default> PerWorker<T> {
             (0..rayon::current_num_threads() + 1)
                 .map(|_| Mutex::new(T::default()))
                 .collect(),
+            Mutex::new(Vec::new()),
         )
     }
 
@@ -1011,8 +1138,23 @@ impl<T: Default> PerWorker<T> {
         let me = rayon::current_thread_index().map_or(last, |i| i.min(last));
         match self.0[me].try_lock() {
             Ok(mut kept) => f(&mut kept),
-            Err(_) => f(&mut T::default()),
+            Err(_) => {
+                let mut fresh = T::default();
+                let out = f(&mut fresh);
+                self.1.lock().unwrap_or_else(|e| e.into_inner()).push(fresh);
+                out
+            }
         }
+    }
+
+    /// Every buffer, the workers' and the fresh ones.
+    fn into_all(self) -> Vec<T> {
+        let fresh = self.1.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.0
+            .into_iter()
+            .map(|kept| kept.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .chain(fresh)
+            .collect()
     }
 }
 
@@ -1090,6 +1232,7 @@ fn plan_class<'a>(
         } else {
             Vec::new()
         },
+        table: FamilyTable::default(),
         active,
         rank,
         active_errors,
@@ -1176,6 +1319,8 @@ struct Scratch {
     rest: Vec<u32>,
     /// An empty family map, kept for its capacity.
     family: FxHashMap<u64, u64>,
+    /// This worker's family table of each class that has one and that it walked.
+    tables: Vec<(u32, Vec<u64>)>,
 }
 
 impl Scratch {
@@ -1298,9 +1443,25 @@ impl Ctx<'_> {
             family: std::mem::take(&mut scratch.family),
             ..Part::default()
         };
+        let lent = (plan.table.len() > 0).then(|| {
+            let at = match scratch.tables.iter().position(|(c, _)| *c == plan.class) {
+                Some(at) => at,
+                None => {
+                    scratch.tables.push((plan.class, vec![0; plan.table.len()]));
+                    scratch.tables.len() - 1
+                }
+            };
+            part.table = std::mem::take(&mut scratch.tables[at].1);
+            part.table_shape = plan.table;
+            at
+        });
         self.item_sets(plan, r0, scratch, &mut part);
         part.pairs = part.family.drain().collect();
         scratch.family = std::mem::take(&mut part.family);
+        if let Some(at) = lent {
+            scratch.tables[at].1 = std::mem::take(&mut part.table);
+            part.table_shape = FamilyTable::default();
+        }
         part
     }
 
@@ -2106,6 +2267,69 @@ mod tests {
     /// A thread's buffers carry over from call to call; while they are in use, a call gets
     /// fresh ones (and does not wait).
     #[test]
+    fn family_tables_fit_and_give_back_their_pairs() {
+        for &(n, wrong, s) in &[
+            (1669u32, 190u32, 32u32),
+            (24_720, 5_400, 100),
+            (40, 40, 1),
+            (100, 0, 30),
+        ] {
+            let Some(t) = FamilyTable::shape(n, wrong, s) else {
+                continue;
+            };
+            assert!(t.len() as u64 <= TABLE_CELLS && t.rows >= 16, "{t:?}");
+            assert!(t.base + t.rows - 1 <= n && t.cols <= wrong + 1, "{t:?}");
+            let mut table = vec![0u64; t.len()];
+            let mut want = Vec::new();
+            for (support, errors) in [
+                (s, 0),
+                (s + t.rows - 1, t.cols - 1),
+                (s + 3, t.cols.min(4) - 1),
+            ] {
+                let c = Counts { support, errors };
+                table[t.cell(c).unwrap()] += 2;
+                want.push((pack(c), 2));
+            }
+            assert_eq!(
+                t.cell(Counts {
+                    support: s + t.rows,
+                    errors: 0
+                }),
+                None
+            );
+            assert_eq!(
+                t.cell(Counts {
+                    support: s,
+                    errors: t.cols
+                }),
+                None
+            );
+            assert_eq!(
+                t.cell(Counts {
+                    support: s - 1,
+                    errors: 0
+                }),
+                None
+            );
+            want.sort_unstable();
+            want.dedup_by(|a, b| {
+                let same = a.0 == b.0;
+                if same {
+                    b.1 += a.1;
+                }
+                same
+            });
+            let mut got = t.pairs(&table);
+            got.sort_unstable();
+            assert_eq!(got, want, "{t:?}");
+        }
+        assert!(
+            FamilyTable::shape(20, 5, 30).is_none(),
+            "no support reaches s"
+        );
+    }
+
+    #[test]
     fn per_worker_buffers_are_kept_or_fresh_when_busy() {
         let buffers = PerWorker::<Vec<u32>>::new();
         buffers.with(|b| b.push(7));
@@ -2113,8 +2337,16 @@ mod tests {
         // Outside a pool the caller's slot is the last one; hold it, as a waiting job would.
         let held = buffers.0.last().unwrap().lock().unwrap();
         assert_eq!(buffers.with(|b| b.clone()), Vec::<u32>::new());
+        buffers.with(|b| b.push(9));
         drop(held);
         assert_eq!(buffers.with(|b| b.clone()), [7]);
+        // The fresh buffers are kept, with what was put in them.
+        let all = buffers.into_all();
+        assert!(all.contains(&vec![7]) && all.contains(&vec![9]), "{all:?}");
+        assert!(
+            all.contains(&vec![]),
+            "the fresh buffer of the clone: {all:?}"
+        );
     }
 
     /// The families gathered class by class give the q-values `attach_q_values` gives.

@@ -106,8 +106,9 @@ fn beta_cf_lanes<const L: usize>(a: [f64; L], b: [f64; L], x: [f64; L]) -> [f64;
             let del = dl * cl;
             if running[l] {
                 (c[l], d[l], h[l]) = (cl, dl, hl * del);
-                // As `beta_cf_one`'s `break`, NaN included.
-                running[l] = !((del - 1.0).abs() < EPS);
+                // As `beta_cf_one`'s `break` (which a NaN never takes).
+                let off = (del - 1.0).abs();
+                running[l] = off >= EPS || off.is_nan();
             }
         }
         if !running.iter().any(|&r| r) {
