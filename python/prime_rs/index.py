@@ -356,10 +356,9 @@ class TagIndex:
             at = modes.get_column_index("impact") + 1
             modes.insert_column(at, confused.alias("confused_with"))
         # Modes per class, from the engine's class ids of the rows `select_modes` keeps.
-        kept = out["class_id"]
-        if p.max_q is not None and modes.height:
-            kept = kept[modes["q_value"].to_numpy() <= p.max_q]
-        n_modes = np.bincount(kept, minlength=len(self._labels))
+        kept = kept_by_max_q(modes, p)
+        class_id = out["class_id"] if kept is None else out["class_id"][kept]
+        n_modes = np.bincount(class_id, minlength=len(self._labels))
         modes, reason = select_modes(modes, p, lambda: self.explain_empty(p))
         wanted = list(range(len(self._labels))) if class_ids is None else sorted(set(class_ids))
         summary = class_summary(
@@ -692,6 +691,23 @@ def empty_sentence(
     )
 
 
+def kept_by_max_q(modes: pl.DataFrame, p: SearchParams) -> np.ndarray | None:
+    """Which rows of a search's modes ``p.max_q`` keeps (a null q-value is not kept), or
+    ``None`` when it keeps them all.
+
+    Examples
+    --------
+    >>> modes = pl.DataFrame({"q_value": [0.01, 0.2, None]})
+    >>> kept_by_max_q(modes, SearchParams(max_q=0.05)).tolist()
+    [True, False, False]
+    >>> kept_by_max_q(modes, SearchParams()) is None
+    True
+    """
+    if p.max_q is None or modes.height == 0:
+        return None
+    return modes["q_value"].to_numpy() <= p.max_q
+
+
 def select_modes(
     modes: pl.DataFrame, p: SearchParams, explain: Callable[[], str]
 ) -> tuple[pl.DataFrame, str | None]:
@@ -699,9 +715,10 @@ def select_modes(
     (``explain()`` when the search found none), also logged as a warning."""
     found = modes.height
     smallest_q = 0.0
-    if p.max_q is not None:
-        smallest_q = float(modes["q_value"].to_numpy().min()) if found else 0.0
-        modes = modes.filter(pl.col("q_value") <= p.max_q)
+    kept = kept_by_max_q(modes, p)
+    if kept is not None:
+        smallest_q = float(modes["q_value"].to_numpy().min())
+        modes = modes.filter(pl.Series(kept))
     modes = _rank(modes, p.rank_by)
     if modes.height:
         return modes, None
