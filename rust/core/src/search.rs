@@ -1056,14 +1056,7 @@ fn run(
             .into_all()
             .into_iter()
             .flat_map(|scratch| scratch.tables)
-            .filter(|(_, table)| !table.is_empty())
-            .map(|(class, table)| {
-                let plan = plans
-                    .iter()
-                    .find(|p| p.class == class)
-                    .expect("a searched class");
-                (class, plan.table, table)
-            })
+            .filter(|(_, _, table)| !table.is_empty())
             .collect();
         parts.extend(
             tables
@@ -1319,8 +1312,9 @@ struct Scratch {
     rest: Vec<u32>,
     /// An empty family map, kept for its capacity.
     family: FxHashMap<u64, u64>,
-    /// This worker's family table of each class that has one and that it walked.
-    tables: Vec<(u32, Vec<u64>)>,
+    /// This worker's family table of each class that has one and that it walked, with the
+    /// class and the table's shape.
+    tables: Vec<(u32, FamilyTable, Vec<u64>)>,
 }
 
 impl Scratch {
@@ -1444,14 +1438,15 @@ impl Ctx<'_> {
             ..Part::default()
         };
         let lent = (plan.table.len() > 0).then(|| {
-            let at = match scratch.tables.iter().position(|(c, _)| *c == plan.class) {
+            let at = match scratch.tables.iter().position(|(c, _, _)| *c == plan.class) {
                 Some(at) => at,
                 None => {
-                    scratch.tables.push((plan.class, vec![0; plan.table.len()]));
+                    let table = vec![0; plan.table.len()];
+                    scratch.tables.push((plan.class, plan.table, table));
                     scratch.tables.len() - 1
                 }
             };
-            part.table = std::mem::take(&mut scratch.tables[at].1);
+            part.table = std::mem::take(&mut scratch.tables[at].2);
             part.table_shape = plan.table;
             at
         });
@@ -1459,7 +1454,7 @@ impl Ctx<'_> {
         part.pairs = part.family.drain().collect();
         scratch.family = std::mem::take(&mut part.family);
         if let Some(at) = lent {
-            scratch.tables[at].1 = std::mem::take(&mut part.table);
+            scratch.tables[at].2 = std::mem::take(&mut part.table);
             part.table_shape = FamilyTable::default();
         }
         part

@@ -178,8 +178,8 @@ impl CdfPlan {
     }
 }
 
-/// [`binomial_cdf`] of many `(k, n)` pairs at one `p`, bit for bit, about three times faster
-/// per pair: their continued fractions run four at a time. Pairs of similar `n` and `k` take
+/// [`binomial_cdf`] of many `(k, n)` pairs at one `p`, bit for bit, about twice as fast per
+/// pair (chess's family: 49 -> 25 ms): their continued fractions run four at a time. Pairs of similar `n` and `k` take
 /// similar numbers of steps, so sorted input wastes the fewest.
 pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
     const L: usize = 4;
@@ -195,7 +195,7 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
         .filter(|&i| plans[i].cf_args().is_some())
         .collect();
     for chunk in todo.chunks(L) {
-        // A short last chunk repeats its first pair in the unused lanes.
+        // A short last chunk repeats its last pair in the unused lanes.
         let args = |l: usize| {
             plans[chunk[l.min(chunk.len() - 1)]]
                 .cf_args()
