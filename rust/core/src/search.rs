@@ -63,22 +63,33 @@ pub(crate) fn pack(c: Counts) -> u64 {
 
 /// Fills in `p_value` of every mode.
 pub(crate) fn attach_p_values(modes: &mut [FailureMode]) {
-    // In parallel: dense data can have tens of thousands of modes; within a chunk, each run
-    // of modes of one class accuracy together (see `binomial_cdfs`).
-    modes.par_chunks_mut(256).for_each(|chunk| {
-        for run in
-            chunk.chunk_by_mut(|a, b| a.class_accuracy.to_bits() == b.class_accuracy.to_bits())
-        {
-            let pairs: Vec<(u64, u64)> = run
-                .iter()
-                .map(|m| (u64::from(m.n_correct), u64::from(m.support)))
-                .collect();
-            let p_values = binomial_cdfs(&pairs, run[0].class_accuracy);
-            for (m, p) in run.iter_mut().zip(p_values) {
-                m.p_value = p;
+    // Ordered by class accuracy, then support and n_correct, so that the modes of one row
+    // share its pass (see `binomial_cdfs`); in parallel chunks, as dense data can have tens
+    // of thousands of modes.
+    let mut order: Vec<(u64, u64, u64, usize)> = modes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (n, k) = (u64::from(m.support), u64::from(m.n_correct));
+            (m.class_accuracy.to_bits(), n, k, i)
+        })
+        .collect();
+    order.par_sort_unstable();
+    let p_values: Vec<(usize, f64)> = order
+        .par_chunks(512)
+        .flat_map_iter(|chunk| {
+            let mut out = Vec::with_capacity(chunk.len());
+            for run in chunk.chunk_by(|a, b| a.0 == b.0) {
+                let pairs: Vec<(u64, u64)> = run.iter().map(|&(_, n, k, _)| (k, n)).collect();
+                let p_values = binomial_cdfs(&pairs, f64::from_bits(run[0].0));
+                out.extend(run.iter().map(|r| r.3).zip(p_values));
             }
-        }
-    });
+            out
+        })
+        .collect();
+    for (i, p) in p_values {
+        modes[i].p_value = p;
+    }
 }
 
 /// `binomial_cdf(k, n, a)` of each packed `(n, k)` key (see [`pack`]), in parallel chunks;
