@@ -112,7 +112,9 @@ class TagIndex:
         min_tag_count: int | None = None,
         classes: list[int] | None = None,
         threads: int | None = None,
-    ) -> dict[str, npt.NDArray[Any]]: ...
+        names: TagNames | None = None,
+        label_names: TagNames | None = None,
+    ) -> dict[str, Any]: ...
     def q_value_family(
         self,
         *,

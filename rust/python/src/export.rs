@@ -21,6 +21,7 @@ use arrow_schema::{DataType, Field};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
+use rayon::prelude::*;
 
 use crate::errors::{Error, Result};
 
@@ -46,6 +47,10 @@ fn view_of(bytes: &[u8], offset: usize) -> u128 {
     }
     u128::from_le_bytes(view)
 }
+
+/// Fewest items a worker takes when a column is built in parallel (in the pool of the call
+/// that builds it).
+const PAR_MIN: usize = 1 << 14;
 
 impl TagNames {
     /// The number of names.
@@ -86,15 +91,23 @@ impl TagNames {
     pub(crate) fn strings(&self, ids: &[Option<u32>]) -> ArrayRef {
         let nulls = NullBuffer::from_iter(ids.iter().map(Option::is_some));
         let nulls = (nulls.null_count() > 0).then_some(nulls);
-        let views = ids.iter().map(|t| t.map_or(0, |t| self.views[t as usize]));
+        let views = ids
+            .par_iter()
+            .with_min_len(PAR_MIN)
+            .map(|t| t.map_or(0, |t| self.views[t as usize]));
         Arc::new(self.array(views.collect(), nulls))
     }
 
     /// The column of rows `ids[offsets[i]..offsets[i + 1]]` (checked by [`Self::check`]).
     pub(crate) fn column(&self, offsets: &[u64], ids: &[u32]) -> ArrayRef {
-        let views = ids.iter().map(|&t| self.views[t as usize]).collect();
+        let views = ids
+            .par_iter()
+            .with_min_len(PAR_MIN)
+            .map(|&t| self.views[t as usize])
+            .collect();
         let items = self.array(views, None);
-        let offsets = OffsetBuffer::new(offsets.iter().map(|&o| o as i64).collect());
+        let offsets = offsets.par_iter().with_min_len(PAR_MIN).map(|&o| o as i64);
+        let offsets = OffsetBuffer::new(offsets.collect::<Vec<i64>>().into());
         let field = Arc::new(Field::new_list_field(DataType::Utf8View, true));
         Arc::new(LargeListArray::new(field, offsets, Arc::new(items), None))
     }

@@ -23,6 +23,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1};
 use prime_core as core;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use rayon::prelude::*;
 
 use crate::errors::{Error, Result};
 
@@ -361,8 +362,12 @@ impl PyTagIndex {
         Ok(d)
     }
 
-    /// Lists every frequent tag set; returns a dict of column arrays.
-    #[pyo3(signature = (*, max_tags, min_support, min_tag_count=None, classes=None, threads=None))]
+    /// Lists every frequent tag set; returns a dict of column arrays. With `names` (one per
+    /// tag), the dict also holds `table`: the columns `tags` (the sets' names), `n_tags`,
+    /// `support` and `accuracy`, preceded by `label` where `label_names` are given (one per
+    /// class), all built in parallel without the GIL.
+    #[pyo3(signature = (*, max_tags, min_support, min_tag_count=None, classes=None, threads=None, names=None, label_names=None))]
+    #[allow(clippy::too_many_arguments)]
     fn frequent_sets<'py>(
         &self,
         py: Python<'py>,
@@ -371,7 +376,21 @@ impl PyTagIndex {
         min_tag_count: Option<u32>,
         classes: Option<Vec<u32>>,
         threads: Option<usize>,
+        names: Option<Bound<'py, export::TagNames>>,
+        label_names: Option<Bound<'py, export::TagNames>>,
     ) -> Result<Bound<'py, PyDict>> {
+        let names = names.as_ref().map(|n| n.get());
+        if names.is_some_and(|n| n.len() != self.inner.n_tags() as usize) {
+            return Err(Error::input(
+                "names must hold one name per tag of the index",
+            ));
+        }
+        let label_names = label_names.as_ref().map(|n| n.get());
+        if label_names.is_some_and(|n| n.len() != self.inner.n_classes()) {
+            return Err(Error::input(
+                "label_names must hold one name per class of the index",
+            ));
+        }
         let params = core::LatticeParams {
             max_tags,
             min_support,
@@ -379,12 +398,18 @@ impl PyTagIndex {
             classes,
         };
         let index = &self.inner;
-        let out = run_cancellable(py, threads, |cancel| {
-            core::frequent_sets(index, &params, cancel)
+        let (out, offsets, table) = run_cancellable(py, threads, |cancel| {
+            let out = core::frequent_sets(index, &params, cancel)?;
+            let offsets: Vec<u64> = out.offsets.par_iter().map(|&o| o as u64).collect();
+            let table = names.map(|names| lattice_table(&out, &offsets, names, label_names));
+            Ok((out, offsets, table))
         })?;
         let d = PyDict::new(py);
-        let offsets: Vec<u64> = out.offsets.iter().map(|&o| o as u64).collect();
         d.set_item("class_id", out.class.into_pyarray(py))?;
+        if let Some(columns) = table {
+            d.set_item("table", export::ArrowTable::new(columns)?)?;
+            return Ok(d);
+        }
         d.set_item("offsets", offsets.into_pyarray(py))?;
         d.set_item("tags", out.tags.into_pyarray(py))?;
         d.set_item("support", out.support.into_pyarray(py))?;
@@ -429,6 +454,40 @@ impl PyTagIndex {
             count.into_pyarray(py).into_any(),
         ))
     }
+}
+
+/// [`TagIndex::frequent_sets`]'s table: `label` (where `label_names` are given), `tags`,
+/// `n_tags`, `support` and `accuracy`, each column built in parallel.
+fn lattice_table(
+    out: &core::FrequentSets,
+    offsets: &[u64],
+    names: &export::TagNames,
+    label_names: Option<&export::TagNames>,
+) -> Vec<export::NamedColumn> {
+    use export::{floats, ints};
+    let mut columns: Vec<export::NamedColumn> = Vec::new();
+    if let Some(label_names) = label_names {
+        let classes: Vec<Option<u32>> = out.class.par_iter().map(|&c| Some(c)).collect();
+        columns.push(("label", label_names.strings(&classes)));
+    }
+    let n_tags: Vec<i64> = offsets
+        .par_windows(2)
+        .map(|w| (w[1] - w[0]) as i64)
+        .collect();
+    let support: Vec<i64> = out.support.par_iter().map(|&n| i64::from(n)).collect();
+    let accuracy: Vec<f64> = out
+        .support
+        .par_iter()
+        .zip(&out.n_correct)
+        .map(|(&n, &k)| f64::from(k) / f64::from(n))
+        .collect();
+    columns.extend([
+        ("tags", names.column(offsets, &out.tags)),
+        ("n_tags", ints(n_tags)),
+        ("support", ints(support)),
+        ("accuracy", floats(accuracy)),
+    ]);
+    columns
 }
 
 /// The mode table's columns: `label` (given the class names), `tags, n_tags, support,
