@@ -282,3 +282,29 @@ def test_batches_keep_order_and_report_failures(
     assert sorted(seen + [names.index(n) for n in failed]) == list(range(len(names)))
     assert seen == sorted(seen)
     assert {n for n, e in cases.items() if e is not None} == set(failed)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no forkserver on Windows")
+def test_forkserver_workers_give_the_same_batches(
+    odd: tuple[Path, dict[str, str | None]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start Python >= 3.12 gets (forkserver, torch preloaded), whatever runs the tests.
+    import types
+
+    from prime_rs.vision import images
+
+    monkeypatch.setattr(
+        images, "sys", types.SimpleNamespace(platform="linux", version_info=(3, 12))
+    )
+    assert images._context().get_start_method() == "forkserver"
+    folder, cases = odd
+    paths = [str(folder / n) for n in sorted(cases) if n != "huge.jpg"]
+    batches = [list(range(i, min(i + 4, len(paths)))) for i in range(0, len(paths), 4)]
+
+    def run(workers: int) -> list[tuple[list[int], list[tuple[int, str]], bytes]]:
+        return [
+            (b.indices, b.failures, b.pixels.numpy().tobytes())
+            for b in iter_batches(paths, Preprocess(size=16), batches, workers=workers)
+        ]
+
+    assert run(2) == run(0)

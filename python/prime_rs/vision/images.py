@@ -365,19 +365,23 @@ class Batch:
 
 
 class _Images:
-    """Map-style dataset: position -> (position, uint8 tensor or None, error or None)."""
+    """Map-style dataset: ``(position, path)`` -> (position, uint8 tensor or None, error or
+    None).
 
-    def __init__(self, paths: Sequence[str], preprocess: Preprocess) -> None:
-        self.paths = list(paths)
+    The paths come with the batches, not with the dataset: each worker's start pickles the
+    dataset into a pipe that holds 64 KiB, and on a larger one the parent waits until the
+    worker has imported what it needs and read it all, so a list of paths in the dataset
+    made the workers start one after the other (with 15 workers, about a minute).
+    """
+
+    def __init__(self, preprocess: Preprocess) -> None:
         self.preprocess = preprocess
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[int, Any, str | None]:
+    def __getitem__(self, item: tuple[int, str]) -> tuple[int, Any, str | None]:
         import torch
 
-        pixels, error = prepare_image(self.paths[i], self.preprocess)
+        i, path = item
+        pixels, error = prepare_image(path, self.preprocess)
         return i, None if pixels is None else torch.from_numpy(pixels), error
 
 
@@ -402,7 +406,14 @@ def _context() -> Any:
     # (torch has some) forks; forkserver avoids both the warning and the deadlock risk.
     if sys.platform == "linux" and sys.version_info < (3, 12):
         return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+    if sys.platform == "win32":
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Each worker runs torch's worker loop, so without this each one imports torch (seconds
+    # with CUDA) before it can start; preloaded, the fork server imports it once per process.
+    # No effect once the server runs; "__main__" is the default, kept.
+    context.set_forkserver_preload(["__main__", "torch"])
+    return context
 
 
 def iter_batches(
@@ -444,7 +455,7 @@ def iter_batches(
     """
     from torch.utils.data import DataLoader
 
-    dataset = _Images(paths, preprocess)
+    dataset = _Images(preprocess)
     options: dict[str, Any] = {}
     if workers > 0:
         options = {
@@ -454,7 +465,7 @@ def iter_batches(
         }
     loader: DataLoader[Any] = DataLoader(
         dataset,  # type: ignore[arg-type]
-        batch_sampler=list(batches),
+        batch_sampler=[[(i, paths[i]) for i in batch] for batch in batches],
         collate_fn=_Collate(preprocess.size),
         pin_memory=pin_memory,
         **options,
