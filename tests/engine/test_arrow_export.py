@@ -69,7 +69,7 @@ def test_bad_lists_are_refused() -> None:
             names.lists(np.array(offsets, dtype=np.uint64), np.array([0, 1], dtype=np.uint32))
 
 
-def test_search_refuses_names_of_another_size() -> None:
+def test_search_and_lattice_refuse_names_of_another_size() -> None:
     index = prime_rs.TagIndex.from_samples(synthetic.generate(synthetic.SMALL).samples)
     engine = index._engine
     params = {"max_tags": 2, "min_support": 20, "min_drop": 0.3, "necessity": [0.1]}
@@ -77,6 +77,11 @@ def test_search_refuses_names_of_another_size() -> None:
         engine.search(**params, names=_engine.TagNames(["a"]))
     with pytest.raises(ValueError, match="one name per class"):
         engine.search(**params, names=index._tag_names, label_names=_engine.TagNames(["a"]))
+    lattice = {"max_tags": 2, "min_support": 20}
+    with pytest.raises(ValueError, match="one name per tag"):
+        engine.frequent_sets(**lattice, names=_engine.TagNames(["a"]))
+    with pytest.raises(ValueError, match="one name per class"):
+        engine.frequent_sets(**lattice, names=index._tag_names, label_names=_engine.TagNames(["a"]))
     codes = np.zeros(sum(engine.class_counts()[0]), dtype=np.uint32)
     with pytest.raises(ValueError, match="one name per prediction code"):
         engine.predictions(codes, np.array([-1], dtype=np.int64), _engine.TagNames(["x", "y"]))

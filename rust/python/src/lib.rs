@@ -252,18 +252,7 @@ impl PyTagIndex {
         z: f64,
         predictions: Option<Bound<'py, PyPredictions>>,
     ) -> Result<Bound<'py, PyDict>> {
-        let names = names.as_ref().map(|n| n.get());
-        if names.is_some_and(|n| n.len() != self.inner.n_tags() as usize) {
-            return Err(Error::input(
-                "names must hold one name per tag of the index",
-            ));
-        }
-        let label_names = label_names.as_ref().map(|n| n.get());
-        if label_names.is_some_and(|n| n.len() != self.inner.n_classes()) {
-            return Err(Error::input(
-                "label_names must hold one name per class of the index",
-            ));
-        }
+        let (names, label_names) = self.checked_names(&names, &label_names)?;
         let predictions = predictions.as_ref().map(|p| p.get());
         let predictions = predictions.map(|p| (&p.inner, p.names.as_ref().map(|n| n.get())));
         let params = core::SearchParams {
@@ -379,18 +368,7 @@ impl PyTagIndex {
         names: Option<Bound<'py, export::TagNames>>,
         label_names: Option<Bound<'py, export::TagNames>>,
     ) -> Result<Bound<'py, PyDict>> {
-        let names = names.as_ref().map(|n| n.get());
-        if names.is_some_and(|n| n.len() != self.inner.n_tags() as usize) {
-            return Err(Error::input(
-                "names must hold one name per tag of the index",
-            ));
-        }
-        let label_names = label_names.as_ref().map(|n| n.get());
-        if label_names.is_some_and(|n| n.len() != self.inner.n_classes()) {
-            return Err(Error::input(
-                "label_names must hold one name per class of the index",
-            ));
-        }
+        let (names, label_names) = self.checked_names(&names, &label_names)?;
         let params = core::LatticeParams {
             max_tags,
             min_support,
@@ -453,6 +431,30 @@ impl PyTagIndex {
             p.into_pyarray(py).into_any(),
             count.into_pyarray(py).into_any(),
         ))
+    }
+}
+
+impl PyTagIndex {
+    /// The tag and label names given to a search or a lattice, checked against the index:
+    /// one name per tag, one per class.
+    fn checked_names<'a>(
+        &self,
+        names: &'a Option<Bound<'_, export::TagNames>>,
+        label_names: &'a Option<Bound<'_, export::TagNames>>,
+    ) -> Result<(Option<&'a export::TagNames>, Option<&'a export::TagNames>)> {
+        let names = names.as_ref().map(|n| n.get());
+        if names.is_some_and(|n| n.len() != self.inner.n_tags() as usize) {
+            return Err(Error::input(
+                "names must hold one name per tag of the index",
+            ));
+        }
+        let label_names = label_names.as_ref().map(|n| n.get());
+        if label_names.is_some_and(|n| n.len() != self.inner.n_classes()) {
+            return Err(Error::input(
+                "label_names must hold one name per class of the index",
+            ));
+        }
+        Ok((names, label_names))
     }
 }
 
