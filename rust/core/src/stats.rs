@@ -57,12 +57,8 @@ fn ln_choose(n: u64, k: u64) -> f64 {
     ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
 }
 
-/// Continued fraction of the incomplete beta function (modified Lentz).
-fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
-    beta_cf_lanes([a], [b], [x])[0]
-}
-
-/// [`beta_cf`] of `L` independent arguments side by side, each lane bit for bit what it gives
+/// The continued fraction of the incomplete beta function (modified Lentz) of `L`
+/// independent arguments side by side, each lane bit for bit what it gives
 /// alone (the same IEEE operations in the same order; a lane that has converged keeps its
 /// value while the others go on). The lanes' dependency chains (two divisions deep per
 /// half-step) overlap, which is where the time goes when they run one at a time.
@@ -450,18 +446,8 @@ fn beta_cf_one(a: f64, b: f64, x: f64) -> f64 {
 /// assert!((binomial_cdf(1, 3, 0.5) - 0.5).abs() < 1e-15);
 /// ```
 pub fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
-    if n <= ROW_MAX && CdfPlan::trivial(k, n, p).is_none() {
-        let mut row = RowSums::new(p);
-        row.fill(n, k);
-        if let Some(v) = row.cdf(k) {
-            return v;
-        }
-    }
-    let plan = CdfPlan::new(k, n, p);
-    let cf = plan
-        .cf_args()
-        .map_or(f64::NAN, |[a, b, x]| beta_cf(a, b, x));
-    plan.finish(cf)
+    // A batch of one: the same choice of method, so the same bits.
+    binomial_cdfs(&[(k, n)], p)[0]
 }
 
 /// Benjamini–Hochberg q-values of `p_values` (adjusted p-values, clipped to 1): the
@@ -630,6 +616,20 @@ mod tests {
                     "n={n} k={k} p={p}: {got} vs {want}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn rows_serve_all_but_the_deep_lower_tail() {
+        // n = 1000, p = 1/2: sigma^2 = 250, and P(X = k) falls to 2^-20 of the mode's about
+        // 83 below the mode (exp(-d^2 / 2 sigma^2) = 2^-20).
+        let mut row = RowSums::new(0.5);
+        row.fill(1000, 999);
+        for k in 430..1000 {
+            assert!(row.cdf(k).is_some(), "k={k} is served by the row");
+        }
+        for k in 0..400 {
+            assert!(row.cdf(k).is_none(), "k={k} takes the continued fraction");
         }
     }
 
