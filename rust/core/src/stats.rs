@@ -450,6 +450,40 @@ pub fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
     binomial_cdfs(&[(k, n)], p)[0]
 }
 
+/// For each `n` in `0..=n_max`: the smallest `k` with `P(X <= k) >= target` for
+/// `X ~ Binomial(n, p)` (the binomial's `target` quantile), from one walk up the supports:
+/// the quantile of `n + 1` trials is that of `n` or one more, and the CDF and probability at
+/// it follow from their values at `n` (`F_{n+1}(k) = F_n(k) - p f_n(k)`). The walk's
+/// rounding stays near `n` units in the last place of 1, so a `k` found here can have a CDF
+/// below `target` only by that much (the callers leave a margin of 1e-6).
+pub(crate) fn binomial_quantiles(n_max: u32, p: f64, target: f64) -> Vec<u32> {
+    if p >= 1.0 {
+        // Every trial succeeds: P(X <= k) = 0 below n.
+        return (0..=n_max).collect();
+    }
+    if p <= 0.0 {
+        return vec![0; n_max as usize + 1];
+    }
+    let q = 1.0 - p;
+    let mut out = Vec::with_capacity(n_max as usize + 1);
+    // n = 0: X = 0 surely.
+    let (mut k, mut cdf, mut pmf) = (0u32, 1.0f64, 1.0f64);
+    out.push(0);
+    for n in 0..n_max {
+        // From n trials to n + 1, at the same k (k <= n).
+        let (nf, kf) = (f64::from(n), f64::from(k));
+        cdf -= p * pmf;
+        pmf *= (nf + 1.0) / (nf + 1.0 - kf) * q;
+        if cdf < target {
+            pmf *= (nf + 1.0 - kf) / (kf + 1.0) * (p / q);
+            cdf += pmf;
+            k += 1;
+        }
+        out.push(k);
+    }
+    out
+}
+
 /// Benjamini–Hochberg q-values of `p_values` (adjusted p-values, clipped to 1): the
 /// smallest false-discovery rate at which each hypothesis would be rejected, with
 /// `m = p_values.len()` hypotheses.
@@ -500,6 +534,35 @@ pub(crate) fn bh_q_values_of(family: &mut [(f64, u64)], query: &[f64]) -> Vec<f6
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn binomial_quantiles_are_the_smallest_k_reaching_the_target() {
+        // Against the CDF computed for itself, wherever it is not within rounding of the
+        // target.
+        for &p in &[0.0, 1e-3, 0.05, 0.3, 0.5, 0.88, 0.97, 0.999, 1.0] {
+            for &target in &[0.5, 0.9, 0.95, 0.99] {
+                let cut = binomial_quantiles(3000, p, target);
+                assert_eq!(cut.len(), 3001);
+                for (n, &k) in cut.iter().enumerate() {
+                    let n = n as u64;
+                    let k = u64::from(k);
+                    assert!(k <= n);
+                    let at = binomial_cdf(k, n, p);
+                    assert!(
+                        at >= target - 1e-9,
+                        "p {p} target {target} n {n} k {k}: {at}"
+                    );
+                    if k > 0 {
+                        let below = binomial_cdf(k - 1, n, p);
+                        assert!(
+                            below < target + 1e-9,
+                            "p {p} target {target} n {n} k {k}: {below}"
+                        );
+                    }
+                }
+            }
+        }
+    }
     use super::*;
 
     fn exact_cdf(k: u64, n: u64, p: f64) -> f64 {
