@@ -217,6 +217,12 @@ class TagIndex:
         >>> TagIndex.from_samples(df).classes()["accuracy"].to_list()
         [0.5]
         """
+        # A copy (shallow, free): the caller may change it in place.
+        return self._classes.clone()
+
+    @functools.cached_property
+    def _classes(self) -> pl.DataFrame:
+        """:meth:`classes`' table, made once per index (its counts never change)."""
         n, k = self._engine.class_counts()
         n, k = np.asarray(n, dtype=np.int64), np.asarray(k, dtype=np.int64)
         # Built at once, without a query: a search makes this table, and a Polars query
@@ -362,7 +368,7 @@ class TagIndex:
         modes, reason = select_modes(modes, p, lambda: self.explain_empty(p))
         wanted = list(range(len(self._labels))) if class_ids is None else sorted(set(class_ids))
         summary = class_summary(
-            self.classes()[wanted],
+            self._classes[wanted],
             modes,
             out["sets_tested"][wanted],
             out["hypotheses"][wanted],

@@ -165,6 +165,18 @@ def test_summary_of_selected_classes_and_empty_reason(index: prime_rs.TagIndex) 
     assert result.empty_reason is not None and "lower min_drop" in result.empty_reason
 
 
+def test_classes_table_is_a_copy_each_time(index: prime_rs.TagIndex) -> None:
+    """The class table is made once per index; what a caller does to it in place changes
+    neither the next call's table nor a search's summary."""
+    first = index.classes()
+    expected = first.clone()
+    first.insert_column(0, pl.Series("mine", range(first.height)))
+    first.drop_in_place("accuracy")
+    assert index.classes().equals(expected)
+    summary = index.search(max_tags=2).summary
+    assert summary.select(expected.columns).equals(expected)
+
+
 def test_one_index_searched_from_two_threads(index: prime_rs.TagIndex) -> None:
     """The index is immutable: concurrent searches with different parameters each get their
     own result, equal to the same search run alone."""
