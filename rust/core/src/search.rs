@@ -1295,6 +1295,8 @@ struct Level {
     /// How many perfect extensions were left out on the path to these entries (see
     /// [`Ctx::perfect_extensions`]): each entry stands for [`copies_of`] sets.
     pe: u32,
+    /// Support of the set these entries extend (every entry's samples are among its).
+    parent_support: u32,
 }
 
 impl Level {
@@ -1594,6 +1596,7 @@ impl Ctx<'_> {
         let expand = deeper && entries.len() >= 2;
         scratch.levels[1].entries = entries;
         scratch.levels[1].pe = found;
+        scratch.levels[1].parent_support = first.support;
         if expand {
             scratch.path.clear();
             scratch.path.push(t);
@@ -1637,6 +1640,7 @@ impl Ctx<'_> {
                 let children = &scratch.levels[depth + 1].entries;
                 self.count_left_out(plan, part, depth + 1, ci, k, found, children);
                 scratch.levels[depth + 1].pe = k + found;
+                scratch.levels[depth + 1].parent_support = ci.support;
             }
             if !leaf && next >= 2 {
                 if !by_rows {
@@ -1690,6 +1694,13 @@ impl Ctx<'_> {
                 // Never tested as a mode, only counted in the family: once its support
                 // reaches what the bound needs to show it high, the rest does not matter.
                 let enough = plan.high_from(bound);
+                // Both parents' samples are among their parent's, so they share at least
+                // |a| + |b| - |parent| (inclusion-exclusion): often enough without an AND.
+                let shared = u64::from(ci.support) + u64::from(cj.support);
+                if shared >= u64::from(enough) + u64::from(cur.parent_support) {
+                    part.high += 1;
+                    continue;
+                }
                 match and_count_until_high(a, b, wrong, rest, self.min_support, enough) {
                     None => {}
                     Some(c) if c.support >= enough => part.high += 1,
