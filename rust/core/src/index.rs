@@ -78,12 +78,12 @@ pub(crate) struct ClassTags {
 const DENSE_WORDS: usize = 1 << 18;
 
 impl ClassTags {
-    fn words(&self) -> usize {
+    pub(crate) fn words(&self) -> usize {
         (self.n_samples as usize).div_ceil(64)
     }
 
     /// The dense bitsets of every local tag, if the class is small enough (made once).
-    fn dense(&self) -> Option<&[u64]> {
+    pub(crate) fn dense(&self) -> Option<&[u64]> {
         self.dense
             .get_or_init(|| {
                 let words = self.words();
