@@ -45,3 +45,17 @@ pub use table::{confusion_columns, impact, wilson_interval, ConfusionColumns, Z_
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// What the unit tests share.
+#[cfg(test)]
+mod testing {
+    /// A xorshift generator of test inputs: the same numbers on every run.
+    pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+}

@@ -109,6 +109,7 @@ fn soft_pext(src: u64, mut mask: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::xorshift;
 
     /// The bits of `src` under `mask`, packed, one bit at a time.
     fn reference(src: &[u64], mask: &[u64]) -> Vec<u64> {
@@ -137,13 +138,7 @@ mod tests {
     /// definition, on masks empty, full and in between, of lengths 0 to 40 words.
     #[test]
     fn compress_packs_the_bits_under_the_mask() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
         for case in 0..3000 {
             let words = case % 41;
             let mask: Vec<u64> = (0..words)

@@ -2333,18 +2333,13 @@ fn fill_rows_in<T: Copy + Into<u32>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::xorshift;
 
     /// The q-values from a family whose p-values of at least 1/2 are only counted equal
     /// those from the whole family, bit for bit, whenever that shortcut answers.
     #[test]
     fn high_block_q_values_equal_the_whole_family() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let (mut answered, mut declined) = (0, 0);
         for case in 0..2000 {
             let n = 1 + (next() % 60) as usize;
@@ -2690,13 +2685,7 @@ mod tests {
     /// samples, sparse and dense.
     #[test]
     fn extracted_children_equal_the_row_walk() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         let mut compared = 0;
         for case in 0..60u64 {
             let n = 1 + next() % 700;

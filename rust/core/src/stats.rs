@@ -534,6 +534,8 @@ pub(crate) fn bh_q_values_of(family: &mut [(f64, u64)], query: &[f64]) -> Vec<f6
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::testing::xorshift;
 
     #[test]
     fn binomial_quantiles_are_the_smallest_k_reaching_the_target() {
@@ -563,7 +565,6 @@ mod tests {
             }
         }
     }
-    use super::*;
 
     fn exact_cdf(k: u64, n: u64, p: f64) -> f64 {
         (0..=k)
@@ -589,16 +590,6 @@ mod tests {
                     "n={n} k={k} p={p}: {got} vs {want}"
                 );
             }
-        }
-    }
-
-    /// A xorshift generator of test inputs.
-    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
         }
     }
 
