@@ -2335,7 +2335,7 @@ mod tests {
     use super::*;
     use crate::testing::xorshift;
 
-    /// The q-values from a family whose p-values of at least 1/2 are only counted equal
+    /// The q-values from a family whose p-values of at least `HIGH_P` are only counted equal
     /// those from the whole family, bit for bit, whenever that shortcut answers.
     #[test]
     fn high_block_q_values_equal_the_whole_family() {
