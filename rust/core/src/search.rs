@@ -254,7 +254,7 @@ fn histograms(
 /// (rare) needs a second walk. 0.95 rather than 1/2 (the median: sets at or above their
 /// class's accuracy) keeps the second walk away from q-values up to 0.95 for about 30% more
 /// exact pairs on dense data.
-pub(crate) const HIGH_TARGET: f64 = 0.95;
+const HIGH_TARGET: f64 = 0.95;
 
 /// Below every p-value left out of the exact family: a p-value of at least
 /// [`HIGH_TARGET`], computed by the CDF or by the quantile walk of
@@ -907,8 +907,9 @@ pub(crate) struct ClassPlan<'a> {
     /// The class's dense bitsets of every local tag (see `ClassTags::dense`), where the
     /// machine extracts bits fast ([`fast_pext`]) and the class keeps them.
     dense: Option<&'a [u64]>,
-    /// `suffix_counts[r]`: the samples of the active tags of rank `r` and above.
-    suffix_counts: Vec<f64>,
+    /// Where `dense` is: `later_samples[r]`, the samples of the active tags of rank `r` and
+    /// above, summed (for [`Self::tail_incidences`]).
+    later_samples: Vec<f64>,
 }
 
 impl ClassPlan<'_> {
@@ -938,7 +939,7 @@ impl ClassPlan<'_> {
     /// walking them costs, were the tags independent.
     fn tail_incidences(&self, r: usize) -> f64 {
         let n = f64::from(self.ci.data.n_samples);
-        f64::from(self.singleton(r).support) * self.suffix_counts[r + 1] / n
+        f64::from(self.singleton(r).support) * self.later_samples[r + 1] / n
     }
 
     fn is_wrong(&self, sample: u32) -> bool {
@@ -1241,10 +1242,6 @@ fn plan_class<'a>(
         .map(|&l| u64::from(ci.data.counts[l as usize]))
         .sum();
     let row_len = active_occurrences as f64 / f64::from(ci.data.n_samples);
-    let mut suffix_counts = vec![0.0; active.len() + 1];
-    for r in (0..active.len()).rev() {
-        suffix_counts[r] = suffix_counts[r + 1] + f64::from(ci.data.counts[active[r] as usize]);
-    }
     // Dense bitsets take one bit per sample and local tag: only where tags are dense enough
     // (on average at least 1 in 64 samples) for that to stay near the index's own size.
     let occurrences: u64 = ci.data.counts.iter().map(|&c| u64::from(c)).sum();
@@ -1254,6 +1251,13 @@ fn plan_class<'a>(
     } else {
         None
     };
+    let mut later_samples = Vec::new();
+    if dense.is_some() {
+        later_samples.resize(active.len() + 1, 0.0);
+        for r in (0..active.len()).rev() {
+            later_samples[r] = later_samples[r + 1] + f64::from(ci.data.counts[active[r] as usize]);
+        }
+    }
     // Up to the largest support a set of the class can have, its most frequent tag's.
     let high_correct = matches!(goal, Goal::ModesAndFamily(_) | Goal::Family).then(|| {
         let most = ci.data.counts.iter().copied().max().unwrap_or(0);
@@ -1262,7 +1266,7 @@ fn plan_class<'a>(
     Some(ClassPlan {
         row_len,
         dense,
-        suffix_counts,
+        later_samples,
         class,
         ci,
         class_accuracy,
@@ -1547,13 +1551,7 @@ impl Ctx<'_> {
             Some(bits) => {
                 let class_words = ci.data.words();
                 let mask = &bits[t as usize * class_words..(t as usize + 1) * class_words];
-                for (w, &word) in mask.iter().enumerate() {
-                    let mut x = word;
-                    while x != 0 {
-                        members.push(w as u32 * 64 + x.trailing_zeros());
-                        x &= x - 1;
-                    }
-                }
+                members.extend(set_bits(mask).map(|p| p as u32));
             }
             None => members.extend(ci.data.bitmaps[t as usize].iter()),
         }
@@ -1821,13 +1819,7 @@ impl Ctx<'_> {
         let frame_members = &lower[cur.frame].members;
         let members = &mut next.members;
         members.clear();
-        for (w, &word) in cur.bits[i * words..(i + 1) * words].iter().enumerate() {
-            let mut x = word;
-            while x != 0 {
-                members.push(frame_members[w * 64 + x.trailing_zeros() as usize]);
-                x &= x - 1;
-            }
-        }
+        members.extend(set_bits(&cur.bits[i * words..(i + 1) * words]).map(|p| frame_members[p]));
         let index_of = &cur.index_of;
         let candidate = |u: u32| index_of[u as usize];
         let counts = RowCounts {
@@ -2091,6 +2083,17 @@ fn count_bits(bits: &[u64], wrong: &[u64]) -> Counts {
         errors += (x & w).count_ones();
     }
     Counts { support, errors }
+}
+
+/// The positions of the set bits of `bits`, ascending.
+fn set_bits(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    bits.iter().enumerate().flat_map(|(w, &word)| {
+        std::iter::successors((word != 0).then_some(word), |&x| {
+            let rest = x & (x - 1);
+            (rest != 0).then_some(rest)
+        })
+        .map(move |x| w * 64 + x.trailing_zeros() as usize)
+    })
 }
 
 /// Words between two checks of an early exit.
