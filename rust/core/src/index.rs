@@ -8,6 +8,7 @@ use roaring::RoaringBitmap;
 
 use crate::encode::{encode_class, merge_vocabularies, ClassRows, TagRows};
 use crate::error::{PrimeError, Result};
+use crate::search::set_bits;
 
 /// Support and accuracy counts of one tag set in one class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,6 +293,73 @@ fn class_starts(index: &TagIndex) -> Vec<usize> {
     start
 }
 
+/// A tag set's wrong samples (see [`TagIndex::wrong_members`]).
+enum Wrong {
+    /// In the caller's dense bitset.
+    Bits,
+    /// Class-local ids, ascending.
+    Ids(Vec<u32>),
+}
+
+/// Most distinct prediction codes among a class's wrong samples for which
+/// [`TagIndex::confusions`] keeps a bitset per code.
+const CODE_BITSETS_MAX: usize = 64;
+
+/// A class's distinct prediction codes among its wrong samples (ascending) and, for each,
+/// the wrong samples predicted as it, as a dense bitset (`codes.len()` bitsets of the class's
+/// words, one after another).
+struct CodeBits {
+    codes: Vec<u32>,
+    bits: Vec<u64>,
+}
+
+impl CodeBits {
+    /// The most frequent code among the samples of `wrong` (a dense bitset of wrong samples)
+    /// with its count; ties go to the smallest code.
+    fn top(&self, wrong: &[u64]) -> Option<(u32, u32)> {
+        let mut top: Option<(u32, u32)> = None;
+        if wrong.is_empty() {
+            return top;
+        }
+        for (&code, bits) in self.codes.iter().zip(self.bits.chunks_exact(wrong.len())) {
+            let n: u32 = wrong
+                .iter()
+                .zip(bits)
+                .map(|(a, b)| (a & b).count_ones())
+                .sum();
+            // Codes ascend: a later code must be strictly more frequent.
+            if n > 0 && top.map_or(true, |(_, k)| n > k) {
+                top = Some((code, n));
+            }
+        }
+        top
+    }
+}
+
+/// The most frequent of `codes[i]` over the samples `i` of `wrong` with its count; ties go
+/// to the smallest code. `counts` (one per code) is zero before and after.
+fn top_code(
+    wrong: impl Iterator<Item = usize> + Clone,
+    codes: &[u32],
+    counts: &mut [u32],
+) -> Option<(u32, u32)> {
+    for i in wrong.clone() {
+        counts[codes[i] as usize] += 1;
+    }
+    let mut top: Option<(u32, u32)> = None;
+    for i in wrong.clone() {
+        let code = codes[i];
+        let n = counts[code as usize];
+        if top.map_or(true, |(c, k)| n > k || (n == k && code < c)) {
+            top = Some((code, n));
+        }
+    }
+    for i in wrong {
+        counts[codes[i] as usize] = 0;
+    }
+    top
+}
+
 /// Per-class tag index of a whole samples table.
 ///
 /// Build it once with [`TagIndex::from_csr`], then run [`crate::search`] or
@@ -537,9 +605,10 @@ impl TagIndex {
         Ok(acc.unwrap_or_else(|| (0..ci.data.n_samples).collect()))
     }
 
-    /// The wrong samples of `class` (class-local ids, ascending) carrying every tag of
-    /// `tags` (global ids).
-    fn wrong_members(&self, class: u32, tags: &[u32]) -> Result<Vec<u32>> {
+    /// The wrong samples of `class` carrying every tag of `tags` (global ids): as a dense
+    /// bitset in `words` (class-local ids, [`ClassTags::words`] words) where the class keeps
+    /// dense bitsets, else as class-local ids, ascending.
+    fn wrong_members(&self, class: u32, tags: &[u32], words: &mut Vec<u64>) -> Result<Wrong> {
         let ci = self.class(class)?;
         let mut local = Vec::with_capacity(tags.len());
         for &t in tags {
@@ -550,24 +619,72 @@ impl TagIndex {
         }
         if local.len() == tags.len() && !local.is_empty() {
             if let Some(bits) = ci.data.dense() {
-                let words = ci.data.words();
-                let wrong = &ci.errors().wrong;
-                let mut out = Vec::new();
-                for (w, &wrong) in wrong[..words].iter().enumerate() {
-                    let mut x = local
+                let n_words = ci.data.words();
+                words.clear();
+                words.extend(
+                    ci.errors().wrong[..n_words]
                         .iter()
-                        .fold(wrong, |x, &l| x & bits[l as usize * words + w]);
-                    while x != 0 {
-                        out.push(w as u32 * 64 + x.trailing_zeros());
-                        x &= x - 1;
-                    }
-                }
-                return Ok(out);
+                        .enumerate()
+                        .map(|(w, &wrong)| {
+                            local
+                                .iter()
+                                .fold(wrong, |x, &l| x & bits[l as usize * n_words + w])
+                        }),
+                );
+                return Ok(Wrong::Bits);
             }
         }
-        Ok((self.member_bitmap(class, tags)? - &ci.correct)
-            .iter()
-            .collect())
+        Ok(Wrong::Ids(
+            (self.member_bitmap(class, tags)? - &ci.correct)
+                .iter()
+                .collect(),
+        ))
+    }
+
+    /// Each class's distinct prediction codes among its wrong samples, with each code's
+    /// wrong samples as a dense bitset, for the classes in `sets` that keep dense bitsets and
+    /// have at most [`CODE_BITSETS_MAX`] such codes (else `None`).
+    fn code_bitsets(
+        &self,
+        sets: &[(u32, Vec<u32>)],
+        predictions: &Predictions,
+    ) -> Vec<Option<CodeBits>> {
+        let mut wanted = vec![false; self.classes.len()];
+        for (class, _) in sets {
+            if let Some(w) = wanted.get_mut(*class as usize) {
+                *w = true;
+            }
+        }
+        self.classes
+            .par_iter()
+            .zip(wanted)
+            .enumerate()
+            .map(|(c, (ci, wanted))| {
+                if !wanted || ci.data.dense().is_none() {
+                    return None;
+                }
+                let words = ci.data.words();
+                let wrong = &ci.errors().wrong;
+                let codes = &predictions.codes[predictions.start[c]..predictions.start[c + 1]];
+                let mut distinct: Vec<u32> = set_bits(wrong).map(|s| codes[s]).collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                if distinct.len() > CODE_BITSETS_MAX {
+                    return None;
+                }
+                let mut bits = vec![0u64; distinct.len() * words];
+                for s in set_bits(wrong) {
+                    let k = distinct
+                        .binary_search(&codes[s])
+                        .expect("a wrong sample's code");
+                    bits[k * words + s / 64] |= 1u64 << (s % 64);
+                }
+                Some(CodeBits {
+                    codes: distinct,
+                    bits,
+                })
+            })
+            .collect()
     }
 
     /// What the misclassified samples of each tag set were mistaken for, in parallel.
@@ -596,33 +713,37 @@ impl TagIndex {
             ));
         }
         let (start, code_class) = (&predictions.start, &predictions.code_class);
+        let by_class = self.code_bitsets(sets, predictions);
         sets.par_iter()
             .map_init(
-                || vec![0u32; code_class.len()],
-                |counts, (class, tags)| {
-                    let wrong = self.wrong_members(*class, tags)?;
+                || (vec![0u32; code_class.len()], Vec::new()),
+                |(counts, words), (class, tags)| {
                     let codes = &predictions.codes[start[*class as usize]..];
-                    let mut top: Option<(u32, u32)> = None;
-                    for &i in &wrong {
-                        counts[codes[i as usize] as usize] += 1;
-                    }
-                    for &i in &wrong {
-                        let code = codes[i as usize];
-                        let n = counts[code as usize];
-                        // Most frequent; ties go to the smallest code.
-                        if top.map_or(true, |(c, k)| n > k || (n == k && code < c)) {
-                            top = Some((code, n));
+                    let (n_wrong, top) = match self.wrong_members(*class, tags, words)? {
+                        Wrong::Ids(wrong) => (
+                            wrong.len() as u32,
+                            top_code(wrong.iter().map(|&i| i as usize), codes, counts),
+                        ),
+                        Wrong::Bits => {
+                            let n_wrong: u32 = words.iter().map(|w| w.count_ones()).sum();
+                            // Per code, a pass over the words; per wrong sample, three
+                            // look-ups: the cheaper of the two (both give the same counts).
+                            match &by_class[*class as usize] {
+                                Some(cb)
+                                    if cb.codes.len() * words.len() <= 4 * n_wrong as usize =>
+                                {
+                                    (n_wrong, cb.top(words))
+                                }
+                                _ => (n_wrong, top_code(set_bits(words), codes, counts)),
+                            }
                         }
-                    }
-                    for &i in &wrong {
-                        counts[codes[i as usize] as usize] = 0;
-                    }
+                    };
                     let other_support = match top.and_then(|(code, _)| code_class[code as usize]) {
                         Some(other) => Some(self.stats(other, tags)?.support),
                         None => None,
                     };
                     Ok(Confusion {
-                        n_wrong: wrong.len() as u32,
+                        n_wrong,
                         top,
                         other_support,
                     })
@@ -966,6 +1087,100 @@ fn bitmap_of_sorted(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What each tag set's wrong samples were mistaken for, against a direct count over the
+    /// samples, on random data where the classes keep dense bitsets; and the two ways of
+    /// counting codes (a bitset per code, a look-up per wrong sample) agree on every set.
+    #[test]
+    fn confusions_count_codes_both_ways_alike() {
+        let mut next = crate::testing::xorshift(0x5eed_c0de);
+        for round in 0..6u64 {
+            let n = 150 + 130 * round as usize;
+            let (n_classes, n_tags, n_codes) = (3u32, 6u32, 2 + round as u32);
+            let mut indptr = vec![0u64];
+            let mut indices = Vec::new();
+            let mut rows = Vec::new();
+            for _ in 0..n {
+                let row: Vec<u32> = (0..n_tags).filter(|_| next() % 3 != 0).collect();
+                indices.extend(&row);
+                indptr.push(indices.len() as u64);
+                rows.push(row);
+            }
+            let class_ids: Vec<u32> = (0..n)
+                .map(|_| (next() % u64::from(n_classes)) as u32)
+                .collect();
+            let correct: Vec<bool> = (0..n).map(|_| next() % 3 != 0).collect();
+            let index = TagIndex::from_csr(
+                &indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1,
+            )
+            .unwrap();
+            // Codes by class, as `Predictions` wants them; the first codes name classes.
+            let code: Vec<u32> = (0..n)
+                .map(|_| (next() % u64::from(n_codes)) as u32)
+                .collect();
+            let mut grouped = Vec::new();
+            let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_classes as usize];
+            for c in 0..n_classes {
+                for i in (0..n).filter(|&i| class_ids[i] == c) {
+                    grouped.push(code[i]);
+                    members[c as usize].push(i);
+                }
+            }
+            let code_class: Vec<Option<u32>> =
+                (0..n_codes).map(|k| (k < n_classes).then_some(k)).collect();
+            let predictions = Predictions::new(&index, grouped, code_class).unwrap();
+            let mut sets = Vec::new();
+            for c in 0..n_classes {
+                for mask in 1u32..(1 << n_tags) {
+                    if mask.count_ones() <= 3 {
+                        sets.push((
+                            c,
+                            (0..n_tags)
+                                .filter(|t| mask >> t & 1 == 1)
+                                .collect::<Vec<u32>>(),
+                        ));
+                    }
+                }
+            }
+            let by_class = index.code_bitsets(&sets, &predictions);
+            let found = index.confusions(&sets, &predictions).unwrap();
+            let mut words = Vec::new();
+            let mut counts = vec![0u32; n_codes as usize];
+            for ((class, tags), got) in sets.iter().zip(&found) {
+                let ci = &index.classes[*class as usize];
+                assert!(ci.data.dense().is_some());
+                // Directly: the class's wrong samples carrying every tag.
+                let mut tally = vec![0u32; n_codes as usize];
+                for &i in &members[*class as usize] {
+                    if !correct[i] && tags.iter().all(|t| rows[i].contains(t)) {
+                        tally[code[i] as usize] += 1;
+                    }
+                }
+                let best = tally.iter().copied().max().unwrap();
+                let want = (best > 0)
+                    .then(|| (tally.iter().position(|&k| k == best).unwrap() as u32, best));
+                assert_eq!(got.n_wrong, tally.iter().sum::<u32>());
+                assert_eq!(got.top, want, "class {class} tags {tags:?}");
+                let other = want.and_then(|(k, _)| (k < n_classes).then_some(k));
+                let other_support = other.map(|o| {
+                    (0..n)
+                        .filter(|&i| class_ids[i] == o && tags.iter().all(|t| rows[i].contains(t)))
+                        .count() as u32
+                });
+                assert_eq!(got.other_support, other_support);
+                // Both ways of counting, whichever `confusions` chose.
+                assert!(matches!(
+                    index.wrong_members(*class, tags, &mut words).unwrap(),
+                    Wrong::Bits
+                ));
+                let codes = &predictions.codes[predictions.start[*class as usize]..];
+                let cb = by_class[*class as usize].as_ref().unwrap();
+                assert_eq!(cb.top(&words), want);
+                assert_eq!(top_code(set_bits(&words), codes, &mut counts), want);
+                assert!(counts.iter().all(|&k| k == 0));
+            }
+        }
+    }
 
     /// Array and bitmap containers, several keys, empty and full ones, against roaring's own
     /// value-by-value construction.

@@ -303,7 +303,12 @@ fn merge_by_class(parts: Vec<Part>) -> Vec<(u32, Vec<(u64, u64)>)> {
                 merged.extend(part.family);
                 merged.extend(part.pairs);
             }
-            merged.par_sort_unstable_by_key(|&(key, _)| key);
+            // By `support` then `n_correct` (each below 2^bits): the packed key's order.
+            let top = merged.iter().map(|&(key, _)| key >> 32).max().unwrap_or(0);
+            let bits = u64::BITS - top.leading_zeros();
+            radix_sort_by(&mut merged, 2 * bits, |&(key, _)| {
+                (key >> 32) << bits | (key & 0xFFFF_FFFF)
+            });
             merged.dedup_by(|later, kept| {
                 let same = later.0 == kept.0;
                 if same {
@@ -703,7 +708,7 @@ fn from_keyed(parts: Vec<Part>, bits: u32) -> FrequentSets {
     buckets
         .par_iter_mut()
         .with_max_len(1)
-        .for_each(|((_, size), sets)| radix_sort(sets, bits * *size as u32));
+        .for_each(|((_, size), sets)| radix_sort_by(sets, bits * *size as u32, |s| s.key));
     let n: usize = buckets.iter().map(|(_, s)| s.len()).sum();
     let n_tags: usize = buckets.iter().map(|((_, k), s)| k * s.len()).sum();
     let mut out = FrequentSets {
@@ -751,23 +756,25 @@ fn from_keyed(parts: Vec<Part>, bits: u32) -> FrequentSets {
     out
 }
 
-/// Sorts `sets` by their keys of `key_bits` bits (LSD radix, 11 bits a pass; a pass where
-/// every key has the same digit is skipped).
-fn radix_sort(sets: &mut Vec<KeyedSet>, key_bits: u32) {
+/// Sorts `items` by `key` of `key_bits` bits, stably (LSD radix, 11 bits a pass; a pass
+/// where every key has the same digit is skipped): a few linear passes where a comparison
+/// sort of a few hundred thousand items would take several times as long.
+pub(crate) fn radix_sort_by<T: Copy>(items: &mut Vec<T>, key_bits: u32, key: impl Fn(&T) -> u64) {
     const DIGIT: u32 = 11;
-    if sets.len() <= 64 {
-        sets.sort_unstable_by_key(|s| s.key);
+    if items.len() <= 64 {
+        items.sort_by_key(&key);
         return;
     }
-    let mut other: Vec<KeyedSet> = Vec::with_capacity(sets.len());
+    let mut other: Vec<T> = Vec::with_capacity(items.len());
+    let mut counts = vec![0usize; 1 << DIGIT];
     let mut shift = 0;
     while shift < key_bits {
-        let mut counts = vec![0usize; 1 << DIGIT];
-        let digit = |s: &KeyedSet| ((s.key >> shift) & ((1 << DIGIT) - 1)) as usize;
-        for s in sets.iter() {
-            counts[digit(s)] += 1;
+        let digit = |item: &T| ((key(item) >> shift) & ((1 << DIGIT) - 1)) as usize;
+        counts.fill(0);
+        for item in items.iter() {
+            counts[digit(item)] += 1;
         }
-        if counts.contains(&sets.len()) {
+        if counts.contains(&items.len()) {
             shift += DIGIT;
             continue;
         }
@@ -777,21 +784,17 @@ fn radix_sort(sets: &mut Vec<KeyedSet>, key_bits: u32) {
             *n = sum;
             sum += here;
         }
-        other.clear();
-        other.resize(
-            sets.len(),
-            KeyedSet {
-                key: 0,
-                support: 0,
-                n_correct: 0,
-            },
-        );
-        for s in sets.iter() {
-            let d = digit(s);
-            other[counts[d]] = *s;
+        // Every slot is written below before `other` is read.
+        if other.len() != items.len() {
+            other.clear();
+            other.extend_from_slice(items);
+        }
+        for item in items.iter() {
+            let d = digit(item);
+            other[counts[d]] = *item;
             counts[d] += 1;
         }
-        std::mem::swap(sets, &mut other);
+        std::mem::swap(items, &mut other);
         shift += DIGIT;
     }
 }
@@ -2086,7 +2089,7 @@ fn count_bits(bits: &[u64], wrong: &[u64]) -> Counts {
 }
 
 /// The positions of the set bits of `bits`, ascending.
-fn set_bits(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
+pub(crate) fn set_bits(bits: &[u64]) -> impl Iterator<Item = usize> + Clone + '_ {
     bits.iter().enumerate().flat_map(|(w, &word)| {
         std::iter::successors((word != 0).then_some(word), |&x| {
             let rest = x & (x - 1);
