@@ -17,7 +17,7 @@ use crate::error::{PrimeError, Result};
 use crate::index::{ClassIndex, RowTags, SetStats, TagIndex};
 use crate::params::{LatticeParams, SearchParams};
 use crate::pext::{compress, fast_pext};
-use crate::stats::{bh_q_values_of, binomial_cdfs, binomial_quantiles};
+use crate::stats::{bh_q_values_of, binomial_cdf, binomial_cdfs, binomial_quantiles, order_key};
 
 /// One failure mode found by [`search`].
 #[derive(Debug, Clone, PartialEq)]
@@ -173,14 +173,16 @@ pub fn search_with_q_values(
         sets_tested[part.class as usize] += part.n_tested;
         modes.append(&mut part.modes);
     }
-    attach_p_values(&mut modes);
-    sort_modes(&mut modes);
+    // The modes' p-values come with the family's (see `attach_from_family`).
     let family_size = attach_from_family(index, params, parts, &mut modes, cancel)?;
+    sort_modes(&mut modes);
     Ok((SearchOutput { modes, sets_tested }, family_size))
 }
 
 /// Fills in the modes' q-values from the parts' family histograms (every frequent set of
-/// every class walked); returns the family's size per class id (all zero without modes).
+/// every class walked), and their p-values where they are NaN (each mode's pair is one of
+/// the family's, whose p-values are computed anyway); returns the family's size per class id
+/// (all zero without modes).
 fn attach_from_family(
     index: &TagIndex,
     params: &SearchParams,
@@ -196,7 +198,28 @@ fn attach_from_family(
     for part in &parts {
         counted_high[part.class as usize] += part.high;
     }
-    let (mut family, high, family_size) = histograms(index, parts, &counted_high, false);
+    let (mut family, high, family_size, by_class) = histograms(index, parts, &counted_high, false);
+    modes
+        .par_iter_mut()
+        .filter(|m| m.p_value.is_nan())
+        .for_each(|m| {
+            let key = pack(Counts {
+                support: m.support,
+                errors: m.support - m.n_correct,
+            });
+            m.p_value = by_class
+                .binary_search_by_key(&m.class, |(class, _, _)| *class)
+                .ok()
+                .and_then(|c| {
+                    let (_, counts, p_values) = &by_class[c];
+                    let at = counts.binary_search_by_key(&key, |&(k, _)| k).ok()?;
+                    Some(p_values[at])
+                })
+                // A pair only counted as high: the same function, the same bits.
+                .unwrap_or_else(|| {
+                    binomial_cdf(m.n_correct.into(), m.support.into(), m.class_accuracy)
+                });
+        });
     let query: Vec<f64> = modes.iter().map(|m| m.p_value).collect();
     let q = match bh_with_high_block(&mut family, high, &query) {
         Some(q) => q,
@@ -205,7 +228,7 @@ fn attach_from_family(
             // were only counted are walked again, this time with their counts.
             let parts = run(index, &params.lattice(), &Goal::FamilyAll, cancel)?;
             let zero = vec![0u64; index.n_classes()];
-            let (mut family, _, _) = histograms(index, parts, &zero, true);
+            let (mut family, _, _, _) = histograms(index, parts, &zero, true);
             bh_q_values_of(&mut family, &query)
         }
     };
@@ -217,13 +240,20 @@ fn attach_from_family(
 
 /// The family's `(p, count)` pairs from the parts' histograms, and how many more hypotheses
 /// are only known to have a p-value of at least [`HIGH_P`] (`counted_high` per class, plus the
-/// pairs found so unless `all`), and the family's size per class.
+/// pairs found so unless `all`), the family's size per class, and per class (ascending) its
+/// distinct packed pairs (ascending, with their counts) and their p-values.
+#[allow(clippy::type_complexity)]
 fn histograms(
     index: &TagIndex,
     parts: Vec<Part>,
     counted_high: &[u64],
     all: bool,
-) -> (Vec<(f64, u64)>, u64, Vec<u64>) {
+) -> (
+    Vec<(f64, u64)>,
+    u64,
+    Vec<u64>,
+    Vec<(u32, Vec<(u64, u64)>, Vec<f64>)>,
+) {
     let mut family_size = counted_high.to_vec();
     let by_class = merge_by_class(parts);
     // Each distinct (support, n_correct) once, with its multiplicity: the p-value only
@@ -233,20 +263,22 @@ fn histograms(
     // `bh_with_high_block`), to be computed only if a mode's q-value turns out to need them.
     let mut family = Vec::new();
     let mut high: u64 = counted_high.iter().sum();
+    let mut out = Vec::with_capacity(by_class.len());
     for (class, counts) in by_class {
         let ci = &index.classes[class as usize];
         let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
         family_size[class as usize] += counts.iter().map(|&(_, count)| count).sum::<u64>();
         let p_values = cdfs_of_keys(&counts, c as f64 / n_c as f64);
-        for (&(_, count), p) in counts.iter().zip(p_values) {
+        for (&(_, count), &p) in counts.iter().zip(&p_values) {
             if all || p < HIGH_P {
                 family.push((p, count));
             } else {
                 high += count;
             }
         }
+        out.push((class, counts, p_values));
     }
-    (family, high, family_size)
+    (family, high, family_size, out)
 }
 
 /// The walk keeps the exact counts of a family's set only where its p-value may be below
@@ -590,13 +622,26 @@ pub fn search(
 }
 
 /// The documented order of modes: class, drop (largest first), then tag ids.
-pub(crate) fn sort_modes(modes: &mut [FailureMode]) {
-    modes.par_sort_by(|a, b| {
-        a.class
-            .cmp(&b.class)
-            .then(b.drop.total_cmp(&a.drop))
-            .then_with(|| a.tags.cmp(&b.tags))
+pub(crate) fn sort_modes(modes: &mut Vec<FailureMode>) {
+    // The keys apart, then the modes moved once: a sort that moves the modes themselves
+    // (about 100 bytes each) and reads their drops and classes through them takes several
+    // times as long on tens of thousands of modes.
+    let mut keys: Vec<(u32, u64, u32)> = modes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.class, !order_key(m.drop), i as u32))
+        .collect();
+    keys.par_sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| modes[a.2 as usize].tags.cmp(&modes[b.2 as usize].tags))
+            .then(a.2.cmp(&b.2))
     });
+    let mut taken: Vec<Option<FailureMode>> = modes.drain(..).map(Some).collect();
+    modes.extend(
+        keys.iter()
+            .map(|&(_, _, i)| taken[i as usize].take().expect("each mode once")),
+    );
 }
 
 /// The plans of the classes a mode search covers.

@@ -14,8 +14,6 @@ use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use crate::search::radix_sort_by;
-
 /// `ln Γ(x)` for `x > 0` (Lanczos approximation, g = 7, relative error below 1e-15).
 pub fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;
@@ -575,17 +573,11 @@ pub fn bh_q_values(p_values: &[f64]) -> Vec<f64> {
 /// Benjamini–Hochberg q-values of some members of a family given by distinct p-values
 /// and their multiplicities: `family` holds `(p, count)` pairs, `query` the p-values whose
 /// q-values are wanted (each must be in `family`).
-pub(crate) fn bh_q_values_of(family: &mut Vec<(f64, u64)>, query: &[f64]) -> Vec<f64> {
-    // By radix (the family can have a few hundred thousand distinct p-values), on a key in
-    // `total_cmp`'s order; the order among equal p-values does not change any q-value.
-    radix_sort_by(family, 64, |&(p, _)| {
-        let bits = p.to_bits();
-        if bits >> 63 == 1 {
-            !bits
-        } else {
-            bits | 1 << 63
-        }
-    });
+pub(crate) fn bh_q_values_of(family: &mut [(f64, u64)], query: &[f64]) -> Vec<f64> {
+    // In parallel (the family can have a few hundred thousand distinct p-values; a radix
+    // sort of their 64-bit keys is slower); the order among equal p-values does not change
+    // any q-value.
+    family.par_sort_unstable_by_key(|&(p, _)| order_key(p));
     let m: u64 = family.iter().map(|&(_, c)| c).sum();
     // Rank of the last copy of each p-value, then the running minimum from the top.
     let mut q_of = vec![0.0; family.len()];
@@ -596,13 +588,30 @@ pub(crate) fn bh_q_values_of(family: &mut Vec<(f64, u64)>, query: &[f64]) -> Vec
         q_of[i] = running;
         rank -= count;
     }
-    query
-        .iter()
-        .map(|&p| {
-            let i = family.partition_point(|&(fp, _)| fp < p);
-            q_of.get(i).copied().unwrap_or(1.0)
-        })
-        .collect()
+    // The queries in ascending order, each at the first family entry not below it, found
+    // in one pass along the family.
+    let mut order: Vec<u32> = (0..query.len() as u32).collect();
+    order.sort_unstable_by_key(|&j| order_key(query[j as usize]));
+    let mut out = vec![1.0; query.len()];
+    let mut i = 0;
+    for j in order {
+        let p = query[j as usize];
+        while i < family.len() && family[i].0 < p {
+            i += 1;
+        }
+        out[j as usize] = q_of.get(i).copied().unwrap_or(1.0);
+    }
+    out
+}
+
+/// A key whose unsigned order is `total_cmp`'s order of the floats.
+pub(crate) fn order_key(x: f64) -> u64 {
+    let bits = x.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
 }
 
 #[cfg(test)]
