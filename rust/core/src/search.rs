@@ -107,6 +107,34 @@ fn cdfs_of_keys(keys: &[(u64, u64)], a: f64) -> Vec<f64> {
         .collect()
 }
 
+/// [`cdfs_of_keys`] of every class's keys (`by_class[i]` at `accuracies[i]`), the chunks of
+/// all classes in one parallel pass (a pass per class waits for its slowest chunk, class by
+/// class).
+fn cdfs_by_class(by_class: &[(u32, Vec<(u64, u64)>)], accuracies: &[f64]) -> Vec<Vec<f64>> {
+    const CHUNK: usize = 1024;
+    let jobs: Vec<(usize, usize)> = by_class
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (_, keys))| (0..keys.len()).step_by(CHUNK).map(move |at| (i, at)))
+        .collect();
+    let chunks: Vec<Vec<f64>> = jobs
+        .par_iter()
+        .with_max_len(1)
+        .map(|&(i, at)| {
+            let keys = &by_class[i].1;
+            cdfs_of_keys(&keys[at..keys.len().min(at + CHUNK)], accuracies[i])
+        })
+        .collect();
+    let mut out: Vec<Vec<f64>> = by_class
+        .iter()
+        .map(|(_, keys)| Vec::with_capacity(keys.len()))
+        .collect();
+    for (&(i, _), chunk) in jobs.iter().zip(chunks) {
+        out[i].extend(chunk);
+    }
+    out
+}
+
 /// Fills in `q_value` of the modes: Benjamini–Hochberg over one family, every frequent set
 /// of every searched class (every tag set of at most `max_tags` tags of `T_c` with support
 /// `>= min_support`), each with the p-value of its own class. Membership in the family
@@ -264,11 +292,17 @@ fn histograms(
     let mut family = Vec::new();
     let mut high: u64 = counted_high.iter().sum();
     let mut out = Vec::with_capacity(by_class.len());
-    for (class, counts) in by_class {
-        let ci = &index.classes[class as usize];
-        let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
+    let accuracies: Vec<f64> = by_class
+        .iter()
+        .map(|(class, _)| {
+            let ci = &index.classes[*class as usize];
+            let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
+            c as f64 / n_c as f64
+        })
+        .collect();
+    let all_p_values = cdfs_by_class(&by_class, &accuracies);
+    for ((class, counts), p_values) in by_class.into_iter().zip(all_p_values) {
         family_size[class as usize] += counts.iter().map(|&(_, count)| count).sum::<u64>();
-        let p_values = cdfs_of_keys(&counts, c as f64 / n_c as f64);
         for (&(_, count), &p) in counts.iter().zip(&p_values) {
             if all || p < HIGH_P {
                 family.push((p, count));
@@ -1062,11 +1096,16 @@ impl FamilyTable {
     /// The table's nonzero cells as packed pairs with their counts (see [`pack`]).
     fn pairs(self, table: &[u64]) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        for (i, &count) in table.iter().enumerate() {
-            if count > 0 {
-                let (row, errors) = (i / self.cols as usize, (i % self.cols as usize) as u32);
-                let support = self.base + row as u32;
-                out.push((pack(Counts { support, errors }), count));
+        if self.cols == 0 {
+            return out;
+        }
+        for (row, cells) in table.chunks_exact(self.cols as usize).enumerate() {
+            let support = self.base + row as u32;
+            for (errors, &count) in cells.iter().enumerate() {
+                if count > 0 {
+                    let errors = errors as u32;
+                    out.push((pack(Counts { support, errors }), count));
+                }
             }
         }
         out
