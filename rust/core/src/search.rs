@@ -166,7 +166,7 @@ pub fn attach_q_values(
         return Ok(vec![0u64; index.n_classes()]);
     }
     let parts = run(index, &params.lattice(), &Goal::Family, cancel)?;
-    attach_from_family(index, params, parts, modes, cancel)
+    Ok(attach_from_family(index, params, parts, modes, false, cancel)?.0)
 }
 
 /// The search and its q-values in one walk of each class's lattice: the same as [`search`]
@@ -201,25 +201,29 @@ pub fn search_with_q_values(
         sets_tested[part.class as usize] += part.n_tested;
         modes.append(&mut part.modes);
     }
-    // The modes' p-values come with the family's (see `attach_from_family`).
-    let family_size = attach_from_family(index, params, parts, &mut modes, cancel)?;
-    sort_modes(&mut modes);
+    // The modes' p-values come with the family's, and they are sorted there too (see
+    // `attach_from_family`).
+    let (family_size, order) = attach_from_family(index, params, parts, &mut modes, true, cancel)?;
+    if let Some(order) = order {
+        apply_order(&mut modes, &order);
+    }
     Ok((SearchOutput { modes, sets_tested }, family_size))
 }
 
 /// Fills in the modes' q-values from the parts' family histograms (every frequent set of
 /// every class walked), and their p-values where they are NaN (each mode's pair is one of
 /// the family's, whose p-values are computed anyway); returns the family's size per class id
-/// (all zero without modes).
+/// (all zero without modes) and, if `sort`, the modes' positions in [`sort_modes`]'s order.
 fn attach_from_family(
     index: &TagIndex,
     params: &SearchParams,
     parts: Vec<Part>,
     modes: &mut [FailureMode],
+    sort: bool,
     cancel: &AtomicBool,
-) -> Result<Vec<u64>> {
+) -> Result<(Vec<u64>, Option<Vec<u32>>)> {
     if modes.is_empty() {
-        return Ok(vec![0u64; index.n_classes()]);
+        return Ok((vec![0u64; index.n_classes()], None));
     }
     // Sets at or above their class's accuracy were only counted, per class.
     let mut counted_high = vec![0u64; index.n_classes()];
@@ -249,21 +253,25 @@ fn attach_from_family(
                 });
         });
     let query: Vec<f64> = modes.iter().map(|m| m.p_value).collect();
-    let q = match bh_with_high_block(&mut family, high, &query) {
-        Some(q) => q,
-        None => {
-            // Rare: a mode's q-value is above HIGH_P, so every p-value counts; the sets that
-            // were only counted are walked again, this time with their counts.
-            let parts = run(index, &params.lattice(), &Goal::FamilyAll, cancel)?;
-            let zero = vec![0u64; index.n_classes()];
-            let (mut family, _, _, _) = histograms(index, parts, &zero, true);
-            bh_q_values_of(&mut family, &query)
-        }
-    };
-    for (m, q) in modes.iter_mut().zip(q) {
+    // The q-values' serial steps leave a thread free to find the modes' order meanwhile.
+    let (q, order) = rayon::join(
+        || match bh_with_high_block(&mut family, high, &query) {
+            Some(q) => Ok(q),
+            None => {
+                // Rare: a mode's q-value is above HIGH_P, so every p-value counts; the sets
+                // that were only counted are walked again, this time with their counts.
+                let parts = run(index, &params.lattice(), &Goal::FamilyAll, cancel)?;
+                let zero = vec![0u64; index.n_classes()];
+                let (mut family, _, _, _) = histograms(index, parts, &zero, true);
+                Ok(bh_q_values_of(&mut family, &query))
+            }
+        },
+        || sort.then(|| mode_order(modes)),
+    );
+    for (m, q) in modes.iter_mut().zip(q?) {
         m.q_value = Some(q);
     }
-    Ok(family_size)
+    Ok((family_size, order))
 }
 
 /// The family's `(p, count)` pairs from the parts' histograms, and how many more hypotheses
@@ -657,9 +665,14 @@ pub fn search(
 
 /// The documented order of modes: class, drop (largest first), then tag ids.
 pub(crate) fn sort_modes(modes: &mut Vec<FailureMode>) {
-    // The keys apart, then the modes moved once: a sort that moves the modes themselves
-    // (about 100 bytes each) and reads their drops and classes through them takes several
-    // times as long on tens of thousands of modes.
+    let order = mode_order(modes);
+    apply_order(modes, &order);
+}
+
+/// The positions of `modes` in [`sort_modes`]'s order: the keys apart, so that a sort of
+/// tens of thousands of modes neither moves them (about 100 bytes each) nor reads their
+/// drops and classes through them.
+fn mode_order(modes: &[FailureMode]) -> Vec<u32> {
     let mut keys: Vec<(u32, u64, u32)> = modes
         .iter()
         .enumerate()
@@ -671,10 +684,16 @@ pub(crate) fn sort_modes(modes: &mut Vec<FailureMode>) {
             .then_with(|| modes[a.2 as usize].tags.cmp(&modes[b.2 as usize].tags))
             .then(a.2.cmp(&b.2))
     });
+    keys.into_iter().map(|(_, _, i)| i).collect()
+}
+
+/// Puts `modes` in `order` (positions, each once), moving each mode once.
+fn apply_order(modes: &mut Vec<FailureMode>, order: &[u32]) {
     let mut taken: Vec<Option<FailureMode>> = modes.drain(..).map(Some).collect();
     modes.extend(
-        keys.iter()
-            .map(|&(_, _, i)| taken[i as usize].take().expect("each mode once")),
+        order
+            .iter()
+            .map(|&i| taken[i as usize].take().expect("each mode once")),
     );
 }
 
