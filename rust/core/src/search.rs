@@ -107,34 +107,6 @@ fn cdfs_of_keys(keys: &[(u64, u64)], a: f64) -> Vec<f64> {
         .collect()
 }
 
-/// [`cdfs_of_keys`] of every class's keys (`by_class[i]` at `accuracies[i]`), the chunks of
-/// all classes in one parallel pass (a pass per class waits for its slowest chunk, class by
-/// class).
-fn cdfs_by_class(by_class: &[(u32, Vec<(u64, u64)>)], accuracies: &[f64]) -> Vec<Vec<f64>> {
-    const CHUNK: usize = 1024;
-    let jobs: Vec<(usize, usize)> = by_class
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (_, keys))| (0..keys.len()).step_by(CHUNK).map(move |at| (i, at)))
-        .collect();
-    let chunks: Vec<Vec<f64>> = jobs
-        .par_iter()
-        .with_max_len(1)
-        .map(|&(i, at)| {
-            let keys = &by_class[i].1;
-            cdfs_of_keys(&keys[at..keys.len().min(at + CHUNK)], accuracies[i])
-        })
-        .collect();
-    let mut out: Vec<Vec<f64>> = by_class
-        .iter()
-        .map(|(_, keys)| Vec::with_capacity(keys.len()))
-        .collect();
-    for (&(i, _), chunk) in jobs.iter().zip(chunks) {
-        out[i].extend(chunk);
-    }
-    out
-}
-
 /// Fills in `q_value` of the modes: Benjamini–Hochberg over one family, every frequent set
 /// of every searched class (every tag set of at most `max_tags` tags of `T_c` with support
 /// `>= min_support`), each with the p-value of its own class. Membership in the family
@@ -291,7 +263,12 @@ fn histograms(
     Vec<(u32, Vec<(u64, u64)>, Vec<f64>)>,
 ) {
     let mut family_size = counted_high.to_vec();
-    let by_class = merge_by_class(parts);
+    let accuracy = |class: u32| {
+        let ci = &index.classes[class as usize];
+        let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
+        c as f64 / n_c as f64
+    };
+    let by_class = merge_by_class_then(parts, |class, keys| cdfs_of_keys(keys, accuracy(class)));
     // Each distinct (support, n_correct) once, with its multiplicity: the p-value only
     // depends on them (and on the class), so this is the family of every set's p-value.
     // Most of them have a p-value of at least [`HIGH_TARGET`]: the walk only counted those
@@ -300,16 +277,7 @@ fn histograms(
     let mut family = Vec::new();
     let mut high: u64 = counted_high.iter().sum();
     let mut out = Vec::with_capacity(by_class.len());
-    let accuracies: Vec<f64> = by_class
-        .iter()
-        .map(|(class, _)| {
-            let ci = &index.classes[*class as usize];
-            let (c, n_c) = (u64::from(ci.n_correct()), u64::from(ci.n_samples()));
-            c as f64 / n_c as f64
-        })
-        .collect();
-    let all_p_values = cdfs_by_class(&by_class, &accuracies);
-    for ((class, counts), p_values) in by_class.into_iter().zip(all_p_values) {
+    for (class, counts, p_values) in by_class {
         family_size[class as usize] += counts.iter().map(|&(_, count)| count).sum::<u64>();
         for (&(_, count), &p) in counts.iter().zip(&p_values) {
             if all || p < HIGH_P {
@@ -355,7 +323,23 @@ fn bh_with_high_block(family: &mut Vec<(f64, u64)>, high: u64, query: &[f64]) ->
 
 /// Each class's family histogram, its parts' maps and pairs merged (classes in parallel),
 /// by class: distinct packed keys (see [`pack`]) in ascending order, with their counts.
-fn merge_by_class(parts: Vec<Part>) -> Vec<(u32, Vec<(u64, u64)>)> {
+fn merge_by_class(parts: Vec<Part>) -> Vec<(u32, Pairs)> {
+    merge_by_class_then(parts, |_, _| ())
+        .into_iter()
+        .map(|(class, merged, ())| (class, merged))
+        .collect()
+}
+
+/// Distinct packed pairs (see [`pack`]), ascending, with how many sets have each.
+type Pairs = Vec<(u64, u64)>;
+
+/// [`merge_by_class`], each class's merged pairs then given to `then` (with the class) in
+/// the same task: a class merged early goes on to `then` (whose parallel work the other
+/// threads can share) while the others are still merging.
+fn merge_by_class_then<R: Send>(
+    parts: Vec<Part>,
+    then: impl Fn(u32, &[(u64, u64)]) -> R + Sync,
+) -> Vec<(u32, Pairs, R)> {
     // The parts come sorted by class.
     let mut grouped: Vec<(u32, Vec<Part>)> = Vec::new();
     for part in parts {
@@ -390,7 +374,8 @@ fn merge_by_class(parts: Vec<Part>) -> Vec<(u32, Vec<(u64, u64)>)> {
                 }
                 same
             });
-            (class, merged)
+            let out = then(class, &merged);
+            (class, merged, out)
         })
         .collect()
 }
