@@ -45,7 +45,7 @@ from prime_rs.index import (
     empty_sentence,
     select_modes,
 )
-from prime_rs.io import SamplesLike, load_samples, source_name
+from prime_rs.io import SamplesLike, load_samples, parquet_files, source_name
 from prime_rs.params import SearchParams
 
 __all__ = ["ClusterSearch", "Progress", "labels_of", "q_values", "search"]
@@ -103,22 +103,7 @@ def _parquet_files(path: Path) -> list[Path] | None:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.is_dir():
-        try:
-            files = sorted(
-                f
-                for f in path.iterdir()
-                if f.suffix.lower() in _PARQUET
-                and not f.name.startswith((".", "_"))
-                and f.is_file()
-            )
-        except PermissionError as e:
-            raise InputError(f"{path}: cannot be read ({e.strerror})") from None
-        if not files:
-            raise InputError(
-                f"{path}: is a folder without .parquet files; give a table file (.parquet, "
-                ".csv, .jsonl or .json) or a folder of .parquet files (a Parquet dataset)"
-            )
-        return files
+        return parquet_files(path)
     if path.suffix.lower() in _PARQUET and path.stat().st_size > 0:
         return [path]
     return None  # other formats, and the messages of broken files, are the local reader's

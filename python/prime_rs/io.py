@@ -168,21 +168,57 @@ def _read_path(p: Path) -> pl.DataFrame:
         raise InputError(f"{p}: not a readable {kind} file ({_reason(e)})") from None
 
 
-def _read_parquet_folder(folder: Path) -> pl.DataFrame:
-    """Every Parquet file directly inside ``folder``, in file-name order, as one table."""
+def parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files directly inside ``folder``, in file-name order (names starting
+    with ``.`` or ``_`` left out, as Parquet writers use them for metadata).
+
+    A folder whose subfolders hold Parquet files (a partitioned dataset) is refused rather
+    than read in part: its subfolders would be left out, and with them any column that only
+    their names carry.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import polars as pl
+    >>> d = Path(tempfile.mkdtemp())
+    >>> pl.DataFrame({"id": [1]}).write_parquet(d / "b.parquet")
+    >>> pl.DataFrame({"id": [2]}).write_parquet(d / "a.parquet")
+    >>> [f.name for f in parquet_files(d)]
+    ['a.parquet', 'b.parquet']
+    """
     try:
-        files = sorted(
-            f
-            for f in folder.iterdir()
-            if f.suffix.lower() in _PARQUET and not f.name.startswith((".", "_")) and f.is_file()
-        )
+        entries = sorted(f for f in folder.iterdir() if not f.name.startswith((".", "_")))
+        files = [f for f in entries if f.suffix.lower() in _PARQUET and f.is_file()]
+        nested = [f for f in entries if f.is_dir() and _holds_parquet(f)]
     except PermissionError as e:
         raise InputError(f"{folder}: cannot be read ({e.strerror})") from None
+    if nested:
+        names = ", ".join(repr(f.name) for f in nested[:3]) + (", ..." if len(nested) > 3 else "")
+        raise InputError(
+            f"{folder}: has subfolders with .parquet files ({names}); prime_rs reads the "
+            ".parquet files directly inside a folder, not a partitioned dataset: give one "
+            "subfolder, or write the table as files in one folder"
+        )
     if not files:
         raise InputError(
             f"{folder}: is a folder without .parquet files; give a table file (.parquet, .csv, "
             ".jsonl or .json) or a folder of .parquet files (a Parquet dataset)"
         )
+    return files
+
+
+def _holds_parquet(folder: Path) -> bool:
+    """Whether ``folder`` or a folder below it holds a Parquet file (hidden names aside)."""
+    for _root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+        if any(Path(n).suffix.lower() in _PARQUET and not n.startswith((".", "_")) for n in names):
+            return True
+    return False
+
+
+def _read_parquet_folder(folder: Path) -> pl.DataFrame:
+    """Every Parquet file directly inside ``folder``, in file-name order, as one table."""
+    files = parquet_files(folder)
     frames = [_read_path(f) for f in files]
     first = frames[0]
     for f, df in zip(files[1:], frames[1:], strict=True):

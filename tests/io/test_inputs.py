@@ -204,13 +204,47 @@ def test_parquet_folder_reads_files_in_name_order(tmp_path: Path, samples: pl.Da
     (folder / "_SUCCESS").write_text("")
     (folder / "README.txt").write_text("not a table")
     samples.slice(5000, 7).write_parquet(folder / ".hidden.parquet")
-    (folder / "nested").mkdir()
-    samples.slice(6000, 7).write_parquet(folder / "nested" / "d.parquet")
+    # A writer's scratch folder and a folder without tables are not part of the dataset.
+    (folder / "_temporary" / "0").mkdir(parents=True)
+    samples.slice(6000, 7).write_parquet(folder / "_temporary" / "0" / "d.parquet")
+    (folder / "logs").mkdir()
+    (folder / "logs" / "run.txt").write_text("written by the job")
     expected = pl.concat(
         [samples.slice(0, 100), samples.slice(1000, 100), samples.slice(2000, 100)]
     )
     assert_frame_equal(read_table(folder), expected)
     assert load_samples(folder)["id"].to_list() == expected["id"].to_list()
+
+
+@pytest.mark.parametrize("top_level_file", [True, False])
+def test_parquet_folder_with_subfolders_of_tables_is_refused(
+    tmp_path: Path, samples: pl.DataFrame, top_level_file: bool
+) -> None:
+    """A partitioned dataset (tables in subfolders, here by label) is not read in part: the
+    subfolders' rows, and the column their names carry, would be lost without a word."""
+    folder = tmp_path / "dataset"
+    for label in ("lizard", "turtle"):
+        (folder / f"label={label}").mkdir(parents=True)
+        part = samples.filter(pl.col("label") == label).head(50).drop("label")
+        part.write_parquet(folder / f"label={label}" / "part-0.parquet")
+    if top_level_file:
+        samples.head(20).write_parquet(folder / "extra.parquet")
+    want = (
+        f"{folder}: has subfolders with .parquet files ('label=lizard', 'label=turtle'); "
+        "prime_rs reads the .parquet files directly inside a folder"
+    )
+    with pytest.raises(InputError) as info:
+        load_samples(folder)
+    assert str(info.value).startswith(want)
+    assert "give one subfolder" in str(info.value)
+    with pytest.raises(InputError, match=r"has subfolders with \.parquet files"):
+        read_table(folder)
+    result = CliRunner().invoke(cli, ["search", str(folder)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {want}")
+    assert "Traceback" not in result.output
+    # One subfolder is a folder of Parquet files like any other.
+    assert read_table(folder / "label=lizard").height == 50
 
 
 def test_parquet_folder_with_relaxed_types(tmp_path: Path) -> None:
