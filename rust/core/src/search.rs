@@ -17,7 +17,9 @@ use crate::error::{PrimeError, Result};
 use crate::index::{ClassIndex, RowTags, SetStats, TagIndex};
 use crate::params::{LatticeParams, SearchParams};
 use crate::pext::{compress, fast_pext};
-use crate::stats::{bh_q_values_of, binomial_cdf, binomial_cdfs, binomial_quantiles, order_key};
+use crate::stats::{
+    bh_q_values_of, binomial_cdf, binomial_cdfs, binomial_quantiles, order_key, ROW_MAX,
+};
 
 /// One failure mode found by [`search`].
 #[derive(Debug, Clone, PartialEq)]
@@ -94,16 +96,22 @@ pub(crate) fn attach_p_values(modes: &mut [FailureMode]) {
 }
 
 /// `binomial_cdf(k, n, a)` of each packed `(n, k)` key (see [`pack`]), in parallel chunks;
-/// sorted keys make the fastest batches.
+/// sorted keys make the fastest batches. Keys whose support is past [`ROW_MAX`] take a
+/// continued fraction each (no row to share), so they go in smaller chunks, which keep the
+/// threads evenly busy to the end.
 fn cdfs_of_keys(keys: &[(u64, u64)], a: f64) -> Vec<f64> {
-    keys.par_chunks(1024)
-        .flat_map_iter(|chunk| {
-            let pairs: Vec<(u64, u64)> = chunk
-                .iter()
-                .map(|&(key, _)| (key & 0xFFFF_FFFF, key >> 32))
-                .collect();
-            binomial_cdfs(&pairs, a)
-        })
+    let by_row = keys.partition_point(|&(key, _)| key >> 32 <= ROW_MAX);
+    let (rows, fractions) = keys.split_at(by_row);
+    let cdfs = |chunk: &[(u64, u64)]| {
+        let pairs: Vec<(u64, u64)> = chunk
+            .iter()
+            .map(|&(key, _)| (key & 0xFFFF_FFFF, key >> 32))
+            .collect();
+        binomial_cdfs(&pairs, a)
+    };
+    rows.par_chunks(1024)
+        .chain(fractions.par_chunks(256))
+        .flat_map_iter(cdfs)
         .collect()
 }
 
@@ -1105,10 +1113,16 @@ impl FamilyTable {
         }
         for (row, cells) in table.chunks_exact(self.cols as usize).enumerate() {
             let support = self.base + row as u32;
-            for (errors, &count) in cells.iter().enumerate() {
-                if count > 0 {
-                    let errors = errors as u32;
-                    out.push((pack(Counts { support, errors }), count));
+            // Most cells are empty: eight at a time are skipped with one test.
+            for (block, eight) in cells.chunks(8).enumerate() {
+                if eight.iter().fold(0, |any, &count| any | count) == 0 {
+                    continue;
+                }
+                for (i, &count) in eight.iter().enumerate() {
+                    if count > 0 {
+                        let errors = (block * 8 + i) as u32;
+                        out.push((pack(Counts { support, errors }), count));
+                    }
                 }
             }
         }

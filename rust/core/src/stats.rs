@@ -301,7 +301,7 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
 
 /// Largest `n` whose CDF is summed along its row ([`RowSums`]); above it, the continued
 /// fraction.
-const ROW_MAX: u64 = 1 << 12;
+pub(crate) const ROW_MAX: u64 = 1 << 12;
 
 /// A row's terms are summed from the smallest one of at least this share of the mode's
 /// probability (2^-64)...
