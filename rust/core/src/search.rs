@@ -2490,6 +2490,48 @@ mod tests {
 
     /// A thread's buffers carry over from call to call; while they are in use, a call gets
     /// fresh ones (and does not wait).
+    /// In a class without errors every set is as accurate as its class (p-value 1, only
+    /// counted as high in the walk), so with no drop and no necessity asked every set is a
+    /// mode whose pair the family does not keep: its p-value is then computed on its own,
+    /// and the one walk still equals a search followed by its q-values.
+    #[test]
+    fn modes_whose_pairs_were_only_counted_as_high() {
+        // Class 0: 12 samples, all correct, tags 0 and 1 on the first 8; class 1: 12 samples,
+        // half wrong.
+        let n = 24usize;
+        let mut indptr = vec![0u64];
+        let mut indices = Vec::new();
+        for i in 0..n {
+            if i % 12 < 8 {
+                indices.extend([0u32, 1]);
+            }
+            indptr.push(indices.len() as u64);
+        }
+        let class_ids: Vec<u32> = (0..n).map(|i| (i / 12) as u32).collect();
+        let correct: Vec<bool> = (0..n).map(|i| i < 12 || i % 2 == 0).collect();
+        let index = TagIndex::from_csr(&indptr, &indices, &class_ids, &correct, 2, 2, 1).unwrap();
+        let params = SearchParams {
+            max_tags: 2,
+            min_support: 2,
+            min_drop: 0.0,
+            necessity: vec![0.0],
+            ..SearchParams::default()
+        };
+        let cancel = AtomicBool::new(false);
+        let (one_walk, family) = search_with_q_values(&index, &params, &cancel).unwrap();
+        let mut two_walks = search(&index, &params, &cancel).unwrap();
+        assert_eq!(
+            attach_q_values(&index, &params, &mut two_walks.modes, &cancel).unwrap(),
+            family
+        );
+        assert_eq!(one_walk, two_walks);
+        let clean: Vec<&FailureMode> = one_walk.modes.iter().filter(|m| m.class == 0).collect();
+        assert_eq!(clean.len(), 3); // {0}, {1}, {0, 1}
+        assert!(clean
+            .iter()
+            .all(|m| m.p_value == 1.0 && m.q_value == Some(1.0)));
+    }
+
     #[test]
     fn family_tables_fit_and_give_back_their_pairs() {
         for &(n, wrong, s) in &[
