@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import numpy as np
 import polars as pl
@@ -88,3 +91,53 @@ def test_a_forked_child_searches(samples: pl.DataFrame) -> None:
     assert queue.get(timeout=5) is True
     # And the parent's pools still work.
     assert _engine_run(index) == expected
+
+
+_LONG_SEARCH = """
+import sys, time
+import numpy as np, polars as pl, prime_rs
+rng = np.random.default_rng(0)
+n, k = 3000, 40
+tags = [[f"t{j}" for j in range(k) if rng.random() < 0.6] for _ in range(n)]
+samples = pl.DataFrame(
+    {"id": range(n), "label": ["a"] * n, "correct": rng.random(n) < 0.8, "tags": tags}
+)
+index = prime_rs.TagIndex.from_samples(samples)
+print("searching", flush=True)
+start = time.monotonic()
+try:
+    index.search(max_tags=10, min_support=1, threads=int(sys.argv[1]))
+except KeyboardInterrupt:
+    print(f"interrupted after {time.monotonic() - start:.1f} s", flush=True)
+else:
+    print("finished", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="sends SIGINT")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ctrl_c_stops_a_long_search(threads: int) -> None:
+    """Ctrl-C during a search (a lattice of about a billion sets, hours of work) raises
+    KeyboardInterrupt within moments: the calling thread watches for it while the pool works,
+    and the walk stops at its next check."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LONG_SEARCH, str(threads)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "searching", proc.communicate()
+        time.sleep(0.5)  # well into the search
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        stopped_in = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.startswith("interrupted after"), (out, err)
+    assert stopped_in < 10, stopped_in

@@ -707,6 +707,23 @@ impl TagIndex {
         sets: &[(u32, Vec<u32>)],
         predictions: &Predictions,
     ) -> Result<Vec<Confusion>> {
+        self.confusions_of(sets, predictions, None)
+    }
+
+    /// [`Self::confusions`], given each set's count of wrong samples where the caller knows
+    /// it (`n_wrong[i]` for `sets[i]`, as a search's modes do): a class whose wrong samples
+    /// were all mistaken for one code (two classes, say) then needs no pass over them.
+    pub(crate) fn confusions_of(
+        &self,
+        sets: &[(u32, Vec<u32>)],
+        predictions: &Predictions,
+        n_wrong: Option<&[u32]>,
+    ) -> Result<Vec<Confusion>> {
+        if n_wrong.is_some_and(|n| n.len() != sets.len()) {
+            return Err(PrimeError::InvalidInput(
+                "one count of wrong samples per set is needed".into(),
+            ));
+        }
         if predictions.start != class_starts(self) {
             return Err(PrimeError::InvalidInput(
                 "the predictions were made for an index with other classes".into(),
@@ -715,26 +732,38 @@ impl TagIndex {
         let (start, code_class) = (&predictions.start, &predictions.code_class);
         let by_class = self.code_bitsets(sets, predictions);
         sets.par_iter()
+            .enumerate()
             .map_init(
                 || (vec![0u32; code_class.len()], Vec::new()),
-                |(counts, words), (class, tags)| {
+                |(counts, words), (i, (class, tags))| {
                     let codes = &predictions.codes[start[*class as usize]..];
-                    let (n_wrong, top) = match self.wrong_members(*class, tags, words)? {
-                        Wrong::Ids(wrong) => (
-                            wrong.len() as u32,
-                            top_code(wrong.iter().map(|&i| i as usize), codes, counts),
-                        ),
-                        Wrong::Bits => {
-                            let n_wrong: u32 = words.iter().map(|w| w.count_ones()).sum();
-                            // Per code, a pass over the words; per wrong sample, three
-                            // look-ups: the cheaper of the two (both give the same counts).
-                            match &by_class[*class as usize] {
-                                Some(cb)
-                                    if cb.codes.len() * words.len() <= 4 * n_wrong as usize =>
-                                {
-                                    (n_wrong, cb.top(words))
+                    let one_code = match (n_wrong, by_class.get(*class as usize)) {
+                        (Some(n_wrong), Some(Some(cb))) if cb.codes.len() <= 1 => {
+                            Some((n_wrong[i], cb.codes.first().copied()))
+                        }
+                        _ => None,
+                    };
+                    let (n_wrong, top) = if let Some((n, code)) = one_code {
+                        // Every wrong sample of the class was mistaken for `code`.
+                        (n, code.filter(|_| n > 0).map(|code| (code, n)))
+                    } else {
+                        match self.wrong_members(*class, tags, words)? {
+                            Wrong::Ids(wrong) => (
+                                wrong.len() as u32,
+                                top_code(wrong.iter().map(|&i| i as usize), codes, counts),
+                            ),
+                            Wrong::Bits => {
+                                let n_wrong: u32 = words.iter().map(|w| w.count_ones()).sum();
+                                // Per code, a pass over the words; per wrong sample, three
+                                // look-ups: the cheaper of the two (both give the same counts).
+                                match &by_class[*class as usize] {
+                                    Some(cb)
+                                        if cb.codes.len() * words.len() <= 4 * n_wrong as usize =>
+                                    {
+                                        (n_wrong, cb.top(words))
+                                    }
+                                    _ => (n_wrong, top_code(set_bits(words), codes, counts)),
                                 }
-                                _ => (n_wrong, top_code(set_bits(words), codes, counts)),
                             }
                         }
                     };
@@ -1088,6 +1117,88 @@ fn bitmap_of_sorted(
 mod tests {
     use super::*;
 
+    /// `n` random rows of tags below `n_tags` (each tag in two rows of three) as CSR arrays,
+    /// and the rows themselves.
+    fn random_rows(
+        next: &mut impl FnMut() -> u64,
+        n: usize,
+        n_tags: u32,
+    ) -> (Vec<u64>, Vec<u32>, Vec<Vec<u32>>) {
+        let mut indptr = vec![0u64];
+        let mut indices = Vec::new();
+        let mut rows = Vec::new();
+        for _ in 0..n {
+            let row: Vec<u32> = (0..n_tags).filter(|_| next() % 3 != 0).collect();
+            indices.extend(&row);
+            indptr.push(indices.len() as u64);
+            rows.push(row);
+        }
+        (indptr, indices, rows)
+    }
+
+    #[test]
+    fn confusions_with_known_error_counts_skip_classes_of_one_code() {
+        // Every wrong sample of class c is mistaken for class (c + 1) % 3; class 2 has no
+        // wrong sample. Given each set's error count, `confusions_of` skips the pass over
+        // the wrong samples for such classes; the result must be what the pass gives.
+        let mut next = crate::testing::xorshift(0x0e_c0de);
+        let (n, n_classes, n_tags) = (700usize, 3u32, 7u32);
+        let (indptr, indices, rows) = random_rows(&mut next, n, n_tags);
+        let class_ids: Vec<u32> = (0..n).map(|_| (next() % 3) as u32).collect();
+        let correct: Vec<bool> = (0..n)
+            .map(|i| class_ids[i] == 2 || next() % 4 != 0)
+            .collect();
+        let index = TagIndex::from_csr(
+            &indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1,
+        )
+        .unwrap();
+        let mut grouped = Vec::new();
+        for c in 0..n_classes {
+            for i in (0..n).filter(|&i| class_ids[i] == c) {
+                grouped.push(if correct[i] { c } else { (c + 1) % n_classes });
+            }
+        }
+        let code_class: Vec<Option<u32>> = (0..n_classes).map(Some).collect();
+        let predictions = Predictions::new(&index, grouped, code_class).unwrap();
+        let mut sets = Vec::new();
+        let mut n_wrong = Vec::new();
+        for c in 0..n_classes {
+            for mask in 0u32..(1 << n_tags) {
+                if mask.count_ones() <= 4 {
+                    let tags: Vec<u32> = (0..n_tags).filter(|t| mask >> t & 1 == 1).collect();
+                    n_wrong.push(
+                        (0..n)
+                            .filter(|&i| {
+                                class_ids[i] == c
+                                    && !correct[i]
+                                    && tags.iter().all(|t| rows[i].contains(t))
+                            })
+                            .count() as u32,
+                    );
+                    sets.push((c, tags));
+                }
+            }
+        }
+        let by_class = index.code_bitsets(&sets, &predictions);
+        let codes: Vec<usize> = by_class
+            .iter()
+            .map(|cb| cb.as_ref().unwrap().codes.len())
+            .collect();
+        assert_eq!(codes, vec![1, 1, 0]);
+        let passed = index.confusions(&sets, &predictions).unwrap();
+        let known = index
+            .confusions_of(&sets, &predictions, Some(&n_wrong))
+            .unwrap();
+        assert_eq!(known, passed);
+        assert!(known
+            .iter()
+            .any(|c| c.top.is_some() && c.other_support.is_some()));
+        assert!(known.iter().any(|c| c.top.is_none()));
+        assert!(index
+            .confusions_of(&sets, &predictions, Some(&n_wrong[1..]))
+            .is_err());
+    }
+
     /// What each tag set's wrong samples were mistaken for, against a direct count over the
     /// samples, on random data where the classes keep dense bitsets; and the two ways of
     /// counting codes (a bitset per code, a look-up per wrong sample) agree on every set.
@@ -1097,15 +1208,7 @@ mod tests {
         for round in 0..6u64 {
             let n = 150 + 130 * round as usize;
             let (n_classes, n_tags, n_codes) = (3u32, 6u32, 2 + round as u32);
-            let mut indptr = vec![0u64];
-            let mut indices = Vec::new();
-            let mut rows = Vec::new();
-            for _ in 0..n {
-                let row: Vec<u32> = (0..n_tags).filter(|_| next() % 3 != 0).collect();
-                indices.extend(&row);
-                indptr.push(indices.len() as u64);
-                rows.push(row);
-            }
+            let (indptr, indices, rows) = random_rows(&mut next, n, n_tags);
             let class_ids: Vec<u32> = (0..n)
                 .map(|_| (next() % u64::from(n_classes)) as u32)
                 .collect();

@@ -36,7 +36,7 @@ pub use index::{ClassIndex, Confusion, Predictions, SetStats, TagIndex};
 pub use params::{LatticeParams, SearchParams};
 pub use search::{
     attach_q_values, frequent_sets, q_value_family, search, search_with_q_values, with_threads,
-    FailureMode, FrequentSets, SearchOutput,
+    with_threads_meanwhile, FailureMode, FrequentSets, SearchOutput,
 };
 pub use stats::{bh_q_values, binomial_cdf, binomial_cdfs, ln_gamma};
 pub use table::{confusion_columns, impact, wilson_interval, ConfusionColumns, Z_95};

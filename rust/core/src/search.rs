@@ -213,6 +213,8 @@ fn attach_from_family(
     let (mut family, high, family_size, by_class) = histograms(index, parts, &counted_high, false);
     modes
         .par_iter_mut()
+        // A few hundred modes take less time than waking another thread.
+        .with_min_len(1024)
         .filter(|m| m.p_value.is_nan())
         .for_each(|m| {
             let key = pack(Counts {
@@ -566,6 +568,45 @@ impl FrequentSets {
 /// own.
 pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R> {
     Ok(pool(threads)?.install(f))
+}
+
+/// Runs `work` on the pool of `threads` workers (as [`with_threads`]) while the calling
+/// thread runs `meanwhile`, and returns both results once both are done. `meanwhile` should
+/// return when `work` has (`work` can tell it, by a channel say): this is how a caller watches
+/// long work (for Ctrl-C) without starting a thread of its own. A panic in `work` comes back
+/// as the first result's `Err`, once `meanwhile` has returned.
+///
+/// ```
+/// use std::sync::mpsc;
+/// let (tx, rx) = mpsc::channel();
+/// let (sum, told) = prime_core::with_threads_meanwhile(
+///     Some(2),
+///     move || {
+///         let sum: u64 = (1..=100).sum();
+///         tx.send(()).unwrap();
+///         sum
+///     },
+///     || rx.recv().is_ok(),
+/// )
+/// .unwrap();
+/// assert_eq!((sum.unwrap(), told), (5050, true));
+/// ```
+pub fn with_threads_meanwhile<R: Send, M>(
+    threads: Option<usize>,
+    work: impl FnOnce() -> R + Send,
+    meanwhile: impl FnOnce() -> M,
+) -> Result<(std::thread::Result<R>, M)> {
+    let pool = pool(threads)?;
+    let mut out = None;
+    let m = pool.in_place_scope(|scope| {
+        let out = &mut out;
+        // A spawn wakes a worker, where a thread of the caller's own would have to start.
+        scope.spawn(move |_| {
+            *out = Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+        });
+        meanwhile()
+    });
+    Ok((out.expect("the scope waits for its work"), m))
 }
 
 /// Thread pools by thread count, with the process they were made in.
@@ -1188,20 +1229,40 @@ fn run(
             .map(|&(p, r)| scratches.with(|scratch| ctx.item(&plans[p], r, scratch)))
             .collect();
         parts.extend(item_parts);
-        // The workers' family tables, as pairs.
-        let tables: Vec<(u32, FamilyTable, Vec<u64>)> = scratches
+        // The workers' family tables, as pairs: each class's tables summed into one first
+        // (cheaper than finding the nonzero cells of each: a table's cells are summed a
+        // vector at a time), classes in parallel.
+        let mut tables: Vec<(u32, FamilyTable, Vec<u64>)> = scratches
             .into_all()
             .into_iter()
             .flat_map(|scratch| scratch.tables)
             .filter(|(_, _, table)| !table.is_empty())
             .collect();
+        tables.sort_by_key(|(class, _, _)| *class);
+        let mut by_class: Vec<Vec<(u32, FamilyTable, Vec<u64>)>> = Vec::new();
+        for table in tables {
+            match by_class.last_mut() {
+                Some(group) if group[0].0 == table.0 => group.push(table),
+                _ => by_class.push(vec![table]),
+            }
+        }
         parts.extend(
-            tables
+            by_class
                 .into_par_iter()
-                .map(|(class, shape, table)| Part {
-                    class,
-                    pairs: shape.pairs(&table),
-                    ..Part::default()
+                .map(|group| {
+                    let mut group = group.into_iter();
+                    let (class, shape, mut sum) = group.next().expect("groups are not empty");
+                    for (_, _, table) in group {
+                        // One class's tables share its shape.
+                        for (s, t) in sum.iter_mut().zip(&table) {
+                            *s += t;
+                        }
+                    }
+                    Part {
+                        class,
+                        pairs: shape.pairs(&sum),
+                        ..Part::default()
+                    }
                 })
                 .collect::<Vec<Part>>(),
         );

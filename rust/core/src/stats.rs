@@ -279,6 +279,14 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
     let mut row = RowSums::new(p, &logs);
     for group in by_row.chunk_by(|&i, &j| pairs[i].1 == pairs[j].1) {
         let n = pairs[group[0]].1;
+        if group
+            .iter()
+            .all(|&i| row_never_serves(pairs[i].0, n, p, &logs))
+        {
+            // The row would serve none of them: no need to sum it.
+            by_cf.extend_from_slice(group);
+            continue;
+        }
         let top = group.iter().map(|&i| pairs[i].0).max().unwrap_or(0);
         row.fill(n, top);
         for &i in group {
@@ -297,6 +305,25 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
         }
     }
     out
+}
+
+/// Whether `k` lies so deep in the lower tail of row `n` that [`RowSums::cdf`] certainly
+/// leaves it to the continued fraction: its probability, from the log-factorials, is below
+/// [`ROW_SERVES`] of the mode's by a factor `e` more than the row's terms (which drift from
+/// these by under 1e-11 relative) could ever make up. Keys it is unsure of go to the row,
+/// which decides as before, so no value changes.
+fn row_never_serves(k: u64, n: u64, p: f64, logs: &Logs) -> bool {
+    let mode = ((((n + 1) as f64) * p).floor() as u64).min(n);
+    if k >= mode {
+        return false;
+    }
+    let f = &logs.ln_fact;
+    if f.len() <= n as usize {
+        return false; // no table this large: the row decides
+    }
+    let [fm, fnm, fk, fnk] = [mode, n - mode, k, n - k].map(|i| f[i as usize]);
+    let ln_ratio = (fm + fnm) - (fk + fnk) - (mode - k) as f64 * (logs.ln_p - logs.ln_q);
+    ln_ratio < ROW_SERVES.ln() - 1.0
 }
 
 /// Largest `n` whose CDF is summed along its row ([`RowSums`]); above it, the continued
@@ -574,14 +601,35 @@ pub fn bh_q_values(p_values: &[f64]) -> Vec<f64> {
 /// and their multiplicities: `family` holds `(p, count)` pairs, `query` the p-values whose
 /// q-values are wanted (each must be in `family`).
 pub(crate) fn bh_q_values_of(family: &mut [(f64, u64)], query: &[f64]) -> Vec<f64> {
+    let m: u64 = family.iter().map(|&(_, c)| c).sum();
+    // Only p-values up to `cut` can set a queried q-value: the largest query `top` has the
+    // term `top m / rank(top) = cut`, which bounds every queried q-value, and a larger
+    // p-value's term is at least the p-value itself (`m / rank >= 1`). Above `cut` only how
+    // many there are matters (the ranks below them are counted from the rest), so they stay
+    // out of the sort, which is most of the work; no q-value changes, to the bit.
+    let Some(top) = query.iter().copied().max_by(f64::total_cmp) else {
+        return Vec::new();
+    };
+    let top_key = order_key(top);
+    let at_most: u64 = family
+        .iter()
+        .filter(|&&(p, _)| order_key(p) <= top_key)
+        .map(|&(_, c)| c)
+        .sum();
+    let kept = if at_most == 0 {
+        family.len() // `top` is not in the family: no cut
+    } else {
+        let cut = order_key(top * (m as f64 / at_most as f64));
+        move_to_front(family, |&(p, _)| order_key(p) <= cut)
+    };
+    let family = &mut family[..kept];
     // In parallel (the family can have a few hundred thousand distinct p-values; a radix
     // sort of their 64-bit keys is slower); the order among equal p-values does not change
     // any q-value.
     family.par_sort_unstable_by_key(|&(p, _)| order_key(p));
-    let m: u64 = family.iter().map(|&(_, c)| c).sum();
     // Rank of the last copy of each p-value, then the running minimum from the top.
     let mut q_of = vec![0.0; family.len()];
-    let mut rank = m;
+    let mut rank: u64 = family.iter().map(|&(_, c)| c).sum();
     let mut running = 1.0f64;
     for (i, &(p, count)) in family.iter().enumerate().rev() {
         running = running.min(p * (m as f64 / rank as f64));
@@ -602,6 +650,19 @@ pub(crate) fn bh_q_values_of(family: &mut [(f64, u64)], query: &[f64]) -> Vec<f6
         out[j as usize] = q_of.get(i).copied().unwrap_or(1.0);
     }
     out
+}
+
+/// Moves the items that `keep` accepts to the front of `v` (in no particular order) and
+/// returns how many there are.
+fn move_to_front<T>(v: &mut [T], keep: impl Fn(&T) -> bool) -> usize {
+    let mut n = 0;
+    for i in 0..v.len() {
+        if keep(&v[i]) {
+            v.swap(n, i);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// A key whose unsigned order is `total_cmp`'s order of the floats.
@@ -765,6 +826,28 @@ mod tests {
     }
 
     #[test]
+    fn rows_left_unsummed_would_have_served_none_of_their_keys() {
+        // `row_never_serves` may only skip keys the filled row refuses (and it must skip
+        // most of the deep tail, or it saves nothing).
+        let (mut skipped, mut deep) = (0u32, 0u32);
+        for &p in &[0.03, 0.3, 0.5, 0.7, 0.88, 0.97, 0.999] {
+            let logs = Logs::new(p, ROW_MAX);
+            let mut row = RowSums::new(p, &logs);
+            for n in (1..=ROW_MAX).step_by(37).chain([2, 3, ROW_MAX - 1]) {
+                row.fill(n, n - 1);
+                for k in 0..n {
+                    let never = row_never_serves(k, n, p, &logs);
+                    let served = row.cdf(k).is_some();
+                    assert!(!(never && served), "p {p} n {n} k {k}");
+                    skipped += u32::from(never);
+                    deep += u32::from(!served);
+                }
+            }
+        }
+        assert!(skipped > deep * 9 / 10, "{skipped} of {deep}");
+    }
+
+    #[test]
     fn ln_factorials_are_ln_gamma_bit_for_bit() {
         let small = ln_factorials(100);
         assert!(small.len() > 100);
@@ -815,6 +898,53 @@ mod tests {
             let got = ln_gamma(f64::from(n) + 1.0);
             assert!((got - ln_fact).abs() <= 1e-13 * ln_fact.max(1.0), "n={n}");
         }
+    }
+
+    /// [`bh_q_values_of`] before it left the p-values above its cut out of the sort: the
+    /// whole family sorted.
+    fn bh_q_values_of_whole(family: &mut [(f64, u64)], query: &[f64]) -> Vec<f64> {
+        family.sort_unstable_by_key(|&(p, _)| order_key(p));
+        let m: u64 = family.iter().map(|&(_, c)| c).sum();
+        let mut q_of = vec![0.0; family.len()];
+        let (mut rank, mut running) = (m, 1.0f64);
+        for (i, &(p, count)) in family.iter().enumerate().rev() {
+            running = running.min(p * (m as f64 / rank as f64));
+            q_of[i] = running;
+            rank -= count;
+        }
+        query
+            .iter()
+            .map(|&p| q_of[family.partition_point(|&(f, _)| f < p)])
+            .collect()
+    }
+
+    #[test]
+    fn q_values_with_the_cut_equal_the_whole_family_bit_for_bit() {
+        let mut next = xorshift(0xb4_c0de);
+        for round in 0..400 {
+            let n = 1 + (next() % 300) as usize;
+            // Ties, exact zeros and ones, and spreads from tiny to all near 1.
+            let scale = [1e-12, 1e-4, 0.05, 1.0][round % 4];
+            let family: Vec<(f64, u64)> = (0..n)
+                .map(|_| {
+                    let p = match next() % 10 {
+                        0 => 0.0,
+                        1 => 1.0,
+                        2 => 0.5,
+                        _ => scale * (next() % 1_000_000) as f64 / 1e6,
+                    };
+                    (p, 1 + next() % 5)
+                })
+                .collect();
+            let query: Vec<f64> = (0..1 + next() % 20)
+                .map(|_| family[(next() % n as u64) as usize].0)
+                .collect();
+            let want = bh_q_values_of_whole(&mut family.clone(), &query);
+            let got = bh_q_values_of(&mut family.clone(), &query);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "round {round}");
+        }
+        assert!(bh_q_values_of(&mut [(0.1, 1)], &[]).is_empty());
     }
 
     #[test]

@@ -86,7 +86,8 @@ pub fn confusion_columns(
     predictions: &Predictions,
 ) -> Result<ConfusionColumns> {
     let sets: Vec<(u32, Vec<u32>)> = modes.iter().map(|m| (m.class, m.tags.clone())).collect();
-    let found = index.confusions(&sets, predictions)?;
+    let n_wrong: Vec<u32> = modes.iter().map(|m| m.support - m.n_correct).collect();
+    let found = index.confusions_of(&sets, predictions, Some(&n_wrong))?;
     let class_size = |c: u32| index.class(c).map(|ci| f64::from(ci.n_samples()));
     let mut out = ConfusionColumns::default();
     for (c, m) in found.iter().zip(modes) {

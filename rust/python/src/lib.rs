@@ -38,48 +38,45 @@ fn on_pool<R: Send>(
     Ok(py.detach(|| core::with_threads(threads, f).and_then(|r| r))?)
 }
 
-/// Runs `f` on a pool of `threads` workers without the GIL, checking for Ctrl-C every 50 ms.
+/// Runs `f` on a pool of `threads` workers without the GIL, checking for Ctrl-C every 50 ms
+/// from the calling thread, which waits without the GIL meanwhile.
 fn run_cancellable<R: Send>(
     py: Python<'_>,
     threads: Option<usize>,
     f: impl FnOnce(&AtomicBool) -> core::Result<R> + Send,
 ) -> Result<R> {
     let cancel = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        // The receiver is not Sync; a mutex lets the GIL-free closure borrow it.
-        let done_rx = std::sync::Mutex::new(done_rx);
-        let cancel = &cancel;
-        let worker = scope.spawn(move || {
-            let out = core::with_threads(threads, || f(cancel)).and_then(|r| r);
-            let _ = done_tx.send(());
-            out
-        });
-        loop {
-            let finished = py.detach(|| {
-                match done_rx
-                    .lock()
-                    .expect("not poisoned")
-                    .recv_timeout(Duration::from_millis(50))
-                {
-                    Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
-                    Err(mpsc::RecvTimeoutError::Timeout) => false,
+    let cancel = &cancel;
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let (out, interrupted) = py.detach(move || {
+        core::with_threads_meanwhile(
+            threads,
+            move || {
+                let out = f(cancel);
+                let _ = done_tx.send(());
+                out
+            },
+            || loop {
+                match done_rx.recv_timeout(Duration::from_millis(50)) {
+                    // Done, or panicked (the sender dropped).
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
                 }
-            });
-            if finished {
-                break;
-            }
-            if let Err(interrupt) = py.check_signals() {
-                cancel.store(true, Ordering::Relaxed);
-                let _ = py.detach(|| worker.join());
-                return Err(interrupt.into());
-            }
-        }
-        match py.detach(|| worker.join()) {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(Error::Internal("the search thread panicked".into())),
-        }
-    })
+                if let Err(interrupt) = Python::attach(|py| py.check_signals()) {
+                    // The work stops at its next check; the pool waits for it.
+                    cancel.store(true, Ordering::Relaxed);
+                    return Some(interrupt);
+                }
+            },
+        )
+    })?;
+    if let Some(interrupt) = interrupted {
+        return Err(interrupt.into());
+    }
+    match out {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::Internal("the search panicked".into())),
+    }
 }
 
 /// The samples' predictions as codes (see `prime_core::Predictions`), and the name of each
