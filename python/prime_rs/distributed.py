@@ -345,6 +345,24 @@ def _local_ids(labels: pl.Series, p: SearchParams) -> list[int]:
     raise AssertionError(f"unreachable: {ids}")  # _class_ids_of raised for an unknown label
 
 
+# Most bytes of shuffles the driver makes for the noise control before sending them out.
+_NOISE_ORDERS_BYTES = 1 << 30
+
+
+def _check_noise_size(runs: int, rows: int) -> None:
+    """Refuses a noise control whose shuffles (4 bytes per run and searched row, all made
+    here before the tasks start) would not fit :data:`_NOISE_ORDERS_BYTES`."""
+    need = 4 * runs * rows
+    if need > _NOISE_ORDERS_BYTES:
+        most = max(_NOISE_ORDERS_BYTES // (4 * rows), 1)
+        raise ParameterError(
+            f"noise_runs: {runs} shuffles of {rows:,} rows take {need / 1e9:.1f} GB in this "
+            f"process before they go to the workers (at most {_NOISE_ORDERS_BYTES / 1e9:.1f} "
+            f"GB); ask for at most {most} runs, or run the noise control in several calls "
+            "with other seeds"
+        )
+
+
 def _noise_orders(
     codes: np.ndarray, wanted: list[int], runs: int, seed: int
 ) -> dict[int, np.ndarray]:
@@ -449,8 +467,9 @@ def search(
         result = empty.search(p)
         return ClusterSearch(result, empty.classes(), 0, None)
     wanted = _wanted_ids(labels, p)
-    orders = _noise_orders(codes, wanted, noise_runs, seed) if noise_runs else {}
     sizes = np.bincount(codes, minlength=len(labels))
+    _check_noise_size(noise_runs, int(sizes[sorted(set(wanted))].sum()))
+    orders = _noise_orders(codes, wanted, noise_runs, seed) if noise_runs else {}
     del codes
     values = labels.to_list()
     with connect(ray) as mod:

@@ -469,6 +469,7 @@ class TagIndex:
         *,
         runs: int = 20,
         seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
         **keywords: Any,
     ) -> pl.DataFrame:
         """How many modes the same search finds when errors have nothing to do with tags.
@@ -478,6 +479,7 @@ class TagIndex:
         broken) and counts the modes found. Cheap: the index's tag bitmaps are shared, only
         the correctness bitmaps are replaced. The search's parameters are those of
         :meth:`search` (``confidence``, ``rank_by`` and ``q_values`` do not change a count).
+        Each run is a whole search: ``progress(done, runs)``, if given, is called after each.
 
         Returns
         -------
@@ -519,6 +521,8 @@ class TagIndex:
                 rows["run"].append(run)
                 rows["label"].append(self._labels[c])
                 rows["n_modes"].append(int(found[c]))
+            if progress is not None:
+                progress(run + 1, int(runs))
         return pl.DataFrame(
             rows,
             schema={"run": pl.Int64, "label": self._labels.dtype, "n_modes": pl.Int64},

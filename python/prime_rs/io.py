@@ -355,6 +355,10 @@ def write_table(df: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
     inside a cell are CSV's own business (the cell is quoted). Other lists (numbers) are
     written as JSON text. Parquet and JSON keep lists as they are.
 
+    A table without rows keeps its columns in Parquet and CSV (the header), not in JSON,
+    which names columns only inside rows: it is written as ``[]`` (``.json``) or as an
+    empty file (``.jsonl``), which :func:`read_table` reads back as a table without columns.
+
     Examples
     --------
     >>> import polars as pl, tempfile, pathlib

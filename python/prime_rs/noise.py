@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -22,6 +23,7 @@ def noise_control(
     runs: int = 20,
     seed: int = 0,
     ray: RayOption = None,
+    progress: Callable[[int, int], None] | None = None,
     **keywords: Any,
 ) -> pl.DataFrame:
     """Count the modes a search finds when errors are shuffled within each class.
@@ -43,6 +45,9 @@ def noise_control(
     ray
         Run on a Ray cluster, one task per class (see :func:`~prime_rs.find_failure_modes`):
         the same shuffles, the same table, whatever the number of workers.
+    progress
+        Called as ``progress(done, runs)`` after each run of a local search (each run is a
+        whole search); on Ray, as ``progress(done, classes)`` after each class.
     **keywords
         Fields of :class:`~prime_rs.SearchParams`, alone or changing ``params``.
 
@@ -70,8 +75,8 @@ def noise_control(
             )
         if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
             raise ParameterError(f"runs: must be a positive integer, got {runs!r}")
-        out = distributed.search(samples, p, ray=ray, noise_runs=runs, seed=seed)
+        out = distributed.search(samples, p, ray=ray, noise_runs=runs, seed=seed, progress=progress)
         assert out.noise is not None
         return out.noise
     index = samples if isinstance(samples, TagIndex) else TagIndex.from_samples(samples)
-    return index.noise_control(p, runs=runs, seed=seed)
+    return index.noise_control(p, runs=runs, seed=seed, progress=progress)

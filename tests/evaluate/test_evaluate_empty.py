@@ -64,7 +64,8 @@ def data() -> tuple[pl.DataFrame, pl.DataFrame]:
 def files(
     tmp_path_factory: pytest.TempPathFactory, data: tuple[pl.DataFrame, pl.DataFrame]
 ) -> dict[str, Path]:
-    """The samples, their modes, no modes (Parquet and CSV) and an empty holdout, as files."""
+    """The samples, their modes, no modes (Parquet, CSV, JSON and JSON lines) and an empty
+    holdout, as files."""
     samples, modes = data
     d = tmp_path_factory.mktemp("empty")
     paths = {
@@ -72,12 +73,16 @@ def files(
         "modes": d / "modes.parquet",
         "no_modes": d / "no_modes.parquet",
         "no_modes_csv": d / "no_modes.csv",
+        "no_modes_json": d / "no_modes.json",
+        "no_modes_jsonl": d / "no_modes.jsonl",
         "no_holdout": d / "no_holdout.parquet",
     }
     prime_rs.write_table(samples, paths["samples"])
     prime_rs.write_table(modes, paths["modes"])
     prime_rs.write_table(modes.head(0), paths["no_modes"])
     prime_rs.write_table(modes.head(0), paths["no_modes_csv"])
+    prime_rs.write_table(modes.head(0), paths["no_modes_json"])
+    prime_rs.write_table(modes.head(0), paths["no_modes_jsonl"])
     prime_rs.write_table(samples.head(0), paths["no_holdout"])
     return paths
 
@@ -216,7 +221,13 @@ def test_generated_command_without_prompts(files: dict[str, Path], tmp_path: Pat
 
 
 def test_commands_without_modes(files: dict[str, Path], tmp_path: Path) -> None:
-    for modes in (files["no_modes"], files["no_modes_csv"]):
+    # JSON holds column names only in its rows: an empty table is `[]` or an empty file,
+    # which every command must still read as no modes.
+    assert files["no_modes_json"].read_text().strip() == "[]"
+    assert files["no_modes_jsonl"].read_text() == ""
+    for modes in (
+        files["no_modes"], files["no_modes_csv"], files["no_modes_json"], files["no_modes_jsonl"]
+    ):  # fmt: skip
         g = invoke("evaluate", "generalization", modes, files["samples"], "-o", tmp_path / "g.csv")
         assert g.exit_code == 0, g.output
         assert f"generalization to {files['samples']}: 0 of 0 modes measured" in g.stdout

@@ -219,6 +219,26 @@ def test_cli_ray_bad_input_is_one_line(nodes: Nodes, dataset: Path, tmp_path: Pa
     assert "Traceback" not in result.output
 
 
+def test_noise_shuffles_too_large_for_the_driver_are_refused(
+    planted: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver makes every shuffle (4 bytes per run and row) before the tasks start: past
+    its budget the search stops before it connects, saying how many runs fit."""
+    monkeypatch.setattr(distributed, "_NOISE_ORDERS_BYTES", 4 * planted.height * 10)
+    with pytest.raises(prime_rs.ParameterError) as caught:
+        distributed.search(planted, max_tags=2, ray=True, noise_runs=11)
+    message = str(caught.value)
+    assert message.startswith(f"noise_runs: 11 shuffles of {planted.height:,} rows take")
+    assert "ask for at most 10 runs" in message
+    # Only the searched classes' rows count.
+    two = sorted(planted["label"].unique().to_list())[:2]
+    rows = planted.filter(pl.col("label").is_in(two)).height
+    assert rows < planted.height
+    monkeypatch.setattr(distributed, "_NOISE_ORDERS_BYTES", 4 * rows * 10)
+    with pytest.raises(prime_rs.ParameterError, match=rf"11 shuffles of {rows:,} rows"):
+        distributed.search(planted, max_tags=2, labels=two, ray=True, noise_runs=11)
+
+
 def test_cli_ray_without_ray_gives_the_install_hint(dataset: Path) -> None:
     code = (
         "import sys; sys.modules['ray'] = None\n"

@@ -188,6 +188,12 @@ def test_noise_control_finds_far_fewer_modes(
     assert per_run.max() * 5 < real, (per_run.to_list(), real)
     again = prime_rs.noise_control(sparse_index, runs=8, seed=1)
     assert again.equals(null)  # seeded
+    calls: list[tuple[int, int]] = []
+    with_progress = prime_rs.noise_control(
+        sparse_index, runs=8, seed=1, progress=lambda done, total: calls.append((done, total))
+    )
+    assert with_progress.equals(null)
+    assert calls == [(k, 8) for k in range(1, 9)]  # after each run, a whole search each
 
 
 def test_noise_control_keeps_tags_and_shuffles_correct_within_classes(
@@ -371,6 +377,8 @@ def test_cli_noise_runs_greedy_and_max_q(tmp_path: Path, sparse: synthetic.Synth
     assert proc.returncode == 0, proc.stderr
     assert "expected from noise:" in proc.stdout
     assert "over 3 shuffles" in proc.stdout
+    # The shuffled searches' progress on stderr (not a terminal: the last line at least).
+    assert "noise       3/3 runs done" in proc.stderr.splitlines()
     got = pl.read_parquet(out)
     index = prime_rs.TagIndex.from_samples(path)
     want = index.search(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -124,7 +125,11 @@ def search(
         params = params.replace(labels=class_labels(index, labels, samples))
         result = run_search(index, params)
         t2 = time.perf_counter()
-        null = noise_control(index, params, runs=noise_runs) if noise_runs else None
+        null = None
+        if noise_runs:
+            null = noise_control(
+                index, params, runs=noise_runs, progress=_progress_line("noise", "runs done")
+            )
         data = data_lines(index)
         timing = f"load + index build {t1 - t0:.2f} s, search {t2 - t1:.2f} s"
     else:
@@ -171,11 +176,10 @@ def search(
         click.echo(f"wrote {_plural(modes.height, 'failure mode')} to {output}")
 
 
-def _search_on_ray(
-    table: Any, params: SearchParams, ray: bool | str, noise_runs: int
-) -> distributed.ClusterSearch:
-    """The search on Ray with the classes searched so far on stderr; what the library logs
-    is printed there too, except the reason for an empty result (the summary prints it)."""
+def _progress_line(step: str, what: str) -> Callable[[int, int], None]:
+    """A progress callback printing ``step  done/total what`` on stderr: rewritten in place
+    at most five times a second on a terminal, a line every 30 s otherwise (a log), and
+    always the last."""
     tty = sys.stderr.isatty()
     last = [0.0]
 
@@ -184,12 +188,21 @@ def _search_on_ray(
         if done < total and (now - last[0] < (0.2 if tty else 30.0)):
             return
         last[0] = now
-        text = f"search      {done}/{total} classes searched"
+        text = f"{step:<11} {done}/{total} {what}"
         if tty:
             click.echo(f"\r{text}", err=True, nl=done == total)
         else:
             click.echo(text, err=True)
 
+    return progress
+
+
+def _search_on_ray(
+    table: Any, params: SearchParams, ray: bool | str, noise_runs: int
+) -> distributed.ClusterSearch:
+    """The search on Ray with the classes searched so far on stderr; what the library logs
+    is printed there too, except the reason for an empty result (the summary prints it)."""
+    progress = _progress_line("search", "classes searched")
     with captured_log() as records:
         found = distributed.search(table, params, ray=ray, noise_runs=noise_runs, progress=progress)
     for record in records:

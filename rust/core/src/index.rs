@@ -1137,6 +1137,95 @@ mod tests {
     }
 
     #[test]
+    fn confusions_of_a_class_without_dense_bitsets_count_each_wrong_sample() {
+        // Class 0 is too large for dense bitsets (20,000 samples x 907 tags), so its wrong
+        // samples are listed by id and their codes counted one by one (also with known error
+        // counts: no shortcut without the class's code bitsets).
+        let (n0, n1) = (20_000u32, 40u32);
+        let tags_of = |i: u32| -> Vec<u32> {
+            if i < n0 {
+                vec![i % 900, 900 + i % 7]
+            } else {
+                vec![0, 901]
+            }
+        };
+        let mut indptr = vec![0u64];
+        let mut indices = Vec::new();
+        for i in 0..n0 + n1 {
+            indices.extend(tags_of(i));
+            indptr.push(indices.len() as u64);
+        }
+        let class_ids: Vec<u32> = (0..n0 + n1).map(|i| u32::from(i >= n0)).collect();
+        let correct: Vec<bool> = (0..n0 + n1).map(|i| i >= n0 || i % 5 != 0).collect();
+        let index = TagIndex::from_csr(&indptr, &indices, &class_ids, &correct, 2, 907, 1).unwrap();
+        assert!(index.classes[0].data.dense().is_none());
+        // Wrong samples of class 0 are mistaken for code (i / 5) % 3: class 1, class 0's own
+        // name (never, for a wrong one, in real data, but a code all the same) or no class.
+        let code = |i: u32| {
+            if i < n0 && i % 5 == 0 {
+                [1, 2, 1][(i / 5 % 3) as usize]
+            } else {
+                u32::from(i >= n0)
+            }
+        };
+        let predictions = Predictions::new(
+            &index,
+            (0..n0 + n1).map(code).collect(),
+            vec![Some(0), Some(1), None],
+        )
+        .unwrap();
+        let sets: Vec<(u32, Vec<u32>)> = [
+            vec![0],
+            vec![5],
+            vec![900],
+            vec![901],
+            vec![0, 901],
+            vec![3, 903],
+            vec![1, 2],
+        ]
+        .into_iter()
+        .map(|tags| (0, tags))
+        .collect();
+        let n_wrong: Vec<u32> = sets
+            .iter()
+            .map(|(_, tags)| {
+                (0..n0)
+                    .filter(|&i| {
+                        !correct[i as usize] && tags.iter().all(|t| tags_of(i).contains(t))
+                    })
+                    .count() as u32
+            })
+            .collect();
+        let found = index.confusions(&sets, &predictions).unwrap();
+        assert_eq!(
+            index
+                .confusions_of(&sets, &predictions, Some(&n_wrong))
+                .unwrap(),
+            found
+        );
+        for (((_, tags), got), &wrong) in sets.iter().zip(&found).zip(&n_wrong) {
+            let mut tally = [0u32; 3];
+            for i in (0..n0)
+                .filter(|&i| !correct[i as usize] && tags.iter().all(|t| tags_of(i).contains(t)))
+            {
+                tally[code(i) as usize] += 1;
+            }
+            let best = *tally.iter().max().unwrap();
+            let want =
+                (best > 0).then(|| (tally.iter().position(|&k| k == best).unwrap() as u32, best));
+            assert_eq!((got.n_wrong, got.top), (wrong, want), "tags {tags:?}");
+            let other = (0..n0 + n1)
+                .filter(|&i| i >= n0 && tags.iter().all(|t| tags_of(i).contains(t)))
+                .count() as u32;
+            let want_other = want.and_then(|(k, _)| (k == 1).then_some(other));
+            assert_eq!(got.other_support, want_other, "tags {tags:?}");
+        }
+        assert!(found.iter().any(|c| c.top.is_some_and(|(k, _)| k == 2)));
+        assert!(found.iter().any(|c| c.other_support.is_some_and(|k| k > 0)));
+        assert!(found.iter().any(|c| c.top.is_none()));
+    }
+
+    #[test]
     fn confusions_with_known_error_counts_skip_classes_of_one_code() {
         // Every wrong sample of class c is mistaken for class (c + 1) % 3; class 2 has no
         // wrong sample. Given each set's error count, `confusions_of` skips the pass over
