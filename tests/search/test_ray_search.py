@@ -109,10 +109,16 @@ def _same(got: distributed.ClusterSearch, index: TagIndex, **params: Any) -> Non
 def test_planted_table_equals_local(nodes: Nodes, planted: pl.DataFrame, n_nodes: int) -> None:
     nodes.use(n_nodes)
     index = TagIndex.from_samples(planted)
+    used = set()
     for params in SETTINGS:
         got = distributed.search(planted, ray=True, **params)
         _same(got, index, **params)
-        assert got.nodes == n_nodes  # spread over every worker node
+        assert 1 <= got.nodes <= n_nodes
+        used.add(got.nodes)
+    # Spread over every worker node. Ray's SPREAD is best effort: once in a while (seen in
+    # one run of many) the three tasks of a search whose classes end at once (the empty
+    # one) all land on one node, so the spread is asked of the searches together.
+    assert max(used) == n_nodes
     modes = prime_rs.find_failure_modes(planted, max_tags=3, ray=True)
     assert modes.height > 0 and modes["tag_lift"].null_count() == 0  # lifts from other classes
     assert modes["q_value"].null_count() == 0
