@@ -845,6 +845,11 @@ mod tests {
             }
         }
         assert!(skipped > deep * 9 / 10, "{skipped} of {deep}");
+        // A batch with supports past the log-factorials' largest table has none: its rows
+        // decide alone.
+        let logs = Logs::new(0.9, 1 << 23);
+        assert!(logs.ln_fact.is_empty());
+        assert!(!row_never_serves(1, 4000, 0.9, &logs));
     }
 
     #[test]
@@ -945,6 +950,12 @@ mod tests {
             assert_eq!(bits(&got), bits(&want), "round {round}");
         }
         assert!(bh_q_values_of(&mut [(0.1, 1)], &[]).is_empty());
+        // A query below every p-value of the family (not one of its own): no cut, the
+        // whole family's answer.
+        let family = [(0.1, 1), (0.2, 3), (0.5, 2)];
+        let want = bh_q_values_of_whole(&mut family.clone(), &[0.05]);
+        assert_eq!(bh_q_values_of(&mut family.clone(), &[0.05]), want);
+        assert_eq!(want, vec![0.2 * (6.0 / 4.0)]); // the running minimum, from 0.2 * 6 / 4
     }
 
     #[test]
