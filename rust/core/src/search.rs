@@ -340,6 +340,19 @@ fn merge_by_class(parts: Vec<Part>) -> Vec<(u32, Pairs)> {
         .collect()
 }
 
+/// `items` (sorted by class) in runs of one class each, with the class.
+fn by_class<T>(items: Vec<T>, class: impl Fn(&T) -> u32) -> Vec<(u32, Vec<T>)> {
+    let mut grouped: Vec<(u32, Vec<T>)> = Vec::new();
+    for item in items {
+        let c = class(&item);
+        match grouped.last_mut() {
+            Some((last, group)) if *last == c => group.push(item),
+            _ => grouped.push((c, vec![item])),
+        }
+    }
+    grouped
+}
+
 /// Distinct packed pairs (see [`pack`]), ascending, with how many sets have each.
 type Pairs = Vec<(u64, u64)>;
 
@@ -351,14 +364,7 @@ fn merge_by_class_then<R: Send>(
     then: impl Fn(u32, &[(u64, u64)]) -> R + Sync,
 ) -> Vec<(u32, Pairs, R)> {
     // The parts come sorted by class.
-    let mut grouped: Vec<(u32, Vec<Part>)> = Vec::new();
-    for part in parts {
-        match grouped.last_mut() {
-            Some((c, group)) if *c == part.class => group.push(part),
-            _ => grouped.push((part.class, vec![part])),
-        }
-    }
-    grouped
+    by_class(parts, |part| part.class)
         .into_par_iter()
         .map(|(class, group)| {
             // Sorted, then equal keys summed: the parts hold about 1.7 entries per distinct
@@ -1239,17 +1245,10 @@ fn run(
             .filter(|(_, _, table)| !table.is_empty())
             .collect();
         tables.sort_by_key(|(class, _, _)| *class);
-        let mut by_class: Vec<Vec<(u32, FamilyTable, Vec<u64>)>> = Vec::new();
-        for table in tables {
-            match by_class.last_mut() {
-                Some(group) if group[0].0 == table.0 => group.push(table),
-                _ => by_class.push(vec![table]),
-            }
-        }
         parts.extend(
-            by_class
+            by_class(tables, |(class, _, _)| *class)
                 .into_par_iter()
-                .map(|group| {
+                .map(|(_, group)| {
                     let mut group = group.into_iter();
                     let (class, shape, mut sum) = group.next().expect("groups are not empty");
                     for (_, _, table) in group {

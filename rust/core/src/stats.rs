@@ -313,7 +313,7 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
 /// these by under 1e-11 relative) could ever make up. Keys it is unsure of go to the row,
 /// which decides as before, so no value changes.
 fn row_never_serves(k: u64, n: u64, p: f64, logs: &Logs) -> bool {
-    let mode = ((((n + 1) as f64) * p).floor() as u64).min(n);
+    let mode = row_mode(n, p);
     if k >= mode {
         return false;
     }
@@ -324,6 +324,11 @@ fn row_never_serves(k: u64, n: u64, p: f64, logs: &Logs) -> bool {
     let [fm, fnm, fk, fnk] = [mode, n - mode, k, n - k].map(|i| f[i as usize]);
     let ln_ratio = (fm + fnm) - (fk + fnk) - (mode - k) as f64 * (logs.ln_p - logs.ln_q);
     ln_ratio < ROW_SERVES.ln() - 1.0
+}
+
+/// The mode of `Binomial(n, p)`, where [`RowSums`] starts its row.
+fn row_mode(n: u64, p: f64) -> u64 {
+    ((((n + 1) as f64) * p).floor() as u64).min(n)
 }
 
 /// Largest `n` whose CDF is summed along its row ([`RowSums`]); above it, the continued
@@ -373,7 +378,7 @@ impl<'a> RowSums<'a> {
     /// Sums row `n` (`0 < p < 1`) up to `top < n`.
     fn fill(&mut self, n: u64, top: u64) {
         let (p, q) = (self.p, 1.0 - self.p);
-        let mode = ((((n + 1) as f64) * p).floor() as u64).min(n);
+        let mode = row_mode(n, p);
         let logs = self.logs;
         let at_mode = (ln_choose(n, mode, &logs.ln_fact)
             + mode as f64 * logs.ln_p
