@@ -58,11 +58,16 @@ def _table(ids: list[Any], labels: list[str], predictions: list[str], tags: list
     )
 
 
-def _fimi(name: str, classes: dict[int, str]) -> Any:
-    """A FIMI-format transaction file whose class attribute is one of the items ``classes``."""
+def _fimi(name: str, classes: dict[int, str], drop: frozenset[int] = frozenset()) -> Any:
+    """A FIMI-format transaction file whose class attribute is one of the items ``classes``;
+    the items ``drop`` are left out."""
     with gzip.open(DATA / f"{name}.dat.gz", "rt") as f:
         # Item 0 ends every line of the mushroom copy (a terminator, not an item): dropped.
-        rows = [[int(x) for x in line.split() if x != "0"] for line in f if line.strip()]
+        rows = [
+            [int(x) for x in line.split() if x != "0" and int(x) not in drop]
+            for line in f
+            if line.strip()
+        ]
     label_of = []
     items_of = []
     for row in rows:
@@ -138,13 +143,21 @@ def _adult() -> Any:
 
 
 def load(name: str) -> Any:
-    """The samples table (Polars) of the real data set ``name``: chess, mushroom or adult."""
+    """The samples table (Polars) of the real data set ``name``: chess, mushroom, connect or
+    adult."""
     if name == "chess":
         # UCI kr-vs-kp: items 1 and 2 are the class (White can win: 1,669; cannot: 1,527).
         return _fimi("chess", {1: "won", 2: "nowin"})
     if name == "mushroom":
         # UCI mushroom: items 1 and 2 are the class (3,916 poisonous, 4,208 edible).
         return _fimi("mushroom", {1: "poisonous", 2: "edible"})
+    if name == "connect":
+        # UCI connect-4, its first 10,000 rows (all won by the first player: the outcome item
+        # 127 is in every row, so it is left out). The label is the board's eighth cell (items
+        # 22, 23, 24: the cell whose three values are the most even), predicted from the
+        # other 41 cells; items are named as in the file, as the file does not say which
+        # item is which mark.
+        return _fimi("connect", {22: "item22", 23: "item23", 24: "item24"}, frozenset({127}))
     if name == "adult":
         return _adult()
-    raise ValueError(f"unknown real data set {name!r}; known: chess, mushroom, adult")
+    raise ValueError(f"unknown real data set {name!r}; known: chess, mushroom, connect, adult")

@@ -106,7 +106,7 @@ DATASETS = (
     Dataset("dense", "DENSE", "Living17-shaped, dense", timeout_s=600),
     Dataset("large", "LARGE", "large", timeout_s=180),
     Dataset("ram", "RAM_SIZED", "RAM-sized", max_tags=6, min_support=100, timeout_s=180),
-    # Real public data (benches/data/README.md), two classes each, a naive Bayes model's errors.
+    # Real public data (benches/data/README.md), two or three classes, a naive Bayes model's errors.
     Dataset(
         "chess",
         "chess",
@@ -128,6 +128,18 @@ DATASETS = (
         min_drop=0.05,
         real=True,
         tools=("pyfim",),
+        timeout_s=300,
+    ),
+    Dataset(
+        "connect",
+        "connect",
+        "UCI connect-4 (FIMI), first 10,000 rows, one cell as the label, real, dense",
+        max_tags=5,
+        min_support=100,
+        min_drop=0.15,
+        real=True,
+        tools=("pyfim",),
+        lattice_max_tags=4,
         timeout_s=300,
     ),
     Dataset(
@@ -851,7 +863,8 @@ sets); the pure-Python reference always runs within a time budget and is extrapo
 way. Every estimate is marked with ≈.
 
 Real data (`benches/data/`, sources and licences in its README; `benches/real.py`): UCI chess
-(the FIMI file), mushroom and Adult, each with its class attribute as the label and a naive
+(the FIMI file), mushroom and Adult, each with its class attribute as the label, and the first
+10,000 rows of UCI connect-4 (FIMI) with one board cell as the label; each with a naive
 Bayes model's errors. On them only pyfim runs, with each of its miners (eclat, fpgrowth,
 apriori) counting the search's lattice and producing the `frequent_sets` lattice as Python
 objects; the **Targets** table compares the fastest of each with prime_rs, in the same run.

@@ -898,22 +898,25 @@ fn from_keyed(parts: Vec<Part>, bits: u32) -> FrequentSets {
 /// where every key has the same digit is skipped): a few linear passes where a comparison
 /// sort of a few hundred thousand items would take several times as long.
 pub(crate) fn radix_sort_by<T: Copy>(items: &mut Vec<T>, key_bits: u32, key: impl Fn(&T) -> u64) {
-    const DIGIT: u32 = 11;
     if items.len() <= 64 {
         items.sort_by_key(&key);
         return;
     }
+    // Passes of at most 11 bits, or two of up to 14 where that saves a pass.
+    let passes = key_bits.div_ceil(11).max(1);
+    let passes = if passes == 3 && key_bits <= 28 { 2 } else { passes };
+    let digit_bits = key_bits.div_ceil(passes).max(1);
     let mut other: Vec<T> = Vec::with_capacity(items.len());
-    let mut counts = vec![0usize; 1 << DIGIT];
+    let mut counts = vec![0usize; 1 << digit_bits];
     let mut shift = 0;
     while shift < key_bits {
-        let digit = |item: &T| ((key(item) >> shift) & ((1 << DIGIT) - 1)) as usize;
+        let digit = |item: &T| ((key(item) >> shift) & ((1 << digit_bits) - 1)) as usize;
         counts.fill(0);
         for item in items.iter() {
             counts[digit(item)] += 1;
         }
         if counts.contains(&items.len()) {
-            shift += DIGIT;
+            shift += digit_bits;
             continue;
         }
         let mut sum = 0;
@@ -933,7 +936,7 @@ pub(crate) fn radix_sort_by<T: Copy>(items: &mut Vec<T>, key_bits: u32, key: imp
             counts[d] += 1;
         }
         std::mem::swap(items, &mut other);
-        shift += DIGIT;
+        shift += digit_bits;
     }
 }
 
