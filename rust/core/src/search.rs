@@ -998,7 +998,7 @@ struct Part {
     pairs: Vec<(u64, u64)>,
     /// Where the class has a [`FamilyTable`]: the worker's counts of its family pairs with a
     /// support in the table's rows, lent to the item (instead of `family`).
-    table: Vec<u64>,
+    table: Vec<u32>,
     /// The table's shape while lent (both 0 otherwise).
     table_shape: FamilyTable,
     /// How many more frequent sets have a p-value of at least [`HIGH_TARGET`] (only counted,
@@ -1009,6 +1009,20 @@ struct Part {
     /// [`Goal::Lattice`]'s sets where their tags fit in a key, by size (`keyed[k - 1]`: the
     /// sets of `k` tags), in no order.
     keyed: Vec<Vec<KeyedSet>>,
+}
+
+impl Part {
+    /// Counts `times` sets with counts `c` in cell `cell` of the family table. Cells have 32
+    /// bits (twice the supports in the cache of 64-bit ones); a count they cannot hold goes
+    /// to the map instead, whose pairs are summed with the table's.
+    #[inline(always)]
+    fn count_in_table(&mut self, cell: usize, c: Counts, times: u64) {
+        let slot = &mut self.table[cell];
+        match u32::try_from(times).ok().and_then(|t| slot.checked_add(t)) {
+            Some(v) => *slot = v,
+            None => *self.family.entry(pack(c)).or_insert(0) += times,
+        }
+    }
 }
 
 /// Everything about one class that every work item of it shares.
@@ -1065,7 +1079,7 @@ impl ClassPlan<'_> {
         if c.support - c.errors >= self.high_correct[c.support as usize] {
             part.high += times;
         } else if let Some(cell) = part.table_shape.cell(c) {
-            part.table[cell] += times;
+            part.count_in_table(cell, c, times);
         } else {
             *part.family.entry(pack(c)).or_insert(0) += times;
         }
@@ -1111,7 +1125,7 @@ struct FamilyTable {
 }
 
 /// Most cells of one class's table (512 KiB of counts: it stays in the cache).
-const TABLE_CELLS: u64 = 1 << 16;
+const TABLE_CELLS: u64 = 1 << 17;
 /// Most bytes of all tables of a search, over every worker.
 const TABLE_BUDGET: u64 = 32 << 20;
 
@@ -1200,7 +1214,7 @@ fn run(
                 lattice.min_support,
             );
             if let Some(shape) = shape {
-                let bytes = shape.len() as u64 * 8 * copies;
+                let bytes = shape.len() as u64 * 4 * copies;
                 if bytes <= left {
                     left -= bytes;
                     plan.table = shape;
@@ -1241,7 +1255,7 @@ fn run(
         // The workers' family tables, as pairs: each class's tables summed into one first
         // (cheaper than finding the nonzero cells of each: a table's cells are summed a
         // vector at a time), classes in parallel.
-        let mut tables: Vec<(u32, FamilyTable, Vec<u64>)> = scratches
+        let mut tables: Vec<(u32, FamilyTable, Vec<u32>)> = scratches
             .into_all()
             .into_iter()
             .flat_map(|scratch| scratch.tables)
@@ -1253,11 +1267,12 @@ fn run(
                 .into_par_iter()
                 .map(|(_, group)| {
                     let mut group = group.into_iter();
-                    let (class, shape, mut sum) = group.next().expect("groups are not empty");
+                    let (class, shape, first) = group.next().expect("groups are not empty");
+                    let mut sum: Vec<u64> = first.iter().map(|&t| u64::from(t)).collect();
                     for (_, _, table) in group {
                         // One class's tables share its shape.
-                        for (s, t) in sum.iter_mut().zip(&table) {
-                            *s += t;
+                        for (s, &t) in sum.iter_mut().zip(&table) {
+                            *s += u64::from(t);
                         }
                     }
                     Part {
@@ -1541,7 +1556,7 @@ struct Scratch {
     family: FxHashMap<u64, u64>,
     /// This worker's family table of each class that has one and that it walked, with the
     /// class and the table's shape.
-    tables: Vec<(u32, FamilyTable, Vec<u64>)>,
+    tables: Vec<(u32, FamilyTable, Vec<u32>)>,
 }
 
 impl Scratch {
@@ -2608,7 +2623,7 @@ mod tests {
             };
             assert!(t.len() as u64 <= TABLE_CELLS && t.rows >= 16, "{t:?}");
             assert!(t.base + t.rows - 1 <= n && t.cols <= wrong + 1, "{t:?}");
-            let mut table = vec![0u64; t.len()];
+            let mut table = vec![0u32; t.len()];
             let mut want = Vec::new();
             for (support, errors) in [
                 (s, 0),
@@ -2648,7 +2663,8 @@ mod tests {
                 }
                 same
             });
-            let mut got = t.pairs(&table);
+            let sum: Vec<u64> = table.iter().map(|&x| u64::from(x)).collect();
+            let mut got = t.pairs(&sum);
             got.sort_unstable();
             assert_eq!(got, want, "{t:?}");
         }
@@ -2656,6 +2672,33 @@ mod tests {
             FamilyTable::shape(20, 5, 30).is_none(),
             "no support reaches s"
         );
+    }
+
+    #[test]
+    fn table_counts_past_32_bits_go_to_the_map() {
+        let shape = FamilyTable::shape(1669, 190, 32).unwrap();
+        let mut part = Part {
+            table: vec![0; shape.len()],
+            table_shape: shape,
+            ..Part::default()
+        };
+        let c = Counts {
+            support: 40,
+            errors: 3,
+        };
+        let cell = shape.cell(c).unwrap();
+        let big = u64::from(u32::MAX) - 5;
+        part.count_in_table(cell, c, big);
+        part.count_in_table(cell, c, 5);
+        part.count_in_table(cell, c, 1); // one past the cell
+        part.count_in_table(cell, c, 1 << 40); // past any cell
+        assert_eq!(part.table[cell], u32::MAX);
+        assert_eq!(part.family.get(&pack(c)), Some(&(1 + (1u64 << 40))));
+        // Summed with the table's pair, as the merge does: every set counted once.
+        let sum: Vec<u64> = part.table.iter().map(|&x| u64::from(x)).collect();
+        let from_table: u64 = shape.pairs(&sum).iter().map(|&(_, n)| n).sum();
+        let from_map: u64 = part.family.values().sum();
+        assert_eq!(from_table + from_map, big + 5 + 1 + (1 << 40));
     }
 
     #[test]
