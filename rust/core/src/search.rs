@@ -1169,22 +1169,30 @@ impl FamilyTable {
             .then(|| row as usize * self.cols as usize + c.errors as usize)
     }
 
-    /// The table's nonzero cells as packed pairs with their counts (see [`pack`]).
-    fn pairs(self, table: &[u64]) -> Vec<(u64, u64)> {
+    /// The nonzero cells of `tables` (of this shape, one per worker), summed, as packed
+    /// pairs with their counts (see [`pack`]).
+    fn pairs(self, tables: &[&[u32]]) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        if self.cols == 0 {
+        let cols = self.cols as usize;
+        if cols == 0 {
             return out;
         }
-        for (row, cells) in table.chunks_exact(self.cols as usize).enumerate() {
+        for row in 0..self.rows as usize {
             let support = self.base + row as u32;
-            // Most cells are empty: eight at a time are skipped with one test.
-            for (block, eight) in cells.chunks(8).enumerate() {
-                if eight.iter().fold(0, |any, &count| any | count) == 0 {
+            let cells = row * cols..(row + 1) * cols;
+            // Most cells are empty: eight at a time, of every table, are skipped with one test.
+            for start in cells.clone().step_by(8) {
+                let block = start..(start + 8).min(cells.end);
+                let any = tables
+                    .iter()
+                    .fold(0, |any, t| t[block.clone()].iter().fold(any, |a, &n| a | n));
+                if any == 0 {
                     continue;
                 }
-                for (i, &count) in eight.iter().enumerate() {
+                for cell in block {
+                    let count: u64 = tables.iter().map(|t| u64::from(t[cell])).sum();
                     if count > 0 {
-                        let errors = (block * 8 + i) as u32;
+                        let errors = (cell - row * cols) as u32;
                         out.push((pack(Counts { support, errors }), count));
                     }
                 }
@@ -1265,19 +1273,13 @@ fn run(
         parts.extend(
             by_class(tables, |(class, _, _)| *class)
                 .into_par_iter()
-                .map(|(_, group)| {
-                    let mut group = group.into_iter();
-                    let (class, shape, first) = group.next().expect("groups are not empty");
-                    let mut sum: Vec<u64> = first.iter().map(|&t| u64::from(t)).collect();
-                    for (_, _, table) in group {
-                        // One class's tables share its shape.
-                        for (s, &t) in sum.iter_mut().zip(&table) {
-                            *s += u64::from(t);
-                        }
-                    }
+                .map(|(class, group)| {
+                    // One class's tables share its shape.
+                    let shape = group[0].1;
+                    let tables: Vec<&[u32]> = group.iter().map(|(_, _, t)| t.as_slice()).collect();
                     Part {
                         class,
-                        pairs: shape.pairs(&sum),
+                        pairs: shape.pairs(&tables),
                         ..Part::default()
                     }
                 })
@@ -2663,10 +2665,18 @@ mod tests {
                 }
                 same
             });
-            let sum: Vec<u64> = table.iter().map(|&x| u64::from(x)).collect();
-            let mut got = t.pairs(&sum);
+            let mut got = t.pairs(&[&table]);
             got.sort_unstable();
             assert_eq!(got, want, "{t:?}");
+            // Two workers' tables are summed, cell by cell, past 32 bits.
+            let mut twice = t.pairs(&[&table, &table]);
+            twice.sort_unstable();
+            let doubled: Vec<(u64, u64)> = want.iter().map(|&(k, n)| (k, 2 * n)).collect();
+            assert_eq!(twice, doubled, "{t:?}");
+            let full = vec![u32::MAX; t.len()];
+            let most = t.pairs(&[&full, &full]);
+            assert_eq!(most.len(), t.len());
+            assert!(most.iter().all(|&(_, n)| n == 2 * u64::from(u32::MAX)));
         }
         assert!(
             FamilyTable::shape(20, 5, 30).is_none(),
@@ -2695,8 +2705,7 @@ mod tests {
         assert_eq!(part.table[cell], u32::MAX);
         assert_eq!(part.family.get(&pack(c)), Some(&(1 + (1u64 << 40))));
         // Summed with the table's pair, as the merge does: every set counted once.
-        let sum: Vec<u64> = part.table.iter().map(|&x| u64::from(x)).collect();
-        let from_table: u64 = shape.pairs(&sum).iter().map(|&(_, n)| n).sum();
+        let from_table: u64 = shape.pairs(&[&part.table]).iter().map(|&(_, n)| n).sum();
         let from_map: u64 = part.family.values().sum();
         assert_eq!(from_table + from_map, big + 5 + 1 + (1 << 40));
     }
