@@ -10,7 +10,7 @@
 //! by its continued fraction. Either way a value depends on `(k, n, p)` alone, so a batch
 //! gives every pair bit for bit its single value.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
@@ -316,6 +316,7 @@ impl CdfPlan {
 /// }
 /// ```
 pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
+    let t0 = std::time::Instant::now();
     let logs = Logs::new(p, pairs.iter().map(|&(_, n)| n).max().unwrap_or(0));
     let mut out = vec![f64::NAN; pairs.len()];
     let mut by_row: Vec<usize> = Vec::new();
@@ -354,6 +355,9 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
             }
         }
     }
+    let t1 = t0.elapsed().as_secs_f64() * 1e6;
+    let ncf = by_cf.len();
+    let nrows = by_row.chunk_by(|&i, &j| pairs[i].1 == pairs[j].1).count();
     if !by_cf.is_empty() {
         // Neighbours take about as many steps (see `cf_cdfs`).
         by_cf.sort_unstable_by_key(row_order);
@@ -362,6 +366,7 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
             out[i] = v;
         }
     }
+    if std::env::var_os("PRIME_CNT").is_some() { eprintln!("CDFS pairs={} rows={} cf={} rowus={t1:.1} cfus={:.1}", pairs.len(), nrows, ncf, t0.elapsed().as_secs_f64() * 1e6 - t1); }
     out
 }
 
@@ -392,6 +397,17 @@ fn row_mode(n: u64, p: f64) -> u64 {
 /// Largest `n` whose CDF is summed along its row ([`RowSums`]); above it, the continued
 /// fraction.
 pub(crate) const ROW_MAX: u64 = 1 << 12;
+
+/// `1 / m` for every `m <= ROW_MAX + 1` (0 at 0), made once per process: the rows' ratios
+/// multiply by these instead of dividing.
+fn reciprocals() -> &'static [f64] {
+    static TABLE: OnceLock<Vec<f64>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=ROW_MAX + 1)
+            .map(|m| if m == 0 { 0.0 } else { 1.0 / m as f64 })
+            .collect()
+    })
+}
 
 /// A row's terms are summed from the smallest one of at least this share of the mode's
 /// probability (2^-64)...
@@ -433,9 +449,20 @@ impl<'a> RowSums<'a> {
         }
     }
 
-    /// Sums row `n` (`0 < p < 1`) up to `top < n`.
+    /// Sums row `n` (`0 < p < 1`, `n <= ROW_MAX`) up to `top < n`.
+    ///
+    /// Each term comes from its neighbour by their ratio, `r_j = (q / p) j / (n - j + 1)`
+    /// down (with `1 / (n - j + 1)` from a table: no division) and the inverse up. Eight steps
+    /// at a time: the block's ratios and their running products first, then each term of the
+    /// block from the block's first term, and the sums likewise, each block's partial sums
+    /// then added to the sum before it; so the only chains from one block to the next are
+    /// one product and one sum, not one per term.
     fn fill(&mut self, n: u64, top: u64) {
+        const BLOCK: usize = 8;
+        debug_assert!(n <= ROW_MAX);
         let (p, q) = (self.p, 1.0 - self.p);
+        let (qp, pq) = (q / p, p / q);
+        let inv = reciprocals();
         let mode = row_mode(n, p);
         let logs = self.logs;
         let at_mode = (ln_choose(n, mode, &logs.ln_fact)
@@ -445,51 +472,67 @@ impl<'a> RowSums<'a> {
         (self.mode, self.at_mode) = (mode, at_mode);
         let start = at_mode * ROW_START;
         self.down.clear();
-        // P(X = j - 1) = P(X = j) r_j with r_j = j q / ((n - j + 1) p); the ratios of a block
-        // of steps first (independent divisions, which overlap), then their running product.
-        const BLOCK: usize = 8;
+        // `down[d]` = P(X = mode - d), while at least `start`.
+        self.down.push(at_mode);
         let (mut t, mut j) = (at_mode, mode);
         'down: loop {
             let steps = (j as usize).min(BLOCK);
-            let mut ratio = [0.0f64; BLOCK];
-            for (s, r) in ratio.iter_mut().enumerate() {
-                let i = j.saturating_sub(s as u64) as f64;
-                *r = (i * q) / ((n as f64 - i + 1.0) * p);
+            let mut prod = [0.0f64; BLOCK];
+            let mut acc = 1.0f64;
+            for (s, out) in prod.iter_mut().enumerate().take(steps) {
+                let i = j - s as u64;
+                acc *= qp * i as f64 * inv[(n - i + 1) as usize];
+                *out = acc;
             }
-            for &r in &ratio[..steps] {
-                self.down.push(t);
-                t *= r;
-                j -= 1;
-                if t < start {
+            for &f in &prod[..steps] {
+                let next = t * f;
+                if next < start {
                     break 'down;
                 }
+                self.down.push(next);
             }
             if steps < BLOCK {
-                self.down.push(t); // j == 0
-                break;
+                break; // down to P(X = 0)
             }
+            t *= prod[BLOCK - 1];
+            j -= BLOCK as u64;
         }
         self.first = mode + 1 - self.down.len() as u64;
         self.sums.clear();
         let mut sum = 0.0f64;
-        for &t in self
-            .down
-            .iter()
-            .rev()
-            .take((top + 1).saturating_sub(self.first) as usize)
-        {
-            sum += t;
-            self.sums.push(sum);
-        }
-        let mut t = at_mode;
-        for j in mode..top {
-            // P(X = j + 1) = P(X = j) (n - j) p / ((j + 1) q).
-            t *= ((n - j) as f64 * p) / ((j + 1) as f64 * q);
-            if t < start {
-                break; // the terms only fall from here: the sum stays
+        let taken = (top + 1).saturating_sub(self.first) as usize;
+        let mut ascending = self.down.iter().rev().take(taken).peekable();
+        while ascending.peek().is_some() {
+            let mut local = 0.0f64;
+            for &term in ascending.by_ref().take(BLOCK) {
+                local += term;
+                self.sums.push(sum + local);
             }
-            sum += t;
-            self.sums.push(sum);
+            sum += local;
+        }
+        // Up from the mode: P(X = j + 1) = P(X = j) (p / q) (n - j) / (j + 1).
+        let (mut t, mut j) = (at_mode, mode);
+        'up: while j < top {
+            let steps = ((top - j) as usize).min(BLOCK);
+            let mut prod = [0.0f64; BLOCK];
+            let mut acc = 1.0f64;
+            for (s, out) in prod.iter_mut().enumerate().take(steps) {
+                let i = j + s as u64;
+                acc *= pq * (n - i) as f64 * inv[(i + 1) as usize];
+                *out = acc;
+            }
+            let mut local = 0.0f64;
+            for &f in &prod[..steps] {
+                let term = t * f;
+                if term < start {
+                    break 'up; // the terms only fall from here: the sum stays
+                }
+                local += term;
+                self.sums.push(sum + local);
+            }
+            sum += local;
+            t *= prod[steps - 1];
+            j += steps as u64;
         }
     }
 
