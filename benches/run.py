@@ -874,8 +874,9 @@ How each peer is driven (`benches/workers.py`), per class, with the same l and s
 - pyfim: `fim.fpgrowth(transactions, target="s", supp=-s, zmin=1, zmax=l, report="#")`, the
   pattern spectrum, so no set object is built; one class is also mined with `report="a"`
   (untimed) and compared with prime_rs set by set. Note: pyfim 6.28 leaves out an item that
-  occurs in every transaction (a perfect extension of the empty set); no synthetic class has one,
-  but a few real classes do (chess, mushroom, connect), so pyfim's counts there are a few sets short.
+  occurs in every transaction (a perfect extension of the empty set); no synthetic class has
+  one, but a few real classes do (chess, mushroom, connect), so pyfim's counts there are a few
+  sets short.
 - mlxtend: `fpgrowth(one_hot_frame, min_support=(s - 0.5) / n, max_len=l)`; the fraction sits
   just under s / n so that its threshold is exactly s samples.
 - divexplorer: its public `DivergenceExplorer.get_pattern_divergence` has no `max_len` (it would

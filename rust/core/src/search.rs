@@ -904,7 +904,11 @@ pub(crate) fn radix_sort_by<T: Copy>(items: &mut Vec<T>, key_bits: u32, key: imp
     }
     // Passes of at most 11 bits, or two of up to 14 where that saves a pass.
     let passes = key_bits.div_ceil(11).max(1);
-    let passes = if passes == 3 && key_bits <= 28 { 2 } else { passes };
+    let passes = if passes == 3 && key_bits <= 28 {
+        2
+    } else {
+        passes
+    };
     let digit_bits = key_bits.div_ceil(passes).max(1);
     let mut other: Vec<T> = Vec::with_capacity(items.len());
     let mut counts = vec![0usize; 1 << digit_bits];

@@ -171,8 +171,8 @@ fn beta_cf_lanes<const L: usize>(a: [f64; L], b: [f64; L], x: [f64; L]) -> [f64;
                     continue;
                 }
                 // Not converged while a NaN (which never compares).
-                let off = (hl - h[l]).abs();
-                running[l] = !(off <= EPS * hl.abs());
+                let converged = (hl - h[l]).abs() <= EPS * hl.abs();
+                running[l] = !converged;
                 h[l] = hl;
             }
         }
@@ -316,7 +316,6 @@ impl CdfPlan {
 /// }
 /// ```
 pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
-    let t0 = std::time::Instant::now();
     let logs = Logs::new(p, pairs.iter().map(|&(_, n)| n).max().unwrap_or(0));
     let mut out = vec![f64::NAN; pairs.len()];
     let mut by_row: Vec<usize> = Vec::new();
@@ -355,9 +354,6 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
             }
         }
     }
-    let t1 = t0.elapsed().as_secs_f64() * 1e6;
-    let ncf = by_cf.len();
-    let nrows = by_row.chunk_by(|&i, &j| pairs[i].1 == pairs[j].1).count();
     if !by_cf.is_empty() {
         // Neighbours take about as many steps (see `cf_cdfs`).
         by_cf.sort_unstable_by_key(row_order);
@@ -366,7 +362,6 @@ pub fn binomial_cdfs(pairs: &[(u64, u64)], p: f64) -> Vec<f64> {
             out[i] = v;
         }
     }
-    if std::env::var_os("PRIME_CNT").is_some() { eprintln!("CDFS pairs={} rows={} cf={} rowus={t1:.1} cfus={:.1}", pairs.len(), nrows, ncf, t0.elapsed().as_secs_f64() * 1e6 - t1); }
     out
 }
 
