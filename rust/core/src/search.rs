@@ -1264,9 +1264,9 @@ fn run(
             .map(|&(p, r)| scratches.with(|scratch| ctx.item(&plans[p], r, scratch)))
             .collect();
         parts.extend(item_parts);
-        // The workers' family tables, as pairs: each class's tables summed into one first
-        // (cheaper than finding the nonzero cells of each: a table's cells are summed a
-        // vector at a time), classes in parallel.
+        // The workers' family tables, as pairs: each class's tables read together, eight
+        // cells of each at a time, and the nonzero cells summed (cheaper than finding the
+        // nonzero cells of each table apart), classes in parallel.
         let mut tables: Vec<(u32, FamilyTable, Vec<u32>)> = scratches
             .into_all()
             .into_iter()
