@@ -64,7 +64,7 @@ def _fimi(name: str, classes: dict[int, str], drop: frozenset[int] = frozenset()
     with gzip.open(DATA / f"{name}.dat.gz", "rt") as f:
         # Item 0 ends every line of the mushroom copy (a terminator, not an item): dropped.
         rows = [
-            [int(x) for x in line.split() if x != "0" and int(x) not in drop]
+            [x for x in map(int, line.split()) if x != 0 and x not in drop]
             for line in f
             if line.strip()
         ]

@@ -812,6 +812,21 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_lane_whose_recurrence_meets_zero_takes_lentz() {
+        // a = 1, b = 3, x = 1/2: the first denominator, (a + 1) - (a + b) x, is 0.
+        let (a, b, x) = (1.0, 3.0, 0.5);
+        let lentz = beta_cf_lentz(a, b, x);
+        assert!(lentz.is_finite());
+        assert_eq!(beta_cf_one(a, b, x).to_bits(), lentz.to_bits());
+        // Beside a lane that needs no fallback, each keeps its own value.
+        let (c, d, y) = (40.0, 7.0, 0.2);
+        let got = beta_cf_lanes([a, c], [b, d], [x, y]);
+        assert_eq!(got[0].to_bits(), lentz.to_bits());
+        assert_eq!(got[1].to_bits(), beta_cf_one(c, d, y).to_bits());
+        assert_ne!(got[1].to_bits(), beta_cf_lentz(c, d, y).to_bits());
+    }
+
     /// A class accuracy for the tests: near 0, near 1 or anywhere.
     fn random_p(next: &mut impl FnMut() -> u64) -> f64 {
         match next() % 4 {
