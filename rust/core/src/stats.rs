@@ -74,23 +74,39 @@ static LN_FACT: Mutex<Option<Arc<Vec<f64>>>> = Mutex::new(None);
 /// is past [`LN_FACT_MAX`]), made once per process and shared: three look-ups instead of
 /// three `ln_gamma` (about 40 ns each) per log-binomial-coefficient.
 fn ln_factorials(n: u64) -> Arc<Vec<f64>> {
+    ln_factorials_in(&LN_FACT, n)
+}
+
+/// [`ln_factorials`] kept in `cell`. The lock is held only to read or swap the table, never
+/// while a longer one is computed: that runs on rayon, and a worker waiting on it may steal
+/// a job that asks for the table too (a search's p-value chunks do), which would then wait
+/// on the lock forever. Threads that grow it at once compute the same bits; the longest
+/// table stays.
+fn ln_factorials_in(cell: &Mutex<Option<Arc<Vec<f64>>>>, n: u64) -> Arc<Vec<f64>> {
     let want = n as usize + 1;
     if want > LN_FACT_MAX {
         return Arc::new(Vec::new());
     }
-    let mut table = LN_FACT.lock().unwrap_or_else(|e| e.into_inner());
+    let old = {
+        let table = cell.lock().unwrap_or_else(|e| e.into_inner());
+        match &*table {
+            Some(t) if t.len() >= want => return Arc::clone(t),
+            old => old.clone(),
+        }
+    };
+    let old = old.as_ref().map_or(&[][..], |t| &t[..]);
+    let len = want.next_power_of_two().max(1 << 12);
+    let mut grown = Vec::with_capacity(len);
+    grown.extend_from_slice(old);
+    grown.par_extend(
+        (old.len()..len)
+            .into_par_iter()
+            .map(|i| ln_gamma(i as f64 + 1.0)),
+    );
+    let mut table = cell.lock().unwrap_or_else(|e| e.into_inner());
     match &*table {
-        Some(t) if t.len() >= want => Arc::clone(t),
-        old => {
-            let old = old.as_ref().map_or(&[][..], |t| &t[..]);
-            let len = want.next_power_of_two().max(1 << 12);
-            let mut grown = Vec::with_capacity(len);
-            grown.extend_from_slice(old);
-            grown.par_extend(
-                (old.len()..len)
-                    .into_par_iter()
-                    .map(|i| ln_gamma(i as f64 + 1.0)),
-            );
+        Some(t) if t.len() >= len => Arc::clone(t),
+        _ => {
             let grown = Arc::new(grown);
             *table = Some(Arc::clone(&grown));
             grown
@@ -939,6 +955,50 @@ mod tests {
         let logs = Logs::new(0.9, 1 << 23);
         assert!(logs.ln_fact.is_empty());
         assert!(!row_never_serves(1, 4000, 0.9, &logs));
+    }
+
+    /// Regression: the table was once grown on rayon under its lock, and a worker waiting on
+    /// that work could steal a job asking for the table: a deadlock (it stopped a CI run,
+    /// and stopped most runs of this test). Jobs of the global pool and a thread outside it
+    /// grow one fresh table side by side; both must finish.
+    #[test]
+    fn growing_ln_factorials_from_many_threads_never_deadlocks() {
+        type Cell = Mutex<Option<Arc<Vec<f64>>>>;
+        let cell: &'static Cell = Box::leak(Box::new(Mutex::new(None)));
+        let asks = |i: u64, from: u64, step: u64| from + i * step;
+        let (done, finished) = std::sync::mpsc::channel();
+        let done_too = done.clone();
+        std::thread::spawn(move || {
+            (0..64).into_par_iter().for_each(|i| {
+                let n = asks(i, 5_000, 60_000);
+                assert!(ln_factorials_in(cell, n).len() as u64 > n);
+            });
+            done.send(()).unwrap();
+        });
+        std::thread::spawn(move || {
+            for i in 0..64 {
+                let n = asks(i, 7_000, 61_000);
+                assert!(ln_factorials_in(cell, n).len() as u64 > n);
+            }
+            done_too.send(()).unwrap();
+        });
+        for _ in 0..2 {
+            finished
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("growing the table deadlocked");
+        }
+        let table = cell.lock().unwrap().clone().unwrap();
+        assert_eq!(
+            table.len(),
+            (asks(63, 7_000, 61_000) as usize + 1).next_power_of_two()
+        );
+        for i in (0..table.len()).step_by(9_973) {
+            assert_eq!(
+                table[i].to_bits(),
+                ln_gamma(i as f64 + 1.0).to_bits(),
+                "i={i}"
+            );
+        }
     }
 
     #[test]
