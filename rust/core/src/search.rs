@@ -145,7 +145,28 @@ pub fn attach_q_values(
     if modes.is_empty() {
         return Ok(vec![0u64; index.n_classes()]);
     }
-    let parts = run(index, &params.lattice(), &Goal::Family, cancel)?;
+    attach_q_values_in(index, params, modes, cancel, EXACT_CLASS_MAX)
+}
+
+/// [`attach_q_values`], the classes of at most `exact_class_max` samples counting every set
+/// of the family exactly (see [`EXACT_CLASS_MAX`]; the tests choose it, to reach both ways).
+pub(crate) fn attach_q_values_in(
+    index: &TagIndex,
+    params: &SearchParams,
+    modes: &mut [FailureMode],
+    cancel: &AtomicBool,
+    exact_class_max: u32,
+) -> Result<Vec<u64>> {
+    params.validate()?;
+    if modes.is_empty() {
+        return Ok(vec![0u64; index.n_classes()]);
+    }
+    let parts = run(
+        index,
+        &params.lattice(),
+        &Goal::Family(exact_class_max),
+        cancel,
+    )?;
     Ok(attach_from_family(index, params, parts, modes, false, cancel)?.0)
 }
 
@@ -172,8 +193,20 @@ pub fn search_with_q_values(
     params: &SearchParams,
     cancel: &AtomicBool,
 ) -> Result<(SearchOutput, Vec<u64>)> {
+    search_with_q_values_in(index, params, cancel, EXACT_CLASS_MAX)
+}
+
+/// [`search_with_q_values`], the classes of at most `exact_class_max` samples counting every
+/// set of the family exactly (see [`EXACT_CLASS_MAX`]; the tests choose it, to reach both
+/// ways).
+pub(crate) fn search_with_q_values_in(
+    index: &TagIndex,
+    params: &SearchParams,
+    cancel: &AtomicBool,
+    exact_class_max: u32,
+) -> Result<(SearchOutput, Vec<u64>)> {
     params.validate()?;
-    let goal = Goal::ModesAndFamily(params);
+    let goal = Goal::ModesAndFamily(params, exact_class_max);
     let mut parts = run(index, &params.lattice(), &goal, cancel)?;
     let mut sets_tested = vec![0u64; index.n_classes()];
     let mut modes = Vec::new();
@@ -240,12 +273,34 @@ fn attach_from_family(
         || match bh_with_high_block(&mut family, high, &query) {
             Some(q) => Ok(q),
             None => {
-                // Rare: a mode's q-value is above HIGH_P, so every p-value counts; the sets
-                // that were only counted are walked again, this time with their counts.
-                let parts = run(index, &params.lattice(), &Goal::FamilyAll, cancel)?;
-                let zero = vec![0u64; index.n_classes()];
-                let (mut family, _, _, _) = histograms(index, parts, &zero, true);
-                Ok(bh_q_values_of(&mut family, &query))
+                // Rare: a mode's q-value is above HIGH_P, so every p-value counts. A class
+                // with no set only counted (every small one, see EXACT_CLASS_MAX) has every
+                // pair and p-value at hand; the others' sets are walked again, this time
+                // with their counts.
+                let counted = |class: u32| counted_high[class as usize] > 0;
+                let mut whole: Vec<(f64, u64)> = by_class
+                    .iter()
+                    .filter(|(class, _, _)| !counted(*class))
+                    .flat_map(|(_, counts, p_values)| {
+                        p_values
+                            .iter()
+                            .zip(counts)
+                            .map(|(&p, &(_, count))| (p, count))
+                    })
+                    .collect();
+                let again: Vec<u32> = (0..index.n_classes() as u32)
+                    .filter(|&c| counted(c))
+                    .collect();
+                if !again.is_empty() {
+                    let lattice = LatticeParams {
+                        classes: Some(again),
+                        ..params.lattice()
+                    };
+                    let parts = run(index, &lattice, &Goal::FamilyAll, cancel)?;
+                    let zero = vec![0u64; index.n_classes()];
+                    whole.extend(histograms(index, parts, &zero, true).0);
+                }
+                Ok(bh_q_values_of(&mut whole, &query))
             }
         },
         || sort.then(|| mode_order(modes)),
@@ -307,6 +362,13 @@ fn histograms(
 /// class's accuracy) keeps the second walk away from q-values up to 0.95 for about 30% more
 /// exact pairs on dense data.
 const HIGH_TARGET: f64 = 0.95;
+
+/// Classes of at most this many samples count every set of the q-values' family with its
+/// counts, none only as high (see [`ClassPlan::high_correct`]): their walks are short, and a
+/// search whose q-values reach above [`HIGH_P`] (weak modes, which small classes make
+/// likely: 29 of 568 on scikit-learn's digits, 180 images a class) then walks none of them
+/// again. Counting every set costs a class 10-30% more of its family's walk.
+pub(crate) const EXACT_CLASS_MAX: u32 = 1024;
 
 /// Below every p-value left out of the exact family: a p-value of at least
 /// [`HIGH_TARGET`], computed by the CDF or by the quantile walk of
@@ -956,14 +1018,16 @@ struct KeyedSet {
 
 enum Goal<'a> {
     Modes(&'a SearchParams),
-    /// The modes, and the counts of every frequent set (no pruning by errors).
-    ModesAndFamily(&'a SearchParams),
+    /// The modes, and the counts of every frequent set (no pruning by errors); classes of at
+    /// most this many samples count every set exactly (see [`EXACT_CLASS_MAX`]).
+    ModesAndFamily(&'a SearchParams, u32),
     /// Every frequent set with its counts; kept as [`KeyedSet`]s of these bits per tag
     /// where `Some`.
     Lattice(Option<u32>),
-    /// Only the counts of every frequent set (the family of the q-values); sets at or above
-    /// their class's accuracy are only counted.
-    Family,
+    /// Only the counts of every frequent set (the family of the q-values); sets with a
+    /// p-value of at least [`HIGH_TARGET`] are only counted, but in classes of at most this
+    /// many samples (see [`EXACT_CLASS_MAX`]).
+    Family(u32),
     /// The same, every set with its counts.
     FamilyAll,
 }
@@ -1213,7 +1277,7 @@ fn run(
     cancel: &AtomicBool,
 ) -> Result<Vec<Part>> {
     let mut plans = plans(index, lattice, goal)?;
-    if matches!(goal, Goal::ModesAndFamily(_) | Goal::Family) && lattice.max_tags >= 2 {
+    if matches!(goal, Goal::ModesAndFamily(..) | Goal::Family(_)) && lattice.max_tags >= 2 {
         // Dense family tables while they fit the budget (one per class and worker, and
         // one for a caller outside the pool), classes in order.
         let copies = rayon::current_num_threads() as u64 + 1;
@@ -1307,10 +1371,10 @@ fn run(
 fn perfect_extensions_apply(goal: &Goal, max_tags: usize) -> bool {
     match goal {
         Goal::Lattice(_) => false,
-        Goal::Modes(p) | Goal::ModesAndFamily(p) => {
+        Goal::Modes(p) | Goal::ModesAndFamily(p, _) => {
             (2..=max_tags).all(|size| p.necessity_for(size) >= f64::EPSILON)
         }
-        Goal::Family | Goal::FamilyAll => true,
+        Goal::Family(_) | Goal::FamilyAll => true,
     }
 }
 
@@ -1385,7 +1449,7 @@ fn plan_class<'a>(
     }
     let class_accuracy = f64::from(ci.n_correct()) / f64::from(ci.data.n_samples);
     let (threshold, min_errors) = match goal {
-        Goal::Modes(p) | Goal::ModesAndFamily(p) => {
+        Goal::Modes(p) | Goal::ModesAndFamily(p, _) => {
             let threshold = class_accuracy - p.min_drop;
             if threshold < 0.0 {
                 // No accuracy is below a negative threshold: no mode, but every frequent set
@@ -1403,15 +1467,15 @@ fn plan_class<'a>(
                 (threshold, bound.max(0.0) as u32)
             }
         }
-        Goal::Lattice(_) | Goal::Family | Goal::FamilyAll => (f64::INFINITY, 0),
+        Goal::Lattice(_) | Goal::Family(_) | Goal::FamilyAll => (f64::INFINITY, 0),
     };
     let prune_errors = match goal {
         Goal::Modes(_) => min_errors,
         _ => 0,
     };
     let bound_errors = match goal {
-        Goal::ModesAndFamily(_) => min_errors,
-        Goal::Family => u32::MAX,
+        Goal::ModesAndFamily(..) => min_errors,
+        Goal::Family(_) => u32::MAX,
         _ => 0,
     };
     let first = ci.data.counts.partition_point(|&n| n < threshold_count);
@@ -1448,10 +1512,18 @@ fn plan_class<'a>(
         }
     }
     // Up to the largest support a set of the class can have, its most frequent tag's.
-    let high_correct = matches!(goal, Goal::ModesAndFamily(_) | Goal::Family).then(|| {
-        let most = ci.data.counts.iter().copied().max().unwrap_or(0);
-        binomial_quantiles(most, class_accuracy, HIGH_TARGET)
-    });
+    let high_correct = match goal {
+        Goal::ModesAndFamily(_, exact) | Goal::Family(exact) => {
+            let most = ci.data.counts.iter().copied().max().unwrap_or(0);
+            Some(if ci.data.n_samples <= *exact {
+                // No set is high: every one counted with its counts.
+                vec![u32::MAX; most as usize + 1]
+            } else {
+                binomial_quantiles(most, class_accuracy, HIGH_TARGET)
+            })
+        }
+        _ => None,
+    };
     Some(ClassPlan {
         row_len,
         dense,
@@ -1631,13 +1703,13 @@ impl Ctx<'_> {
         match self.goal {
             // Every set the mode search keeps is tested.
             Goal::Modes(_) => part.n_tested += copies,
-            Goal::ModesAndFamily(_) => {
+            Goal::ModesAndFamily(..) => {
                 plan.count_in_family(part, c, copies);
                 if c.errors >= plan.min_errors {
                     part.n_tested += copies;
                 }
             }
-            Goal::Family => plan.count_in_family(part, c, copies),
+            Goal::Family(_) => plan.count_in_family(part, c, copies),
             Goal::FamilyAll => *part.family.entry(pack(c)).or_insert(0) += copies,
             Goal::Lattice(_) => unreachable!("the lattice lists every set"),
         }
@@ -2091,7 +2163,7 @@ impl Ctx<'_> {
                 }
                 part.n_tested -= 1; // counted again below
             }
-            Goal::ModesAndFamily(_) => {
+            Goal::ModesAndFamily(..) => {
                 // Counted here only.
                 plan.count_in_family(part, c, 1);
                 if c.errors < plan.min_errors {
@@ -2156,7 +2228,7 @@ impl Ctx<'_> {
                 }
                 return;
             }
-            Goal::Family => {
+            Goal::Family(_) => {
                 plan.count_in_family(part, c, 1);
                 return;
             }
@@ -2165,7 +2237,7 @@ impl Ctx<'_> {
                 return;
             }
             Goal::Modes(p) => p,
-            Goal::ModesAndFamily(p) => {
+            Goal::ModesAndFamily(p, _) => {
                 // Counted in the family by `evaluate`.
                 if c.errors < plan.min_errors {
                     return;
@@ -2788,6 +2860,90 @@ mod tests {
     type Split = Vec<(u32, u64, Vec<(u64, u64)>)>;
 
     /// The [`Split`] of the family the walk for `goal` counts.
+    /// The q-values are the same bits whichever classes count every set of the family
+    /// exactly (none, all, or the small ones; see EXACT_CLASS_MAX), in one walk with the
+    /// search and in a walk of their own, also where a mode's q-value is above HIGH_P (weak
+    /// modes), where the classes that only counted their high sets are walked again and the
+    /// others' pairs are reused.
+    #[test]
+    fn q_values_do_not_depend_on_which_classes_count_every_set() {
+        let mut next = crate::testing::xorshift(0x0e_8a_c7);
+        let mut above_high = 0;
+        for case in 0..150 {
+            let n_classes = 1 + (next() % 3) as u32;
+            let n_tags = 4 + (next() % 8) as u32;
+            let density: Vec<u64> = (0..n_tags).map(|_| 25 + next() % 60).collect();
+            let sizes: Vec<u64> = (0..n_classes).map(|_| 20 + next() % 400).collect();
+            let (mut indptr, mut indices, mut class_ids, mut correct) =
+                (vec![0u64], vec![], vec![], vec![]);
+            let base_error = next() % 25;
+            for (class, &size) in sizes.iter().enumerate() {
+                for _ in 0..size {
+                    let tags: Vec<u32> = (0..n_tags)
+                        .filter(|&t| next() % 100 < density[t as usize])
+                        .collect();
+                    let bad = tags.contains(&0) && tags.contains(&1);
+                    indices.extend(&tags);
+                    indptr.push(indices.len() as u64);
+                    class_ids.push(class as u32);
+                    correct.push(next() % 100 >= if bad { base_error + 8 } else { base_error });
+                }
+            }
+            let index = TagIndex::from_csr(
+                &indptr, &indices, &class_ids, &correct, n_classes, n_tags, 1,
+            )
+            .unwrap();
+            let p = SearchParams {
+                max_tags: 2 + (next() % 3) as usize,
+                min_support: 3 + (next() % 20) as u32,
+                min_drop: [0.0, 0.02, 0.05][(next() % 3) as usize],
+                ..SearchParams::default()
+            };
+            let cancel = AtomicBool::new(false);
+            // Below, between and above the classes' sizes.
+            let middle = sizes[0] as u32;
+            let bits = |out: &SearchOutput| -> Vec<(Vec<u32>, u64, Option<u64>)> {
+                out.modes
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.tags.clone(),
+                            m.p_value.to_bits(),
+                            m.q_value.map(f64::to_bits),
+                        )
+                    })
+                    .collect()
+            };
+            let (want, want_family) = search_with_q_values_in(&index, &p, &cancel, 0).unwrap();
+            for exact in [middle, u32::MAX] {
+                let (got, family) = search_with_q_values_in(&index, &p, &cancel, exact).unwrap();
+                assert_eq!(bits(&got), bits(&want), "case {case}, exact {exact}");
+                assert_eq!(got, want, "case {case}, exact {exact}");
+                assert_eq!(family, want_family, "case {case}, exact {exact}");
+                let mut alone = search(&index, &p, &cancel).unwrap();
+                let sizes =
+                    attach_q_values_in(&index, &p, &mut alone.modes, &cancel, exact).unwrap();
+                assert_eq!(sizes, want_family, "case {case}, exact {exact}");
+                let mut sorted = want.modes.clone();
+                sort_modes(&mut sorted);
+                sort_modes(&mut alone.modes);
+                assert_eq!(alone.modes, sorted, "case {case}, exact {exact}");
+            }
+            if want
+                .modes
+                .iter()
+                .any(|m| m.q_value.is_some_and(|q| q > HIGH_P))
+            {
+                above_high += 1;
+            }
+        }
+        // The rare path was taken, often.
+        assert!(
+            above_high >= 20,
+            "{above_high} cases with a q-value above HIGH_P"
+        );
+    }
+
     fn family_split(index: &TagIndex, p: &SearchParams, goal: &Goal) -> Split {
         let parts = run(index, &p.lattice(), goal, &AtomicBool::new(false)).unwrap();
         let mut high = vec![0u64; index.n_classes()];
@@ -2890,8 +3046,12 @@ mod tests {
                 expected.push((class as u32, high, low));
             }
             proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::FamilyAll), &every);
-            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::Family), &expected);
-            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::ModesAndFamily(&p)), &expected);
+            // Every class counting its high sets only as high, then every class counting all
+            // of its sets exactly (see EXACT_CLASS_MAX).
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::Family(0)), &expected);
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::ModesAndFamily(&p, 0)), &expected);
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::Family(u32::MAX)), &every);
+            proptest::prop_assert_eq!(&family_split(&index, &p, &Goal::ModesAndFamily(&p, u32::MAX)), &every);
             let (with_family, _) = search_with_q_values(&index, &p, &cancel).unwrap();
             let alone = search(&index, &p, &cancel).unwrap();
             proptest::prop_assert_eq!(&with_family.sets_tested, &alone.sets_tested);
