@@ -12,6 +12,9 @@ half, and concentrated where the tags mislead it.
 (3196, ['nowin', 'won'])
 >>> round(float((samples["label"] != samples["prediction"]).mean()), 3)
 0.116
+>>> digits = load("digits")
+>>> digits.height, digits["label"].n_unique(), round(float(digits["tags"].list.len().mean()), 1)
+(1797, 10, 20.7)
 """
 
 from __future__ import annotations
@@ -142,9 +145,22 @@ def _adult() -> Any:
     return _table(list(range(len(tags))), income, [names[c] for c in predicted], tags)
 
 
+def _digits() -> Any:
+    # scikit-learn's bundled copy of the UCI optical digits test set (1,797 images of 8 x 8
+    # pixels, values 0-16): a pixel with ink (8 or more) is a tag, the digit the label.
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    ink = np.asarray(digits.data) >= 8
+    y = np.asarray(digits.target)
+    predicted = _naive_bayes(ink, y)
+    tags = [[f"px{j}" for j in np.flatnonzero(row)] for row in ink]
+    return _table(list(range(len(y))), [str(v) for v in y], [str(v) for v in predicted], tags)
+
+
 def load(name: str) -> Any:
-    """The samples table (Polars) of the real data set ``name``: chess, mushroom, connect or
-    adult."""
+    """The samples table (Polars) of the real data set ``name``: chess, mushroom, connect,
+    adult or digits."""
     if name == "chess":
         # UCI kr-vs-kp: items 1 and 2 are the class (White can win: 1,669; cannot: 1,527).
         return _fimi("chess", {1: "won", 2: "nowin"})
@@ -160,4 +176,8 @@ def load(name: str) -> Any:
         return _fimi("connect", {22: "item22", 23: "item23", 24: "item24"}, frozenset({127}))
     if name == "adult":
         return _adult()
-    raise ValueError(f"unknown real data set {name!r}; known: chess, mushroom, connect, adult")
+    if name == "digits":
+        return _digits()
+    raise ValueError(
+        f"unknown real data set {name!r}; known: chess, mushroom, connect, adult, digits"
+    )

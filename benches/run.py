@@ -94,6 +94,8 @@ class Dataset:
         return replace(getattr(synthetic, self.preset), **dict(self.overrides))
 
     def describe_source(self) -> str:
+        if self.real and self.preset == "digits":
+            return "scikit-learn's bundled `load_digits`, loaded by `benches/real.py` as `digits`"
         if self.real:
             return f"`benches/data/`, loaded by `benches/real.py` as `{self.preset}`"
         return f"`prime_rs.synthetic.{self.preset}`" + (
@@ -140,6 +142,17 @@ DATASETS = (
         real=True,
         tools=("pyfim",),
         lattice_max_tags=4,
+        timeout_s=300,
+    ),
+    Dataset(
+        "digits",
+        "digits",
+        "scikit-learn digits (UCI optical digits, 8 x 8), inked pixels as tags, real, dense",
+        max_tags=5,
+        min_support=18,
+        min_drop=0.1,
+        real=True,
+        tools=("pyfim",),
         timeout_s=300,
     ),
     Dataset(
@@ -864,7 +877,8 @@ way. Every estimate is marked with ≈.
 
 Real data (`benches/data/`, sources and licences in its README; `benches/real.py`): UCI chess
 (the FIMI file), mushroom and Adult, each with its class attribute as the label, and the first
-10,000 rows of UCI connect-4 (FIMI) with one board cell as the label; each with a naive
+10,000 rows of UCI connect-4 (FIMI) with one board cell as the label, and scikit-learn's
+digits (10 classes of about 180 images, the pixels with ink as tags); each with a naive
 Bayes model's errors. On them only pyfim runs, with each of its miners (eclat, fpgrowth,
 apriori) counting the search's lattice and producing the `frequent_sets` lattice as Python
 objects; the **Targets** table compares the fastest of each with prime_rs, in the same run.
@@ -875,8 +889,8 @@ How each peer is driven (`benches/workers.py`), per class, with the same l and s
   pattern spectrum, so no set object is built; one class is also mined with `report="a"`
   (untimed) and compared with prime_rs set by set. Note: pyfim 6.28 leaves out an item that
   occurs in every transaction (a perfect extension of the empty set); no synthetic class has
-  one, but a few real classes do (chess, mushroom, connect), so pyfim's counts there are a few
-  sets short.
+  one, but a few real classes do (chess, mushroom, connect, digits), so pyfim's counts there
+  are a few sets short.
 - mlxtend: `fpgrowth(one_hot_frame, min_support=(s - 0.5) / n, max_len=l)`; the fraction sits
   just under s / n so that its threshold is exactly s samples.
 - divexplorer: its public `DivergenceExplorer.get_pattern_divergence` has no `max_len` (it would
