@@ -141,10 +141,6 @@ pub fn attach_q_values(
     modes: &mut [FailureMode],
     cancel: &AtomicBool,
 ) -> Result<Vec<u64>> {
-    params.validate()?;
-    if modes.is_empty() {
-        return Ok(vec![0u64; index.n_classes()]);
-    }
     attach_q_values_in(index, params, modes, cancel, EXACT_CLASS_MAX)
 }
 
