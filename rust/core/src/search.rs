@@ -2855,7 +2855,6 @@ mod tests {
     /// others' packed `(support, n_correct)`.
     type Split = Vec<(u32, u64, Vec<(u64, u64)>)>;
 
-    /// The [`Split`] of the family the walk for `goal` counts.
     /// The q-values are the same bits whichever classes count every set of the family
     /// exactly (none, all, or the small ones; see EXACT_CLASS_MAX), in one walk with the
     /// search and in a walk of their own, also where a mode's q-value is above HIGH_P (weak
@@ -2940,6 +2939,7 @@ mod tests {
         );
     }
 
+    /// The [`Split`] of the family the walk for `goal` counts.
     fn family_split(index: &TagIndex, p: &SearchParams, goal: &Goal) -> Split {
         let parts = run(index, &p.lattice(), goal, &AtomicBool::new(false)).unwrap();
         let mut high = vec![0u64; index.n_classes()];
